@@ -1,0 +1,40 @@
+"""The `sftkd` console command as a user runs it (a real subprocess)."""
+import json, subprocess, sys
+from pathlib import Path
+import pytest
+
+
+def sftkd(*args, cwd=None):
+    exe = Path(sys.executable).parent / "sftkd"
+    return subprocess.run([str(exe), *args], capture_output=True, text=True, cwd=cwd, timeout=900)
+
+
+def test_version_and_help():
+    import sftkd_edu
+    r = sftkd("--version")
+    assert r.returncode == 0 and r.stdout.strip() == f"sftkd_edu {sftkd_edu.__version__}"
+    r = sftkd("--help")
+    assert r.returncode == 0 and "quickstart" in r.stdout
+
+
+def test_quickstart_tiny(tmp_path):
+    r = sftkd("quickstart", "--out", "q", "--quiet", "--param", "n_train=200", "--param", "n_test=100",
+              "--param", "teacher=resnet8", "--param", "teacher_epochs=1", "--param", "student_epochs=1", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    out = tmp_path / "q"
+    assert sorted(p.name for p in out.iterdir()) == ["01_quickstart.ipynb", "quickstart.html", "quickstart.json"]
+    rec = json.loads((out / "quickstart.json").read_text())
+    assert rec["params"]["n_train"] == 200
+    # the printed table is the record's table
+    for row in rec["table"]:
+        assert f"| {row['arm']} | {row['model']} |" in r.stdout
+    html = (out / "quickstart.html").read_text()
+    assert html.count('class="plotly-graph-div"') == 2 and "<script src=" not in html
+
+
+@pytest.mark.parametrize("param,msg", [("teacher_epochs=ten", "must be int"), ("epochz=1", "valid parameters"),
+                                       ("noequals", "name=value")])
+def test_bad_params_exit_2_before_running(tmp_path, param, msg):
+    r = sftkd("quickstart", "--out", "q", "--param", param, cwd=tmp_path)
+    assert r.returncode == 2 and msg in r.stderr
+    assert not (tmp_path / "q").exists()

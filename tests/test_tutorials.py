@@ -1,0 +1,55 @@
+"""Every tutorial runs under papermill with tiny parameters (the same path `sftkd quickstart` takes)."""
+import json
+from pathlib import Path
+import pytest
+from sftkd_edu.experiments import run_notebook, notebook_params, NotebookError
+
+ROOT = Path(__file__).resolve().parents[1]
+TUTORIALS = sorted((ROOT / "tutorials").glob("[0-9]*.ipynb"))
+# tiny parameters per tutorial: seconds, not minutes
+TINY = {
+    "01_quickstart": dict(n_train=200, n_test=100, teacher="resnet8", teacher_epochs=1, student_epochs=1, progress=False),
+}
+
+
+def test_every_tutorial_has_tiny_parameters():
+    assert {p.stem for p in TUTORIALS} == set(TINY)
+
+
+@pytest.mark.parametrize("nb", TUTORIALS, ids=[p.stem for p in TUTORIALS])
+def test_tutorial_runs(nb, tmp_path):
+    assert notebook_params(nb), f"{nb.name} has no cell tagged 'parameters'"
+    out = run_notebook(nb, tmp_path, TINY[nb.stem], timeout=600)
+    assert out.exists()
+    executed = json.loads(out.read_text())
+    errors = [o for c in executed["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert not errors
+
+
+def test_quickstart_record(tmp_path):
+    run_notebook("quickstart", tmp_path, dict(TINY["01_quickstart"], seed=3, teacher_epochs=2))
+    rec = json.loads((tmp_path / "quickstart.json").read_text())
+    assert rec["params"]["seed"] == 3 and rec["params"]["teacher_epochs"] == 2
+    arms = [r["arm"] for r in rec["table"]]
+    assert arms == ["standard teacher", "SFTN teacher", "student alone", "KD ← standard", "KD ← SFTN"]
+    assert len(rec["histories"]["SFTN teacher"]["records"]) == 2
+    assert len(rec["histories"]["KD ← SFTN"]["records"]) == 1
+    sftn_terms = rec["histories"]["SFTN teacher"]["records"][-1]
+    assert {"teacher_ce", "branch_kl", "branch_ce", "test_acc"} <= set(sftn_terms)
+    for r in rec["table"]:
+        assert 0 <= r["test acc (last)"] <= r["test acc (best)"] <= 100
+    assert rec["versions"]["torch"]
+
+
+def test_wrong_parameter_fails_before_running(tmp_path):
+    with pytest.raises(ValueError, match="'teacher_epochs' must be int"):
+        run_notebook("quickstart", tmp_path, {"teacher_epochs": "ten"})
+    with pytest.raises(ValueError, match=r"unknown parameter\(s\) \['epochz'\]"):
+        run_notebook("quickstart", tmp_path, {"epochz": 1})
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_failing_cell_is_named(tmp_path):
+    with pytest.raises(NotebookError, match=r"failed in cell .*unknown model 'resnet9'"):
+        run_notebook("quickstart", tmp_path, dict(TINY["01_quickstart"], teacher="resnet9"))
+    assert (tmp_path / "01_quickstart.ipynb").exists()   # the executed notebook is kept to inspect
