@@ -12,7 +12,7 @@ from .viz import atomic_write_text
 
 # %% auto #0
 __all__ = ['list_tutorials', 'tutorial_path', 'notebook_params', 'check_params', 'parse_param', 'versions', 'save_record',
-           'load_record', 'NotebookError', 'run_notebook']
+           'load_record', 'NotebookError', 'run_notebook', 'mean_std', 'summarize_quickstarts']
 
 # %% ../nbs/08_experiments.ipynb #c005
 def _tutorial_dirs():
@@ -108,3 +108,30 @@ def run_notebook(src, # notebook path, or a tutorial name
         raise NotebookError(f"{src.name} failed in cell {e.exec_count} ({e.ename}: {e.evalue}); "
                             f"the executed notebook is {dst}") from None
     return dst
+
+# %% ../nbs/08_experiments.ipynb #c016
+def mean_std(xs:list):
+    "Mean and sample standard deviation (0 for a single value)."
+    import statistics
+    xs = [float(x) for x in xs]
+    return statistics.fmean(xs), (statistics.stdev(xs) if len(xs) > 1 else 0.0)
+
+def summarize_quickstarts(paths:list, # quickstart.json files (or folders holding one)
+                          early_epoch:int|None=3): # also report accuracy after this epoch (convergence speed); None: skip
+    "Rows of mean ± std over runs, per arm: best and last test accuracy, and accuracy after `early_epoch`."
+    recs = [load_record(Path(p) / "quickstart.json" if Path(p).is_dir() else p) for p in paths]
+    if not recs: raise ValueError("no quickstart records given")
+    arms = [r["arm"] for r in recs[0]["table"]]
+    rows = []
+    for arm in arms:
+        got = [next(r for r in rec["table"] if r["arm"] == arm) for rec in recs]
+        (bm, bs), (lm, ls) = mean_std([g["test acc (best)"] for g in got]), mean_std([g["test acc (last)"] for g in got])
+        row = {"arm": arm, "model": got[0]["model"], "n": len(got),
+               "test acc best (mean ± std)": f"{bm:.2f} ± {bs:.2f}", "test acc last (mean ± std)": f"{lm:.2f} ± {ls:.2f}"}
+        if early_epoch:
+            hs = [rec.get("histories", {}).get(arm, {}).get("records", []) for rec in recs]
+            if all(len(h) >= early_epoch for h in hs):
+                em, es = mean_std([h[early_epoch - 1]["test_acc"] for h in hs])
+                row[f"test acc after epoch {early_epoch}"] = f"{em:.2f} ± {es:.2f}"
+        rows.append(row)
+    return rows

@@ -47,7 +47,7 @@ class StudentBranch(nn.Module):
         super().__init__()
         s = copy.deepcopy(student)
         self.stages = _fresh(nn.ModuleList(list(s.stages)[start:]))
-        self.pool, self.fc = s.pool, _fresh(s.fc)
+        self.pool, self.fc = _fresh(s.pool), _fresh(s.fc)   # some heads have layers in their pool (e.g. a 1×1 conv)
         self.start = start
     def forward(self, f):
         for st in self.stages: f = st(f)
