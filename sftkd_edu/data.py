@@ -10,21 +10,34 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['DATASETS', 'TensorImageDataset', 'DataBundle', 'digits', 'digits100', 'list_datasets', 'load_dataset', 'random_shift',
-           'Batches']
+__all__ = ['DATASETS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'TensorImageDataset', 'DataBundle', 'digits', 'digits100',
+           'list_datasets', 'load_dataset', 'random_shift', 'random_flip', 'Batches', 'LoaderBatches', 'make_batches',
+           'cifar10', 'cifar100', 'imagenet_transforms', 'imagefolder']
 
 # %% ../nbs/00_data.ipynb #c005
 class TensorImageDataset(torch.utils.data.Dataset):
-    "Images (N×C×H×W float) and integer labels held in memory; items are `(image, int label)`."
-    def __init__(self, images:torch.Tensor, # float images, N×C×H×W
+    "Images (N×C×H×W, float or uint8) and integer labels held in memory; items are `(float image, int label)`."
+    def __init__(self, images:torch.Tensor, # N×C×H×W: float, or uint8 (0–255, scaled to [0, 1] when read)
                  labels:torch.Tensor, # integer labels, N
-                 classes:list|None=None): # class names (index → name)
+                 classes:list|None=None, # class names (index → name)
+                 mean:tuple|None=None, # per-channel mean subtracted when read (after scaling to [0, 1])
+                 std:tuple|None=None): # per-channel std divided by when read
         if images.ndim != 4: raise ValueError(f"images must be N×C×H×W, got shape {tuple(images.shape)}")
         if len(images) != len(labels): raise ValueError(f"{len(images)} images but {len(labels)} labels")
-        self.images, self.labels = images.float().contiguous(), labels.long()
-        self.classes = list(classes) if classes is not None else [str(i) for i in range(int(labels.max()) + 1)]
+        self.images = images.contiguous() if images.dtype == torch.uint8 else images.float().contiguous()
+        self.labels = torch.as_tensor(labels).long()
+        self.classes = list(classes) if classes is not None else [str(i) for i in range(int(self.labels.max()) + 1)]
+        self.mean, self.std = mean, std
     def __len__(self): return len(self.labels)
-    def __getitem__(self, i): return self.images[i], int(self.labels[i])
+    def to_float(self, x:torch.Tensor):
+        "Stored images (any device) → float, scaled to [0, 1] if uint8 — not yet normalised."
+        return x.float().div_(255) if x.dtype == torch.uint8 else x
+    def normalize(self, x:torch.Tensor):
+        "Apply the dataset's mean/std (if any) to float images."
+        if self.mean is None: return x
+        m = torch.tensor(self.mean, device=x.device).view(1, -1, 1, 1); s = torch.tensor(self.std, device=x.device).view(1, -1, 1, 1)
+        return (x - m) / s
+    def __getitem__(self, i): return self.normalize(self.to_float(self.images[i:i+1]))[0], int(self.labels[i])
     def __repr__(self): return f"{type(self).__name__}({len(self)} images of {tuple(self.images.shape[1:])}, {len(self.classes)} classes)"
 
 # %% ../nbs/00_data.ipynb #c008
@@ -39,6 +52,7 @@ class DataBundle:
     image_size: int
     classes: list = field(default_factory=list)
     options: dict = field(default_factory=dict)
+    augment: dict = field(default_factory=dict) # training augmentation `fit` uses by default, e.g. {"max_shift": 4, "flip": True}
     def __repr__(self):
         return (f"DataBundle({self.name!r}: {len(self.train)} train / {len(self.test)} test, "
                 f"{self.num_classes} classes, {self.in_chans}×{self.image_size}×{self.image_size})")
@@ -70,7 +84,7 @@ def digits(test_frac:float=0.3, # fraction of the 1,797 images held out (stratif
     classes = [str(i) for i in range(10)]
     return DataBundle("digits", TensorImageDataset(imgs[tr], labels[tr], classes), TensorImageDataset(imgs[te], labels[te], classes),
                       num_classes=10, in_chans=1, image_size=image_size, classes=classes,
-                      options=dict(test_frac=test_frac, image_size=image_size))
+                      options=dict(test_frac=test_frac, image_size=image_size), augment=dict(max_shift=image_size // 8))
 
 # %% ../nbs/00_data.ipynb #c014
 def _compose_pairs(imgs, labels, pool, n, g):
@@ -128,7 +142,8 @@ def digits100(n_train:int=10_000, # number of composed training images (balanced
     return DataBundle("digits100", TensorImageDataset(_place(xtr, image_size), ytr, classes),
                       TensorImageDataset(_place(xte, image_size), yte, classes),
                       num_classes=100, in_chans=1, image_size=image_size, classes=classes,
-                      options=dict(n_train=n_train, n_test=n_test, image_size=image_size, n_sources=n_sources, seed=seed))
+                      options=dict(n_train=n_train, n_test=n_test, image_size=image_size, n_sources=n_sources, seed=seed),
+                      augment=dict(max_shift=2 * (image_size // 16)))
 
 # %% ../nbs/00_data.ipynb #c021
 DATASETS = {"digits": digits, "digits100": digits100}
@@ -169,13 +184,20 @@ def random_shift(x:torch.Tensor, # batch, B×C×H×W
     return p.permute(0, 2, 3, 1)[b, rows, cols].permute(0, 3, 1, 2).contiguous()
 
 # %% ../nbs/00_data.ipynb #c026
+def random_flip(x:torch.Tensor, generator:torch.Generator|None=None):
+    "Mirror each image of a batch left–right with probability 1/2."
+    m = torch.rand(len(x), generator=generator, device="cpu").lt(0.5).to(x.device).view(-1, 1, 1, 1)
+    return torch.where(m, x.flip(-1), x)
+
+# %% ../nbs/00_data.ipynb #c028
 class Batches:
     "Iterate `(x, y)` batches of a `TensorImageDataset`: shuffled per `(seed, epoch)`, optionally shifted."
     def __init__(self, ds:TensorImageDataset, batch_size:int=64, shuffle:bool=False,
                  max_shift:int=0, # random-shift augmentation in pixels (0: none)
+                 flip:bool=False, # random horizontal flips
                  drop_last:bool=False, seed:int=0, device="cpu"):
         if not isinstance(batch_size, int) or batch_size < 1: raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-        self.ds, self.bs, self.shuffle, self.max_shift, self.drop_last, self.seed = ds, batch_size, shuffle, max_shift, drop_last, seed
+        self.ds, self.bs, self.shuffle, self.max_shift, self.flip, self.drop_last, self.seed = ds, batch_size, shuffle, max_shift, flip, drop_last, seed
         self.device, self.epoch = torch.device(device), 0
         self._x, self._y = ds.images.to(self.device), ds.labels.to(self.device)
     def set_epoch(self, epoch:int): self.epoch = epoch
@@ -189,6 +211,194 @@ class Batches:
         order = order.to(self.device)
         for i in range(len(self)):
             idx = order[i * self.bs:(i + 1) * self.bs]
-            x = self._x[idx]
-            if self.max_shift: x = random_shift(x, self.max_shift, g)
-            yield x, self._y[idx]
+            x = self.ds.to_float(self._x[idx])
+            if self.max_shift: x = random_shift(x, self.max_shift, g)   # pads with 0 before normalising, like the CIFAR recipe
+            if self.flip: x = random_flip(x, g)
+            yield self.ds.normalize(x), self._y[idx]
+
+# %% ../nbs/00_data.ipynb #c031
+class LoaderBatches:
+    "Batches of any map-style dataset through `torch.utils.data.DataLoader`, shuffled per `(seed, epoch)`."
+    def __init__(self, ds, batch_size:int=64, shuffle:bool=False, drop_last:bool=False, seed:int=0, device="cpu", num_workers:int=0):
+        if not isinstance(batch_size, int) or batch_size < 1: raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        self.ds, self.bs, self.shuffle, self.drop_last, self.seed, self.device, self.nw = ds, batch_size, shuffle, drop_last, seed, torch.device(device), num_workers
+        self.epoch = 0
+    def set_epoch(self, epoch:int): self.epoch = epoch
+    def __len__(self): return len(self.ds) // self.bs if self.drop_last else math.ceil(len(self.ds) / self.bs)
+    def __iter__(self):
+        g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        dl = torch.utils.data.DataLoader(self.ds, self.bs, shuffle=self.shuffle, drop_last=self.drop_last, generator=g,
+                                         num_workers=self.nw, pin_memory=self.device.type == "cuda")
+        for x, y in dl: yield x.to(self.device, non_blocking=True), torch.as_tensor(y).to(self.device, non_blocking=True)
+
+def make_batches(ds, batch_size:int=64, shuffle:bool=False, max_shift:int=0, flip:bool=False, drop_last:bool=False,
+                 seed:int=0, device="cpu", num_workers:int=0):
+    "In-memory `Batches` for a `TensorImageDataset`, else `LoaderBatches` (the dataset's transforms augment)."
+    if isinstance(ds, TensorImageDataset):
+        return Batches(ds, batch_size, shuffle, max_shift=max_shift, flip=flip, drop_last=drop_last, seed=seed, device=device)
+    return LoaderBatches(ds, batch_size, shuffle, drop_last=drop_last, seed=seed, device=device, num_workers=num_workers)
+
+# %% ../nbs/00_data.ipynb #c034
+import os, pickle
+from pathlib import Path
+
+_CIFAR = {  # name → (torchvision class name, subfolder, train files, test files, meta file, archive, mean, std)
+    "cifar10": ("CIFAR10", "cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)], ["test_batch"], "batches.meta",
+                "cifar-10-python.tar.gz", (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
+    "cifar100": ("CIFAR100", "cifar-100-python", ["train"], ["test"], "meta",
+                 "cifar-100-python.tar.gz", (0.5071, 0.4867, 0.4408), (0.2675, 0.2565, 0.2761)),
+}
+
+def _cifar_expected(name):
+    "The files a CIFAR folder must hold, in order: train files, test files, meta file."
+    _, _, tr, te, meta, *_ = _CIFAR[name]
+    return tr + te + [meta]
+
+def _cifar_folder(name, root):
+    "The folder holding the CIFAR files: `root/<subfolder>` or `root` itself; else a FileNotFoundError saying what is expected."
+    _, sub, *_ , archive, _, _ = _CIFAR[name]
+    files = _cifar_expected(name)
+    want = f"expected the files {', '.join(files)} inside '{sub}/' (extracted from {archive})"
+    if root is None:
+        raise FileNotFoundError(f"{name} reads local files and downloads nothing: pass root= the folder containing '{sub}/'; {want}")
+    root = Path(root).expanduser()
+    if not root.is_dir(): raise FileNotFoundError(f"{name}: folder {str(root)!r} does not exist; {want}")
+    cands = [root / sub, root]
+    for c in cands:
+        if all((c / f).is_file() for f in files): return c
+    best = max(cands, key=lambda c: sum((c / f).is_file() for f in files))  # report against the closest match
+    if not any((best / f).is_file() for f in files): best = cands[0]
+    missing = [f for f in files if not (best / f).is_file()]
+    raise FileNotFoundError(f"{name}: searched {str(cands[0])!r} and {str(root)!r}; {want}; "
+                            f"missing in {str(best)!r}: {', '.join(missing)}")
+
+def _cifar_reader(name, check_md5=False):
+    "torchvision's CIFAR class for `name`, reading from `root/<base_folder>` with presence-only (or MD5) checks."
+    import torchvision
+    tv_cls = getattr(torchvision.datasets, _CIFAR[name][0])
+    class Reader(tv_cls):
+        def _check_integrity(self):
+            if check_md5: return super()._check_integrity()
+            return all(os.path.isfile(os.path.join(self.root, self.base_folder, f)) for f, _ in self.train_list + self.test_list)
+        def _load_meta(self):
+            if check_md5: return super()._load_meta()
+            with open(os.path.join(self.root, self.base_folder, self.meta["filename"]), "rb") as f:
+                self.classes = list(pickle.load(f, encoding="latin1")[self.meta["key"]])
+            self.class_to_idx = {c: i for i, c in enumerate(self.classes)}
+    Reader.__name__ = Reader.__qualname__ = f"Local{tv_cls.__name__}"
+    return Reader
+
+def _cifar_bad_file(name, folder):
+    "Look at each CIFAR file on its own; return (file, reason) for the first one that is unreadable or malformed, else None."
+    _, _, tr, te, meta, *_ = _CIFAR[name]
+    lkey, mkey = ("labels", "label_names") if name == "cifar10" else ("fine_labels", "fine_label_names")
+    for f in tr + te + [meta]:
+        try:
+            with open(folder / f, "rb") as fh: d = pickle.load(fh, encoding="latin1")
+        except Exception as e: return f, f"not a readable pickle ({type(e).__name__}: {e})"
+        if not isinstance(d, dict): return f, f"expected a dict, got {type(d).__name__}"
+        if f == meta:
+            if mkey not in d: return f, f"no {mkey!r} entry (keys: {sorted(d)})"
+            continue
+        if "data" not in d or lkey not in d: return f, f"expected 'data' and {lkey!r} entries (keys: {sorted(d)})"
+        x = np.asarray(d["data"])
+        if x.ndim != 2 or x.shape[1] != 3072: return f, f"'data' must be N×3072 (3×32×32 per row), got shape {x.shape}"
+        if len(d[lkey]) != len(x): return f, f"{len(x)} images but {len(d[lkey])} labels"
+        if x.dtype != np.uint8 and (x.min() < 0 or x.max() > 255): return f, "'data' values must be 0–255"
+    return None
+
+def _read_cifar(name, root, check_md5=False):
+    "Read a CIFAR python release as a `DataBundle` of uint8 `TensorImageDataset`s."
+    folder = _cifar_folder(name, root)
+    _, sub, *_, mean, std = _CIFAR[name]
+    # torchvision reads `root/base_folder`: the parent of `folder` if it is named like the release, else `folder` itself
+    tv_root, base = (folder.parent, folder.name) if folder.name == sub else (folder, "")
+    Reader = _cifar_reader(name, check_md5)
+    Reader.base_folder = base
+    splits = []
+    for train in (True, False):
+        try: ds = Reader(str(tv_root), train=train, download=False)
+        except RuntimeError as e:  # torchvision: "Dataset not found or corrupted" (MD5 mismatch with check_md5=True)
+            raise FileNotFoundError(f"{name}: files in {str(folder)!r} failed torchvision's MD5 check against the official "
+                                    f"release; expected the unmodified files {', '.join(_cifar_expected(name))} "
+                                    f"inside '{sub}/'; pass check_md5=False to accept other files") from None
+        except Exception as e:
+            bad = _cifar_bad_file(name, folder)
+            if bad is None: raise ValueError(f"{name}: could not read the files in {str(folder)!r}: {type(e).__name__}: {e}") from e
+            raise ValueError(f"{name}: corrupt file {str(folder / bad[0])!r}: {bad[1]}") from None
+        bad = None if len(ds.data) == len(ds.targets) else (None, f"{len(ds.data)} images but {len(ds.targets)} labels")
+        if bad is None and len(ds.targets) and not 0 <= min(ds.targets) <= max(ds.targets) < len(ds.classes):
+            bad = (None, f"labels outside 0…{len(ds.classes) - 1} (the {len(ds.classes)} class names in the meta file)")
+        if bad is not None: raise ValueError(f"{name}: inconsistent files in {str(folder)!r}: {bad[1]}")
+        x = np.asarray(ds.data)  # N×32×32×3 (torchvision's HWC view)
+        if x.dtype != np.uint8:
+            if x.size and (x.min() < 0 or x.max() > 255): raise ValueError(f"{name}: 'data' values outside 0–255 in {str(folder)!r}")
+            x = x.astype(np.uint8)
+        imgs = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+        splits.append(TensorImageDataset(imgs, torch.tensor(ds.targets, dtype=torch.long), ds.classes, mean, std))
+    classes = splits[0].classes
+    return DataBundle(name, splits[0], splits[1], num_classes=len(classes), in_chans=3, image_size=32, classes=classes,
+                      options=dict(check_md5=check_md5), augment=dict(max_shift=4, flip=True))
+
+# %% ../nbs/00_data.ipynb #c035
+def cifar10(root:str|Path|None=None, # folder containing `cifar-10-batches-py/` (or that folder itself)
+            check_md5:bool=False): # also compare the files' MD5 sums with the official release (torchvision's check)
+    "CIFAR-10 from the local python release, as uint8 images in memory (10 classes, 3×32×32)."
+    return _read_cifar("cifar10", root, check_md5)
+
+def cifar100(root:str|Path|None=None, # folder containing `cifar-100-python/` (or that folder itself)
+             check_md5:bool=False): # also compare the files' MD5 sums with the official release (torchvision's check)
+    "CIFAR-100 (fine labels) from the local python release, as uint8 images in memory (100 classes, 3×32×32)."
+    return _read_cifar("cifar100", root, check_md5)
+
+# %% ../nbs/00_data.ipynb #c036
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+def imagenet_transforms(image_size:int=224, train:bool=True):
+    "The standard ImageNet transforms: RandomResizedCrop + flip (train) or Resize(size·256/224) + CenterCrop (eval), then normalise."
+    from torchvision.transforms import v2
+    first = [v2.RandomResizedCrop(image_size), v2.RandomHorizontalFlip()] if train else \
+            [v2.Resize(int(image_size * 256 / 224)), v2.CenterCrop(image_size)]
+    return v2.Compose([v2.ToImage(), *first, v2.ToDtype(torch.float32, scale=True),
+                       v2.Normalize(IMAGENET_MEAN, IMAGENET_STD), v2.ToPureTensor()])
+
+def _image_split(root, split, transform):
+    "`ImageFolder` of `root/split`, with errors that say which files are expected where."
+    from torchvision.datasets import ImageFolder
+    from torchvision.datasets.folder import IMG_EXTENSIONS
+    d = Path(root) / split
+    exts = "|".join(e.lstrip(".") for e in (".jpg", ".jpeg", ".png"))
+    if not d.is_dir():
+        raise FileNotFoundError(f"imagefolder: no '{split}/' folder in {str(root)!r}; expected images under {d}/<class>/*.{exts}")
+    try: ds = ImageFolder(str(d), transform=transform, allow_empty=True)
+    except FileNotFoundError:  # no class folder at all
+        raise FileNotFoundError(f"imagefolder: no class folders in {str(d)!r}; expected images under {d}/<class>/*.{exts}") from None
+    counts = np.bincount(np.asarray(ds.targets, dtype=np.int64), minlength=len(ds.classes))
+    empty = [c for c, n in zip(ds.classes, counts) if n == 0]
+    if empty:
+        raise FileNotFoundError(f"imagefolder: class folder(s) without images: {', '.join(str(d / c) for c in empty)}; "
+                                f"expected images under {d}/<class>/*.{exts} (extensions: {' '.join(IMG_EXTENSIONS)})")
+    return ds
+
+def imagefolder(root:str|Path|None=None, # folder with `train/<class>/*.jpg|png` and `val/<class>/...`
+                image_size:int=224): # side of the square crops the transforms produce
+    "Images in `root/train/<class>/` and `root/val/<class>/` (the ImageNet layout), read through `ImageFolder` with ImageNet transforms."
+    if not isinstance(image_size, int) or image_size < 1: raise ValueError(f"image_size must be a positive int, got {image_size!r}")
+    if root is None:
+        raise FileNotFoundError("imagefolder reads local files: pass root= a folder with images under "
+                                "<root>/train/<class>/*.jpg|png and <root>/val/<class>/*.jpg|png")
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise FileNotFoundError(f"imagefolder: folder {str(root)!r} does not exist; expected images under "
+                                f"{root}/train/<class>/*.jpg|png and {root}/val/<class>/*.jpg|png")
+    train = _image_split(root, "train", imagenet_transforms(image_size, train=True))
+    val = _image_split(root, "val", imagenet_transforms(image_size, train=False))
+    if val.classes != train.classes:
+        only_tr, only_val = sorted(set(train.classes) - set(val.classes)), sorted(set(val.classes) - set(train.classes))
+        raise ValueError(f"imagefolder: the class folders of {str(root / 'val')!r} differ from those of {str(root / 'train')!r}: "
+                         f"only in train: {only_tr}, only in val: {only_val} (both need the same <class> folders)")
+    return DataBundle("imagefolder", train, val, num_classes=len(train.classes), in_chans=3, image_size=image_size,
+                      classes=list(train.classes), options=dict(image_size=image_size), augment={})
+
+# %% ../nbs/00_data.ipynb #c037
+DATASETS.update({"cifar10": cifar10, "cifar100": cifar100, "imagefolder": imagefolder})

@@ -9,8 +9,11 @@ from torch import nn
 import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['MODELS', 'StagedNet', 'stage_shapes', 'num_params', 'BasicBlock', 'cifar_resnet', 'WideBlock', 'wide_resnet',
-           'list_models', 'create_model']
+__all__ = ['MODELS', 'VGG_CFGS', 'MBV2_SETTING', 'MBV2_STAGES', 'StagedNet', 'stage_shapes', 'num_params', 'BasicBlock',
+           'cifar_resnet', 'WideBlock', 'wide_resnet', 'list_models', 'create_model', 'downsampling',
+           'check_input_size', 'vgg', 'InvertedResidual', 'mobilenet_v2', 'channel_shuffle', 'ShuffleV1Block',
+           'shufflenet_v1', 'ShuffleV2Block', 'ShuffleV2Down', 'shufflenet_v2', 'Bottleneck', 'bottleneck_resnet',
+           'wrap_torchvision', 'tv_staged', 'load_weights', 'flops', 'model_card']
 
 # %% ../nbs/01_models.ipynb #c005
 class StagedNet(nn.Module):
@@ -135,3 +138,329 @@ def create_model(name:str, # one of `list_models()`
     for k, v in dict(num_classes=num_classes, in_chans=in_chans).items():
         if not isinstance(v, int) or v < 1: raise ValueError(f"{k} must be a positive int, got {v!r}")
     return MODELS[name](num_classes=num_classes, in_chans=in_chans)
+
+# %% ../nbs/01_models.ipynb #c015
+@torch.no_grad()
+def downsampling(model:StagedNet):
+    "Each stage's total downsampling factor (input size / stage map size), from a dry run."
+    cached = getattr(model, "_downsampling", None)
+    if cached: return cached
+    for size in (64, 256):
+        hs = [s[1] for s in stage_shapes(model, size)]
+        if min(hs) > 1: break
+    factors = [size // h for h in hs]
+    object.__setattr__(model, "_downsampling", factors)
+    return factors
+
+def check_input_size(model:StagedNet, image_size:int):
+    "Raise a ValueError if `image_size` is below the smallest input `model`'s downsampling allows."
+    need = max(downsampling(model))
+    if image_size < need:
+        raise ValueError(f"{model.name} downsamples its input by {need}×: {image_size}×{image_size} images are too small; "
+                         f"the smallest size that works is {need}×{need}")
+    return True
+
+# %% ../nbs/01_models.ipynb #c021
+VGG_CFGS = {
+    8:  [[64], [128], [256], [512], [512]],
+    11: [[64], [128], [256, 256], [512, 512], [512, 512]],
+    13: [[64, 64], [128, 128], [256, 256], [512, 512], [512, 512]],
+    16: [[64, 64], [128, 128], [256, 256, 256], [512, 512, 512], [512, 512, 512]],
+    19: [[64, 64], [128, 128], [256, 256, 256, 256], [512, 512, 512, 512], [512, 512, 512, 512]],
+}
+
+def _vgg_convs(cin, widths):
+    "3×3 conv (with bias, as in the benchmark) + BN + ReLU for each width."
+    layers = []
+    for w in widths: layers += [nn.Conv2d(cin, w, 3, 1, 1), nn.BatchNorm2d(w), nn.ReLU(inplace=True)]; cin = w
+    return layers
+
+def vgg(depth:int, num_classes:int=100, in_chans:int=3, name:str=""):
+    "CRD-benchmark CIFAR VGG-`depth` (BN variant) as a `StagedNet` with 5 stages."
+    if depth not in VGG_CFGS: raise ValueError(f"depth must be one of {list(VGG_CFGS)}, got {depth}")
+    cfg = VGG_CFGS[depth]
+    stem = nn.Sequential(*_vgg_convs(in_chans, cfg[0][:1]))
+    stages = [nn.Sequential(*_vgg_convs(cfg[0][0], cfg[0][1:]))]
+    for i in range(1, 5):
+        pool = [nn.MaxPool2d(2, 2)] if i < 4 else []   # no pool before block 4: it stays at 4×4 on CIFAR
+        stages.append(nn.Sequential(*pool, *_vgg_convs(cfg[i - 1][-1], cfg[i])))
+    net = StagedNet(stem, stages, cfg[4][-1], num_classes, name=name or f"vgg{depth}")
+    net.apply(_init_conv_bn)
+    for m in net.modules():
+        if isinstance(m, nn.Conv2d): nn.init.zeros_(m.bias)
+    nn.init.normal_(net.fc.weight, 0, 0.01); nn.init.zeros_(net.fc.bias)
+    return net
+
+# %% ../nbs/01_models.ipynb #c024
+def _conv_bn_relu(cin, cout, k=1, stride=1, groups=1):
+    return nn.Sequential(nn.Conv2d(cin, cout, k, stride, k // 2, groups=groups, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+
+class InvertedResidual(nn.Module):
+    "MobileNetV2 block: 1×1 expand-BN-ReLU, 3×3 depthwise-BN-ReLU, 1×1 project-BN, plus identity when shapes match."
+    def __init__(self, cin, cout, stride=1, expand=6):
+        super().__init__()
+        mid = cin * expand
+        self.conv = nn.Sequential(_conv_bn_relu(cin, mid), _conv_bn_relu(mid, mid, 3, stride, groups=mid),
+                                  nn.Conv2d(mid, cout, 1, bias=False), nn.BatchNorm2d(cout))
+        self.residual = stride == 1 and cin == cout
+    def forward(self, x): return x + self.conv(x) if self.residual else self.conv(x)
+
+MBV2_SETTING = [(1, 16, 1, 1), (None, 24, 2, 1), (None, 32, 3, 2), (None, 64, 4, 2), (None, 96, 3, 1), (None, 160, 3, 2), (None, 320, 1, 1)]  # (t, c, n, s)
+MBV2_STAGES = [(0, 1), (2,), (3, 4), (5, 6)]  # block groups making up each resolution stage
+
+def mobilenet_v2(width:float=0.5, expand:int=6, num_classes:int=100, in_chans:int=3, name:str=""):
+    "CRD-benchmark CIFAR MobileNetV2 (`mobilenetv2_T_w`) as a `StagedNet` with 4 stages; the 1×1 conv to 1280 channels is in the head."
+    cin = int(32 * width)
+    stem = _conv_bn_relu(in_chans, cin, 3, 2)
+    groups = []
+    for t, c, n, s in MBV2_SETTING:
+        cout, blocks = int(c * width), []
+        for j in range(n): blocks.append(InvertedResidual(cin, cout, s if j == 0 else 1, t or expand)); cin = cout
+        groups.append(blocks)
+    stages = [nn.Sequential(*[b for g in idx for b in groups[g]]) for idx in MBV2_STAGES]
+    last = int(1280 * width) if width > 1.0 else 1280
+    net = StagedNet(stem, stages, last, num_classes, name=name or f"mobilenetv2_{expand}_{width}")
+    net.pool = nn.Sequential(_conv_bn_relu(cin, last), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    net.apply(_init_conv_bn)
+    nn.init.normal_(net.fc.weight, 0, 0.01); nn.init.zeros_(net.fc.bias)
+    return net
+
+# %% ../nbs/01_models.ipynb #c027
+def channel_shuffle(x:torch.Tensor, groups:int):
+    "Interleave the channels of `groups` groups: N×(g·c)×H×W → the same shape, channel order (c, g)."
+    n, c, h, w = x.shape
+    return x.view(n, groups, c // groups, h, w).transpose(1, 2).reshape(n, c, h, w)
+
+class ShuffleV1Block(nn.Module):
+    "ShuffleNetV1 unit: grouped 1×1-BN-ReLU, shuffle, depthwise 3×3-BN, grouped 1×1-BN; add (stride 1) or concat an avg-pooled input (stride 2); ReLU."
+    def __init__(self, cin, cout, stride=1, groups=3, groups_in=None):
+        super().__init__()
+        self.stride, self.g1 = stride, groups if groups_in is None else groups_in
+        branch = cout - cin if stride == 2 else cout   # a stride-2 unit concatenates its input
+        mid = branch // 4
+        self.conv1, self.bn1 = nn.Conv2d(cin, mid, 1, groups=self.g1, bias=False), nn.BatchNorm2d(mid)
+        self.conv2, self.bn2 = nn.Conv2d(mid, mid, 3, stride, 1, groups=mid, bias=False), nn.BatchNorm2d(mid)
+        self.conv3, self.bn3 = nn.Conv2d(mid, branch, 1, groups=groups, bias=False), nn.BatchNorm2d(branch)
+        self.shortcut = nn.AvgPool2d(3, 2, 1) if stride == 2 else nn.Identity()
+    def forward(self, x):
+        out = channel_shuffle(F.relu(self.bn1(self.conv1(x))), self.g1)
+        out = self.bn3(self.conv3(F.relu(self.bn2(self.conv2(out)))))
+        res = self.shortcut(x)
+        return F.relu(torch.cat([out, res], 1) if self.stride == 2 else out + res)
+
+def shufflenet_v1(widths=(240, 480, 960), depths=(4, 8, 4), groups:int=3, num_classes:int=100, in_chans:int=3, name:str=""):
+    "CRD-benchmark CIFAR ShuffleNetV1 as a `StagedNet` with 3 stages."
+    stem = nn.Sequential(nn.Conv2d(in_chans, 24, 1, bias=False), nn.BatchNorm2d(24), nn.ReLU(inplace=True))
+    stages, cin = [], 24
+    for i, (w, n) in enumerate(zip(widths, depths)):
+        # the first 1×1 conv of the whole net sees only 24 channels, so it is not grouped
+        blocks = [ShuffleV1Block(cin if j == 0 else w, w, 2 if j == 0 else 1, groups, groups_in=1 if i == j == 0 else None)
+                  for j in range(n)]
+        stages.append(nn.Sequential(*blocks)); cin = w
+    net = StagedNet(stem, stages, widths[-1], num_classes, name=name or "ShuffleV1")
+    net.apply(_init_conv_bn)
+    return net
+
+# %% ../nbs/01_models.ipynb #c030
+class ShuffleV2Block(nn.Module):
+    "ShuffleNetV2 unit: keep half the channels, 1×1-BN-ReLU, depthwise 3×3-BN, 1×1-BN-ReLU on the other half; concat, shuffle."
+    def __init__(self, c):
+        super().__init__()
+        h = c // 2
+        self.branch = nn.Sequential(_conv_bn_relu(h, h), nn.Conv2d(h, h, 3, 1, 1, groups=h, bias=False), nn.BatchNorm2d(h),
+                                    _conv_bn_relu(h, h))
+    def forward(self, x):
+        x1, x2 = x.chunk(2, dim=1)
+        return channel_shuffle(torch.cat([x1, self.branch(x2)], 1), 2)
+
+class ShuffleV2Down(nn.Module):
+    "ShuffleNetV2 down-sampling unit: two stride-2 branches on the full input, `cout/2` channels each; concat, shuffle."
+    def __init__(self, cin, cout):
+        super().__init__()
+        h = cout // 2
+        self.left = nn.Sequential(nn.Conv2d(cin, cin, 3, 2, 1, groups=cin, bias=False), nn.BatchNorm2d(cin), _conv_bn_relu(cin, h))
+        self.right = nn.Sequential(_conv_bn_relu(cin, h), nn.Conv2d(h, h, 3, 2, 1, groups=h, bias=False), nn.BatchNorm2d(h),
+                                   _conv_bn_relu(h, h))
+    def forward(self, x): return channel_shuffle(torch.cat([self.left(x), self.right(x)], 1), 2)
+
+def shufflenet_v2(widths=(116, 232, 464), depths=(3, 7, 3), last:int=1024, num_classes:int=100, in_chans:int=3, name:str=""):
+    "CRD-benchmark CIFAR ShuffleNetV2 (1×) as a `StagedNet` with 3 stages; the 1×1 conv to `last` channels is in the head."
+    stem = nn.Sequential(nn.Conv2d(in_chans, 24, 1, bias=False), nn.BatchNorm2d(24), nn.ReLU(inplace=True))
+    stages, cin = [], 24
+    for w, n in zip(widths, depths):
+        stages.append(nn.Sequential(ShuffleV2Down(cin, w), *[ShuffleV2Block(w) for _ in range(n)])); cin = w
+    net = StagedNet(stem, stages, last, num_classes, name=name or "ShuffleV2")
+    net.pool = nn.Sequential(_conv_bn_relu(cin, last), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    net.apply(_init_conv_bn)
+    return net
+
+# %% ../nbs/01_models.ipynb #c033
+class Bottleneck(nn.Module):
+    "conv1×1-BN-ReLU-conv3×3-BN-ReLU-conv1×1-BN (×4 channels) plus shortcut, then ReLU (post-activation bottleneck)."
+    expansion = 4
+    def __init__(self, cin, planes, stride=1):
+        super().__init__()
+        cout = planes * self.expansion
+        self.conv1, self.bn1 = nn.Conv2d(cin, planes, 1, bias=False), nn.BatchNorm2d(planes)
+        self.conv2, self.bn2 = nn.Conv2d(planes, planes, 3, stride, 1, bias=False), nn.BatchNorm2d(planes)
+        self.conv3, self.bn3 = nn.Conv2d(planes, cout, 1, bias=False), nn.BatchNorm2d(cout)
+        self.downsample = (nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+                           if stride != 1 or cin != cout else nn.Identity())
+    def forward(self, x):
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = F.relu(self.bn2(self.conv2(out)))
+        return F.relu(self.bn3(self.conv3(out)) + self.downsample(x))
+
+def bottleneck_resnet(depths=(3, 4, 6, 3), num_classes:int=100, in_chans:int=3, name:str=""):
+    "CRD-benchmark CIFAR bottleneck ResNet (`resnetv2`; `depths=(3, 4, 6, 3)` is ResNet50) as a `StagedNet` with 4 stages."
+    stem = nn.Sequential(nn.Conv2d(in_chans, 64, 3, 1, 1, bias=False), nn.BatchNorm2d(64), nn.ReLU(inplace=True))
+    stages, cin = [], 64
+    for i, (planes, n) in enumerate(zip((64, 128, 256, 512), depths)):
+        blocks = [Bottleneck(cin if j == 0 else planes * 4, planes, 2 if i > 0 and j == 0 else 1) for j in range(n)]
+        stages.append(nn.Sequential(*blocks)); cin = planes * 4
+    net = StagedNet(stem, stages, cin, num_classes, name=name or f"ResNet{3 * sum(depths) + 2}")
+    net.apply(_init_conv_bn)
+    return net
+
+# %% ../nbs/01_models.ipynb #c036
+MODELS.update({
+    **{f"vgg{d}": (lambda d: lambda **kw: vgg(d, name=f"vgg{d}", **kw))(d) for d in (8, 11, 13, 16, 19)},
+    "MobileNetV2": lambda **kw: mobilenet_v2(0.5, 6, name="MobileNetV2", **kw),
+    "ShuffleV1": lambda **kw: shufflenet_v1(name="ShuffleV1", **kw),
+    "ShuffleV2": lambda **kw: shufflenet_v2(name="ShuffleV2", **kw),
+    "ResNet50": lambda **kw: bottleneck_resnet((3, 4, 6, 3), name="ResNet50", **kw),
+})
+
+# %% ../nbs/01_models.ipynb #c039
+from collections import OrderedDict
+import torchvision
+
+def _max_stride(m:nn.Module):
+    "Largest stride of any conv inside `m` (the downsampling factor of a block)."
+    return max((c.stride[0] for c in m.modules() if isinstance(c, nn.Conv2d)), default=1)
+
+def _set_in_chans(tv:nn.Module, in_chans:int):
+    "Replace the first conv of `tv` by a freshly initialised one reading `in_chans` channels."
+    name, conv = next((n, c) for n, c in tv.named_modules() if isinstance(c, nn.Conv2d))
+    if conv.in_channels == in_chans: return tv
+    new = nn.Conv2d(in_chans, conv.out_channels, conv.kernel_size, conv.stride, conv.padding, conv.dilation,
+                    conv.groups, conv.bias is not None, conv.padding_mode)
+    nn.init.kaiming_normal_(new.weight, mode="fan_out", nonlinearity="relu")
+    if new.bias is not None: nn.init.zeros_(new.bias)
+    parent, _, child = name.rpartition(".")
+    setattr(tv.get_submodule(parent), child, new)
+    return tv
+
+def _tv_parts(tv:nn.Module):
+    "`(stem, stages, classifier, feat_dim)` made of `tv`'s own submodules, in `tv`'s registration order."
+    M = torchvision.models
+    if isinstance(tv, M.ResNet):
+        stem = nn.Sequential(OrderedDict(conv1=tv.conv1, bn1=tv.bn1, relu=tv.relu, maxpool=tv.maxpool))
+        return stem, [tv.layer1, tv.layer2, tv.layer3, tv.layer4], tv.fc, tv.fc.in_features
+    if isinstance(tv, M.MobileNetV2):
+        f = tv.features
+        cuts = [i for i, m in enumerate(f) if _max_stride(m) > 1]  # [0, 2, 4, 7, 14] for the standard net
+        if cuts[0] != 0 or len(cuts) < 2: raise ValueError(f"unexpected MobileNetV2 layout: stride-2 blocks at {cuts}")
+        stages = [f[a:b] for a, b in zip(cuts[1:], cuts[2:] + [len(f)])]  # slices keep torchvision's indices as names
+        return f[:cuts[1]], stages, tv.classifier, tv.classifier[-1].in_features
+    if isinstance(tv, M.ShuffleNetV2):
+        stem = nn.Sequential(OrderedDict(conv1=tv.conv1, maxpool=tv.maxpool))
+        last = nn.Sequential(OrderedDict(stage4=tv.stage4, conv5=tv.conv5))
+        return stem, [tv.stage2, tv.stage3, last], tv.fc, tv.fc.in_features
+    raise TypeError(f"cannot wrap {type(tv).__name__}: only torchvision ResNet, MobileNetV2 and ShuffleNetV2 are supported")
+
+def _key_map(tv:nn.Module, net:nn.Module):
+    "torchvision state_dict key → wrapper key, by zipping both state_dicts; checked to pair the very same tensors."
+    a, b = tv.state_dict(), net.state_dict()
+    if len(a) != len(b): raise RuntimeError(f"wrapper has {len(b)} state_dict entries but torchvision has {len(a)}")
+    kmap = {}
+    for (ka, ta), (kb, tb) in zip(a.items(), b.items()):
+        if ka.rpartition(".")[2] != kb.rpartition(".")[2] or ta.shape != tb.shape or ta.data_ptr() != tb.data_ptr():
+            raise RuntimeError(f"state_dict order differs: torchvision {ka!r} vs wrapper {kb!r}")
+        kmap[ka] = kb
+    return kmap
+
+def wrap_torchvision(tv:nn.Module, # a torchvision ResNet, MobileNetV2 or ShuffleNetV2
+                     name:str=""): # name of the staged net
+    "A `StagedNet` made of `tv`'s own modules (shared, not copied): same parameters, same logits."
+    stem, stages, clf, feat_dim = _tv_parts(tv)
+    net = StagedNet(stem, stages, feat_dim, clf.out_features if isinstance(clf, nn.Linear) else clf[-1].out_features,
+                    name=name or type(tv).__name__.lower())
+    net.fc = clf  # torchvision's classifier replaces StagedNet's own
+    net.tv_key_map = _key_map(tv, net)  # a plain dict attribute: used by `load_weights`
+    return net
+
+def tv_staged(arch:str, # a torchvision builder: "resnet18", "mobilenet_v2", "shufflenet_v2_x1_0", …
+              num_classes:int=1000, # size of the output layer
+              in_chans:int=3): # input channels; != 3 re-initialises the first conv
+    "A freshly initialised torchvision `arch` (never downloaded: `weights=None`) as a `StagedNet`."
+    tv = getattr(torchvision.models, arch)(weights=None, num_classes=num_classes)
+    if in_chans != 3: _set_in_chans(tv, in_chans)
+    return wrap_torchvision(tv, name=f"tv_{arch}")
+
+# %% ../nbs/01_models.ipynb #c050
+from pathlib import Path
+
+def _read_state_dict(path:Path):
+    "A state_dict from a local `.safetensors`, `.pth` or `.pt` file."
+    if path.suffix == ".safetensors":
+        try: from safetensors.torch import load_file
+        except ImportError: raise ImportError(f"reading {path} needs the safetensors package: pip install safetensors") from None
+        return load_file(str(path), device="cpu")
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+def _shape(t): return tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
+
+def load_weights(model:StagedNet, # a wrapped torchvision net (or any `StagedNet`, for its own state_dicts)
+                 path:str|Path, # local weights file: `.pth`/`.pt` or `.safetensors`
+                 n_show:int=5): # how many offending keys an error lists
+    "Load a torchvision or `StagedNet` state_dict from `path` into `model` (in place); returns `model`."
+    path = Path(path)
+    if not path.is_file(): raise FileNotFoundError(f"no weights file at {path}")
+    sd = _read_state_dict(path)
+    if not isinstance(sd, dict) or not all(isinstance(k, str) for k in sd):
+        raise ValueError(f"{path} does not hold a state_dict (got {type(sd).__name__})")
+    own, kmap = model.state_dict(), getattr(model, "tv_key_map", {})
+    is_tv = len(set(sd) & set(kmap)) > len(set(sd) & set(own))  # which naming does the file use?
+    src = {kmap.get(k, k) if is_tv else k: k for k in sd}  # model key → file key
+    new = {k: sd[fk] for k, fk in src.items()}
+    missing = [k for k in own if k not in new and not k.endswith("num_batches_tracked")]
+    unexpected = [fk for k, fk in src.items() if k not in own]
+    wrong = [(src[k], k) for k in own if k in new and _shape(new[k]) != tuple(own[k].shape)]
+    if missing or unexpected or wrong:
+        inv = {v: k for k, v in kmap.items()} if is_tv else {}
+        fmt = "torchvision" if is_tv else "StagedNet"
+        msg = [f"{path} ({fmt} keys) does not fit {model.name or type(model).__name__}:"]
+        if wrong: msg.append(f"{len(wrong)} shape mismatch(es): " + "; ".join(
+            f"{fk!r}" + (f" (→ {k!r})" if fk != k else "") + f" expected {tuple(own[k].shape)}, found {_shape(new[k])}"
+            for fk, k in wrong[:n_show]))
+        if missing: msg.append(f"{len(missing)} missing key(s): " + ", ".join(repr(inv.get(k, k)) for k in missing[:n_show]))
+        if unexpected: msg.append(f"{len(unexpected)} unexpected key(s): " + ", ".join(map(repr, unexpected[:n_show])))
+        raise ValueError("\n  ".join(msg))
+    model.load_state_dict(new, strict=False)  # every key is checked above; only num_batches_tracked may be absent
+    return model
+
+# %% ../nbs/01_models.ipynb #c054
+MODELS.update({f"tv_{a}": (lambda a: lambda **kw: tv_staged(a, **kw))(a)
+               for a in ("resnet18", "resnet34", "resnet50", "mobilenet_v2", "shufflenet_v2_x1_0")})
+
+# %% ../nbs/01_models.ipynb #c059
+@torch.no_grad()
+def flops(model:nn.Module, image_size:int=32, in_chans:int=3):
+    "Forward FLOPs of `model` for one `in_chans`×`image_size`² image."
+    from torch.utils.flop_counter import FlopCounterMode
+    was = model.training; model.eval()
+    try:
+        with FlopCounterMode(display=False) as fc: model(torch.zeros(1, in_chans, image_size, image_size))
+    finally: model.train(was)
+    return fc.get_total_flops()
+
+def model_card(names:list|None=None): # model names (default: the whole zoo)
+    "Rows of name, parameters, MFLOPs and stage shapes (CIFAR nets: 100 classes, 32²; `tv_*`: 1000 classes, 224²)."
+    rows = []
+    for n in names or list_models():
+        tv = n.startswith("tv_")
+        m, size = create_model(n, num_classes=1000 if tv else 100), 224 if tv else 32
+        rows.append({"model": n, "input": f"3×{size}²", "params": f"{num_params(m):,}", "MFLOPs": round(flops(m, size) / 1e6, 1),
+                     "stages": " ".join("{}×{}²".format(c, h) for c, h, w in stage_shapes(m, size))})
+    return rows

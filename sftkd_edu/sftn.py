@@ -8,10 +8,10 @@ import copy
 import torch
 from torch import nn
 import torch.nn.functional as F
-from .models import StagedNet, create_model, stage_shapes, _in_chans, _init_conv_bn, num_params
+from .models import StagedNet, create_model, stage_shapes, check_input_size, _in_chans, _init_conv_bn, num_params
 
 # %% auto #0
-__all__ = ['Bridge', 'StudentBranch', 'SFTNTeacher', 'sftn_loss']
+__all__ = ['Bridge', 'StudentBranch', 'match_stages', 'SFTNTeacher', 'sftn_loss']
 
 # %% ../nbs/02_sftn.ipynb #c005
 class Bridge(nn.Sequential):
@@ -54,6 +54,24 @@ class StudentBranch(nn.Module):
         return self.fc(self.pool(f))
 
 # %% ../nbs/02_sftn.ipynb #c010
+def match_stages(t_shapes:list, # teacher stage output shapes (C, H, W)
+                 s_shapes:list): # student stage output shapes
+    "`[(teacher_stage, student_stage), …]`: one pair per branch; the branch continues with student stages after `student_stage`."
+    nt, ns = len(t_shapes), len(s_shapes)
+    if nt < 2 or ns < 2: raise ValueError(f"SFTN needs at least two stages on both sides, got teacher {t_shapes} and student {s_shapes}")
+    if nt == ns: return [(i, i) for i in range(ns - 1)]
+    pairs = []
+    for j in range(ns - 1):
+        h = s_shapes[j][1]
+        same = [i for i in range(nt - 1) if t_shapes[i][1] == h]
+        larger = [i for i in range(nt - 1) if t_shapes[i][1] > h]
+        if not (same or larger):
+            raise ValueError(f"cannot match student stage {j} {s_shapes[j]} to a teacher stage of the same or larger resolution; "
+                             f"teacher stages {t_shapes}, student stages {s_shapes}")
+        pairs.append(((same or larger)[-1], j))
+    return pairs
+
+# %% ../nbs/02_sftn.ipynb #c013
 class SFTNTeacher(nn.Module):
     "A teacher with student branches grafted onto its intermediate stages."
     def __init__(self, teacher:StagedNet, # the teacher being trained
@@ -66,24 +84,24 @@ class SFTNTeacher(nn.Module):
         if not isinstance(student, StagedNet): raise TypeError(f"student must be a model name or a StagedNet, got {type(student).__name__}")
         if student.num_classes != teacher.num_classes:
             raise ValueError(f"student has {student.num_classes} classes but the teacher has {teacher.num_classes}")
+        check_input_size(teacher, image_size); check_input_size(student, image_size)
         t_shapes, s_shapes = stage_shapes(teacher, image_size, in_chans), stage_shapes(student, image_size, in_chans)
-        if len(t_shapes) != len(s_shapes):
-            raise ValueError(f"cannot pair stages of {teacher.name} {t_shapes} with {student.name} {s_shapes}: "
-                             "different numbers of stages")
+        try: pairs = match_stages(t_shapes, s_shapes)
+        except ValueError as e: raise ValueError(f"cannot pair {teacher.name} with {student.name}: {e}") from None
         self.teacher, self.detach, self.student_name = teacher, detach, student.name
-        self.t_shapes, self.s_shapes = t_shapes, s_shapes
-        self.bridges = nn.ModuleList([Bridge(t_shapes[i], s_shapes[i]) for i in range(len(t_shapes) - 1)])
-        self.branches = nn.ModuleList([StudentBranch(student, i + 1) for i in range(len(t_shapes) - 1)])
+        self.t_shapes, self.s_shapes, self.pairs = t_shapes, s_shapes, pairs
+        self.bridges = nn.ModuleList([Bridge(t_shapes[i], s_shapes[j]) for i, j in pairs])
+        self.branches = nn.ModuleList([StudentBranch(student, j + 1) for i, j in pairs])
     @property
     def num_branches(self): return len(self.branches)
     def forward(self, x):
         "`(teacher_logits, [branch_logits, …])`."
         feats, t_logits = self.teacher.forward_stages(x)
-        b_logits = [br(bd(f.detach() if self.detach else f)) for f, bd, br in zip(feats, self.bridges, self.branches)]
+        b_logits = [br(bd(feats[i].detach() if self.detach else feats[i])) for (i, _), bd, br in zip(self.pairs, self.bridges, self.branches)]
         return t_logits, b_logits
     def extra_repr(self): return f"teacher={self.teacher.name!r}, student={self.student_name!r}, branches={self.num_branches}, detach={self.detach}"
 
-# %% ../nbs/02_sftn.ipynb #c018
+# %% ../nbs/02_sftn.ipynb #c021
 def sftn_loss(teacher_logits:torch.Tensor, # z_T, B×K
               branch_logits:list, # [z_R^1, …], each B×K
               targets:torch.Tensor, # labels, B

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
-from .data import DataBundle, TensorImageDataset, Batches
+from .data import DataBundle, TensorImageDataset, make_batches
 from .models import StagedNet
 from .sftn import SFTNTeacher, sftn_loss
 from .distill import Distiller, create_method
@@ -135,7 +135,7 @@ def evaluate(model:nn.Module, # an `Objective` (all its metrics) or a plain mode
     p = next(model.parameters())
     correct, n = {}, 0
     try:
-        for x, y in Batches(ds, batch_size, device=p.device):
+        for x, y in make_batches(ds, batch_size, device=p.device):
             with _autocast(device, precision):
                 preds = model.predict(x) if isinstance(model, Objective) else {"test_acc": model(x)}
             for k, z in preds.items(): correct[k] = correct.get(k, 0) + (z.argmax(1) == y).sum().item()
@@ -170,12 +170,15 @@ def fit(objective:Objective, # what to train: `Supervised`, `SFTNObjective`, `Di
         schedule:str="step", # "step", "cosine" or "constant"
         milestones:tuple=(0.625, 0.75, 0.875), # fractions of training where "step" decays the lr
         lr_decay:float=0.1, # factor applied at each milestone
-        max_shift:int=2, # random-shift augmentation, pixels
+        max_shift:int|None=None, # random-shift augmentation in pixels (None: the data's default, `data.augment`)
+        flip:bool|None=None, # random horizontal flips (None: the data's default)
         seed:int=0, # data order and augmentation (seed models yourself with `set_seed`)
         device="auto", precision:str="fp32", channels_last:bool=False,
         callbacks:list=(), progress:bool=True, name:str="", eval_batch_size:int=500):
     "Train `objective` on `data` and return the per-epoch `History`."
     if not isinstance(objective, Objective): raise TypeError(f"fit needs an Objective (Supervised, SFTNObjective, Distillation, …), got {type(objective).__name__}")
+    if max_shift is None: max_shift = data.augment.get("max_shift", 0)
+    if flip is None: flip = data.augment.get("flip", False)
     _check_fit_args(epochs, lr, batch_size, momentum, weight_decay, schedule, milestones, max_shift, precision)
     device = resolve_device(device)
     objective.to(device)
@@ -183,7 +186,8 @@ def fit(objective:Objective, # what to train: `Supervised`, `SFTNObjective`, `Di
     params = [p for p in objective.parameters() if p.requires_grad]
     opt = torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda e: _lr_factor(schedule, e, epochs, milestones, lr_decay))
-    batches = Batches(data.train, batch_size, shuffle=True, max_shift=max_shift, drop_last=len(data.train) > batch_size, seed=seed, device=device)
+    batches = make_batches(data.train, batch_size, shuffle=True, max_shift=max_shift, flip=flip,
+                           drop_last=len(data.train) > batch_size, seed=seed, device=device)
     history = History(name=name)
     state = FitState(objective=objective, optimizer=opt, scheduler=sched, history=history, epoch=0, epochs=epochs, data=data)
     for cb in callbacks: cb.on_fit_start(state)
