@@ -23,6 +23,7 @@ for k, h in res.items():
     print(json.dumps({"arm": k, "acc_last": round(h.last["test_acc"], 2), "acc_best": round(h.best(), 2),
                       "time_s": round(sum(h["time_s"]), 1), "images_per_s": round(h.last["images_per_s"])}), flush=True)
 print(json.dumps({"quickstart_pipeline_s": round(time.perf_counter() - t0, 1)}), flush=True)
+# at lr 0.05 the SFTN run below diverged (NaN at step 18, caught by fit's non-finite check) on an H200 in fp32;
 # throughput at CIFAR scale: resnet32x4 teacher with resnet8x4 branches, batch 64, 3x32x32 synthetic data
 big = load_dataset("digits100", n_train=4096, n_test=200, image_size=32)
 big.train.images = big.train.images.expand(-1, 3, -1, -1).contiguous(); big.test.images = big.test.images.expand(-1, 3, -1, -1).contiguous()
@@ -30,5 +31,5 @@ big.in_chans = 3
 for prec, cl in [("fp32", False), ("bf16", True)]:
     for nm, mk in [("standard", lambda: Supervised(create_model("resnet32x4"))),
                    ("sftn", lambda: SFTNObjective(SFTNTeacher(create_model("resnet32x4"), "resnet8x4", image_size=32)))]:
-        set_seed(0); h = fit(mk(), big, epochs=2, precision=prec, channels_last=cl, **kw)
+        set_seed(0); h = fit(mk(), big, epochs=2, lr=0.01, precision=prec, channels_last=cl, **kw)   # lr 0.01: throughput only
         print(json.dumps({"step": nm, "precision": prec, "channels_last": cl, "images_per_s": round(h.last["images_per_s"])}), flush=True)

@@ -12,7 +12,7 @@ from torch import nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 from .data import DataBundle, TensorImageDataset, make_batches
-from .models import StagedNet
+from .models import StagedNet, check_input_size
 from .sftn import SFTNTeacher, sftn_loss
 from .distill import Distiller, create_method
 
@@ -180,6 +180,8 @@ def fit(objective:Objective, # what to train: `Supervised`, `SFTNObjective`, `Di
     if max_shift is None: max_shift = data.augment.get("max_shift", 0)
     if flip is None: flip = data.augment.get("flip", False)
     _check_fit_args(epochs, lr, batch_size, momentum, weight_decay, schedule, milestones, max_shift, precision)
+    for m in objective.modules():   # every staged net must accept the data's image size (a dry run on each, once)
+        if isinstance(m, StagedNet): check_input_size(m, data.image_size)
     device = resolve_device(device)
     objective.to(device)
     if channels_last: objective.to(memory_format=torch.channels_last)
