@@ -116,15 +116,17 @@ def mean_std(xs:list):
     xs = [float(x) for x in xs]
     return statistics.fmean(xs), (statistics.stdev(xs) if len(xs) > 1 else 0.0)
 
-def summarize_quickstarts(paths:list, # quickstart.json files (or folders holding one)
-                          early_epoch:int|None=3): # also report accuracy after this epoch (convergence speed); None: skip
+def summarize_quickstarts(paths:list, # record files (or folders holding one named `record`)
+                          early_epoch:int|None=3, # also report accuracy after this epoch (convergence speed); None: skip
+                          record:str="quickstart.json"): # the record's file name inside a folder, e.g. "unknown_student.json"
     "Rows of mean ± std over runs, per arm: best and last test accuracy, and accuracy after `early_epoch`."
-    recs = [load_record(Path(p) / "quickstart.json" if Path(p).is_dir() else p) for p in paths]
+    recs = [load_record(Path(p) / record if Path(p).is_dir() else p) for p in paths]
     if not recs: raise ValueError("no quickstart records given")
-    arms = [r["arm"] for r in recs[0]["table"]]
+    key = "arm" if "arm" in recs[0]["table"][0] else "run"
+    arms = [r[key] for r in recs[0]["table"]]
     rows = []
     for arm in arms:
-        got = [next(r for r in rec["table"] if r["arm"] == arm) for rec in recs]
+        got = [next(r for r in rec["table"] if r[key] == arm) for rec in recs]
         (bm, bs), (lm, ls) = mean_std([g["test acc (best)"] for g in got]), mean_std([g["test acc (last)"] for g in got])
         row = {"arm": arm, "model": got[0]["model"], "n": len(got),
                "test acc best (mean ± std)": f"{bm:.2f} ± {bs:.2f}", "test acc last (mean ± std)": f"{lm:.2f} ± {ls:.2f}"}

@@ -28,13 +28,18 @@ class StagedNet(nn.Module):
     def num_stages(self): return len(self.stages)
     def head(self, f:torch.Tensor): "Logits from the last stage's feature map." ; return self.fc(self.pool(f))
     def embed(self, f:torch.Tensor): "The pooled embedding of a feature map (what RKD, PKT, CRD… compare)." ; return self.pool(f)
-    def forward_stages(self, x:torch.Tensor, start:int=0):
-        "`(features, logits)`: one feature map per stage from `start` on, then the logits. With `start>0`, `x` is stage `start-1`'s output."
+    def forward_all(self, x:torch.Tensor, start:int=0):
+        "`(features, embedding, logits)`: one feature map per stage from `start` on, the pooled embedding, the logits."
         feats = []
         if start == 0: x = self.stem(x)
         for s in self.stages[start:]:
             x = s(x); feats.append(x)
-        return feats, self.head(x)
+        e = self.pool(x)
+        return feats, e, self.fc(e)
+    def forward_stages(self, x:torch.Tensor, start:int=0):
+        "`(features, logits)`: one feature map per stage from `start` on, then the logits. With `start>0`, `x` is stage `start-1`'s output."
+        feats, _, logits = self.forward_all(x, start)
+        return feats, logits
     def forward(self, x): return self.forward_stages(x)[1]
     def extra_repr(self): return f"name={self.name!r}, stages={self.num_stages}"
 

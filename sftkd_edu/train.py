@@ -39,6 +39,8 @@ class Objective(nn.Module):
     "What `fit` trains: `forward(x, y) -> {term: weighted loss}`, `predict(x) -> {metric: logits}`."
     def forward(self, x, y): raise NotImplementedError
     def predict(self, x): raise NotImplementedError
+    def on_epoch_start(self, epoch:int, epochs:int):
+        "Called by `fit` before each epoch (1-based): the hook for schedules inside an objective, e.g. a loss warm-up."
 
 class Supervised(Objective):
     "Plain training with cross-entropy: a standard teacher, or a student trained alone."
@@ -73,10 +75,12 @@ class Distillation(Objective):
     def train(self, mode:bool=True):
         super().train(mode); self.teacher.eval(); return self
     def forward(self, x, y):
-        with torch.no_grad(): t_feats, t_logits = self.teacher.forward_stages(x)
-        s_feats, s_logits = self.student.forward_stages(x)
-        return self.method(s_feats, s_logits, t_feats, t_logits, y)
+        with torch.no_grad(): t_feats, t_emb, t_logits = self.teacher.forward_all(x)
+        s_feats, s_emb, s_logits = self.student.forward_all(x)
+        return self.method(s_feats, s_logits, t_feats, t_logits, y, s_embed=s_emb, t_embed=t_emb)
     def predict(self, x): return {"test_acc": self.student(x)}
+    def on_epoch_start(self, epoch, epochs):
+        if hasattr(self.method, "on_epoch_start"): self.method.on_epoch_start(epoch, epochs)
 
 # %% ../nbs/04_train.ipynb #c010
 class History:
@@ -198,6 +202,7 @@ def fit(objective:Objective, # what to train: `Supervised`, `SFTNObjective`, `Di
         for epoch in range(epochs):
             state.epoch = epoch + 1
             for cb in callbacks: cb.on_epoch_start(state)
+            objective.on_epoch_start(epoch + 1, epochs)
             objective.train(); batches.set_epoch(epoch)
             sums, n_steps, t0 = {}, 0, time.perf_counter()
             for step, (x, y) in enumerate(batches):

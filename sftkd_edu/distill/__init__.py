@@ -8,15 +8,20 @@ import inspect
 import torch
 from torch import nn
 import torch.nn.functional as F
+import math
 from . import functional
+from ..models import stage_shapes, _in_chans
+from ..sftn import Bridge
 
 # %% auto #0
-__all__ = ['METHODS', 'Distiller', 'KD', 'list_methods', 'create_method']
+__all__ = ['METHODS', 'Distiller', 'KD', 'FeatureDistiller', 'FitNet', 'AT', 'NST', 'SP', 'PKT', 'RKD', 'CC', 'VID', 'DKD',
+           'list_methods', 'create_method']
 
 # %% ../../nbs/03_distill_methods.ipynb #c005
 class Distiller(nn.Module):
-    "Base of KD methods: `forward(s_feats, s_logits, t_feats, t_logits, targets) -> {name: weighted loss}`."
-    def forward(self, s_feats, s_logits, t_feats, t_logits, targets): raise NotImplementedError
+    "Base of KD methods: `forward(s_feats, s_logits, t_feats, t_logits, targets, s_embed=, t_embed=) -> {name: weighted loss}`."
+    def forward(self, s_feats, s_logits, t_feats, t_logits, targets, s_embed=None, t_embed=None): raise NotImplementedError
+    def on_epoch_start(self, epoch:int, epochs:int): "Hook called before each epoch (1-based), e.g. for a warm-up."
 
 class KD(Distiller):
     "Hinton's KD: `ce_weight`·CE(student) + `kd_weight`·KD(student, teacher; T). CRD-benchmark weights 0.1 / 0.9, T = 4."
@@ -27,13 +32,135 @@ class KD(Distiller):
         super().__init__()
         if T <= 0: raise ValueError(f"temperature T must be positive, got {T}")
         self.T, self.kd_weight, self.ce_weight = T, kd_weight, ce_weight
-    def forward(self, s_feats, s_logits, t_feats, t_logits, targets):
+    def forward(self, s_feats, s_logits, t_feats, t_logits, targets, s_embed=None, t_embed=None):
         return {"student_ce": self.ce_weight * F.cross_entropy(s_logits, targets),
                 "kd": self.kd_weight * functional.kd(s_logits, t_logits, self.T)}
     def extra_repr(self): return f"T={self.T}, kd_weight={self.kd_weight}, ce_weight={self.ce_weight}"
 
-# %% ../../nbs/03_distill_methods.ipynb #c006
-METHODS = {"kd": KD}
+# %% ../../nbs/03_distill_methods.ipynb #c007
+def _stage_pairs(student, teacher, image_size):
+    "`([(student stage, teacher stage), …], s_shapes, t_shapes)`: every student stage paired, by index or by resolution."
+    s, t = stage_shapes(student, image_size), stage_shapes(teacher, image_size)
+    if len(s) == len(t): return list(zip(range(len(s)), range(len(t)))), s, t
+    pairs = []
+    for j, (_, h, _) in enumerate(s):
+        same = [i for i, sh in enumerate(t) if sh[1] == h]
+        pairs.append((j, same[-1] if same else min(range(len(t)), key=lambda i: abs(math.log2(t[i][1] / h)))))
+    return pairs, s, t
+
+@torch.no_grad()
+def _embed_dim(model, image_size):
+    "Size of a staged net's pooled embedding."
+    p = next(model.parameters())
+    was = model.training; model.eval()
+    try: return model.forward_all(torch.zeros(1, _in_chans(model), image_size, image_size, device=p.device))[1].shape[1]
+    finally: model.train(was)
+
+class FeatureDistiller(Distiller):
+    "Base of the feature/relation methods: `ce_weight`·CE + `kd_weight`·KD (optional) + `weight`·`self.loss(...)` under `self.term`."
+    term = "feat"
+    def __init__(self, weight:float, ce_weight:float=1.0, kd_weight:float=0.0, T:float=4.0):
+        super().__init__()
+        self.weight, self.ce_weight, self.kd_weight, self.T = weight, ce_weight, kd_weight, T
+    def loss(self, s_feats, t_feats, s_embed, t_embed): raise NotImplementedError
+    def forward(self, s_feats, s_logits, t_feats, t_logits, targets, s_embed=None, t_embed=None):
+        out = {"student_ce": self.ce_weight * F.cross_entropy(s_logits, targets)}
+        if self.kd_weight: out["kd"] = self.kd_weight * functional.kd(s_logits, t_logits, self.T)
+        out[self.term] = self.weight * self.loss(s_feats, t_feats, s_embed, t_embed)
+        return out
+    def extra_repr(self): return f"weight={self.weight}, ce_weight={self.ce_weight}, kd_weight={self.kd_weight}"
+
+# %% ../../nbs/03_distill_methods.ipynb #c008
+class FitNet(FeatureDistiller):
+    "FitNets: a regressor (conv-BN-ReLU, as RepDistiller's `ConvReg`) maps the student's hint stage onto the teacher's; MSE."
+    term = "hint"
+    def __init__(self, student, teacher, image_size:int=32, hint_stage:int=1, # student stage used as the hint (CRD: the middle one)
+                 weight:float=100.0, ce_weight:float=1.0, kd_weight:float=0.0, T:float=4.0):
+        super().__init__(weight, ce_weight, kd_weight, T)
+        pairs, s, t = _stage_pairs(student, teacher, image_size)
+        if not 0 <= hint_stage < len(s): raise ValueError(f"hint_stage must be in [0, {len(s) - 1}] for {student.name}, got {hint_stage}")
+        self.s_idx, self.t_idx = pairs[hint_stage]
+        self.regressor = Bridge(s[self.s_idx], t[self.t_idx])
+    def loss(self, s_feats, t_feats, s_embed, t_embed): return functional.hint(self.regressor(s_feats[self.s_idx]), t_feats[self.t_idx])
+
+class AT(FeatureDistiller):
+    "Attention transfer on every paired stage (sum), CRD weight 1000."
+    term = "at"
+    def __init__(self, student, teacher, image_size:int=32, p:float=2, weight:float=1000.0, ce_weight:float=1.0, kd_weight:float=0.0, T:float=4.0):
+        super().__init__(weight, ce_weight, kd_weight, T)
+        self.pairs, self.p = _stage_pairs(student, teacher, image_size)[0], p
+    def loss(self, s_feats, t_feats, s_embed, t_embed): return sum(functional.at(s_feats[j], t_feats[i], self.p) for j, i in self.pairs)
+
+class NST(FeatureDistiller):
+    "Neuron selectivity transfer on every paired stage (sum), CRD weight 50."
+    term = "nst"
+    def __init__(self, student, teacher, image_size:int=32, weight:float=50.0, ce_weight:float=1.0, kd_weight:float=0.0, T:float=4.0):
+        super().__init__(weight, ce_weight, kd_weight, T)
+        self.pairs = _stage_pairs(student, teacher, image_size)[0]
+    def loss(self, s_feats, t_feats, s_embed, t_embed): return sum(functional.nst(s_feats[j], t_feats[i]) for j, i in self.pairs)
+
+class SP(FeatureDistiller):
+    "Similarity-preserving KD on the last stage, CRD weight 3000."
+    term = "sp"
+    def __init__(self, student=None, teacher=None, weight:float=3000.0, ce_weight:float=1.0, kd_weight:float=0.0, T:float=4.0):
+        super().__init__(weight, ce_weight, kd_weight, T)
+    def loss(self, s_feats, t_feats, s_embed, t_embed): return functional.sp(s_feats[-1], t_feats[-1])
+
+class PKT(FeatureDistiller):
+    "Probabilistic knowledge transfer on the pooled embeddings, CRD weight 30000."
+    term = "pkt"
+    def __init__(self, student=None, teacher=None, weight:float=30000.0, ce_weight:float=1.0, kd_weight:float=0.0, T:float=4.0):
+        super().__init__(weight, ce_weight, kd_weight, T)
+    def loss(self, s_feats, t_feats, s_embed, t_embed): return functional.pkt(s_embed, t_embed)
+
+class RKD(FeatureDistiller):
+    "Relational KD (distance 25 + angle 50) on the pooled embeddings, CRD weight 1."
+    term = "rkd"
+    def __init__(self, student=None, teacher=None, w_dist:float=25.0, w_angle:float=50.0, weight:float=1.0, ce_weight:float=1.0, kd_weight:float=0.0, T:float=4.0):
+        super().__init__(weight, ce_weight, kd_weight, T)
+        self.w_dist, self.w_angle = w_dist, w_angle
+    def loss(self, s_feats, t_feats, s_embed, t_embed): return functional.rkd(s_embed, t_embed, self.w_dist, self.w_angle)
+
+class CC(FeatureDistiller):
+    "Correlation congruence on 128-d L2-normalised linear embeddings of both nets (RepDistiller's `Embed`), CRD weight 0.02."
+    term = "cc"
+    def __init__(self, student, teacher, image_size:int=32, feat_dim:int=128, weight:float=0.02, ce_weight:float=1.0, kd_weight:float=0.0, T:float=4.0):
+        super().__init__(weight, ce_weight, kd_weight, T)
+        self.embed_s = nn.Linear(_embed_dim(student, image_size), feat_dim)
+        self.embed_t = nn.Linear(_embed_dim(teacher, image_size), feat_dim)
+    def loss(self, s_feats, t_feats, s_embed, t_embed):
+        return functional.cc(F.normalize(self.embed_s(s_embed)), F.normalize(self.embed_t(t_embed)))
+
+class VID(FeatureDistiller):
+    "Variational information distillation on every paired stage: 1×1-conv regressors predict the teacher feature's mean; learned per-channel variances."
+    term = "vid"
+    def __init__(self, student, teacher, image_size:int=32, init_var:float=5.0, weight:float=1.0, ce_weight:float=1.0, kd_weight:float=0.0, T:float=4.0):
+        super().__init__(weight, ce_weight, kd_weight, T)
+        self.pairs, s, t = _stage_pairs(student, teacher, image_size)
+        def reg(cs, ct): return nn.Sequential(nn.Conv2d(cs, ct, 1), nn.ReLU(), nn.Conv2d(ct, ct, 1), nn.ReLU(), nn.Conv2d(ct, ct, 1))
+        self.regressors = nn.ModuleList([reg(s[j][0], t[i][0]) for j, i in self.pairs])
+        alpha = math.log(math.exp(init_var - 1e-5) - 1.0)   # softplus(α) + eps = init_var at the start
+        self.log_scales = nn.ParameterList([nn.Parameter(torch.full((t[i][0],), alpha)) for j, i in self.pairs])
+    def loss(self, s_feats, t_feats, s_embed, t_embed):
+        total = 0
+        for (j, i), r, a in zip(self.pairs, self.regressors, self.log_scales):
+            fs, ft = s_feats[j], t_feats[i]
+            if fs.shape[2] > ft.shape[2]: fs = F.adaptive_avg_pool2d(fs, ft.shape[2:])   # RepDistiller pools the student first
+            total = total + functional.vid(ft, r(fs), a)
+        return total
+
+class DKD(Distiller):
+    "Decoupled KD (mdistiller defaults: CE 1, α 1, β 8, T 4, DKD term ramped in linearly over the first `warmup` epochs)."
+    def __init__(self, student=None, teacher=None, alpha:float=1.0, beta:float=8.0, T:float=4.0, ce_weight:float=1.0, warmup:int=20):
+        super().__init__()
+        self.alpha, self.beta, self.T, self.ce_weight, self.warmup, self.ramp = alpha, beta, T, ce_weight, warmup, 1.0
+    def on_epoch_start(self, epoch, epochs): self.ramp = min(epoch / self.warmup, 1.0) if self.warmup else 1.0
+    def forward(self, s_feats, s_logits, t_feats, t_logits, targets, s_embed=None, t_embed=None):
+        return {"student_ce": self.ce_weight * F.cross_entropy(s_logits, targets),
+                "dkd": self.ramp * functional.dkd(s_logits, t_logits, targets, self.alpha, self.beta, self.T)}
+
+# %% ../../nbs/03_distill_methods.ipynb #c009
+METHODS = {"kd": KD, "fitnet": FitNet, "at": AT, "sp": SP, "pkt": PKT, "rkd": RKD, "nst": NST, "cc": CC, "vid": VID, "dkd": DKD}
 
 def list_methods():
     "Names accepted by `create_method`."
@@ -42,11 +169,13 @@ def list_methods():
 def create_method(name:str, # one of `list_methods()`
                   student:nn.Module|None=None, # the student (methods with adapters size them from it)
                   teacher:nn.Module|None=None, # the teacher
-                  **hparams): # the method's hyperparameters, e.g. `T=4.0`
+                  **hparams): # the method's hyperparameters, e.g. `T=4.0`, `image_size=16`
     "A KD method module by name."
     if name not in METHODS: raise ValueError(f"unknown KD method {name!r}; valid methods: {list_methods()}")
     cls = METHODS[name]
     valid = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "student", "teacher")]
     bad = [k for k in hparams if k not in valid]
     if bad: raise ValueError(f"unknown hyperparameter(s) {bad} for KD method {name!r}; valid: {valid}")
+    needs_models = "image_size" in valid
+    if needs_models and (student is None or teacher is None): raise ValueError(f"KD method {name!r} sizes its adapters from the student and the teacher: pass both")
     return cls(student, teacher, **hparams)
