@@ -35,6 +35,8 @@ def run_quickstart(out_dir="sftkd_quickstart", # folder for the executed noteboo
         f"seed {p['seed']}, {p['teacher_epochs']} teacher / {p['student_epochs']} student epochs; "
         f"ran in {rec['wall_time_s']:.0f} s with torch {rec['versions']['torch']}.",
         rec["table"],
+        "Teacher–student similarity on the test set (KL at temperature 1, linear CKA of pooled embeddings):",
+        rec.get("similarity", []),
         plot_curves(students, "test_acc", f"{p['student']} test accuracy per epoch", "test accuracy (%)"),
         plot_curves(teachers, "test_acc", f"{p['teacher']} teacher test accuracy per epoch", "test accuracy (%)"),
         "One seed: differences smaller than the spread between seeds are not evidence. "

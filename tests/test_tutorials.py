@@ -9,6 +9,8 @@ TUTORIALS = sorted((ROOT / "tutorials").glob("[0-9]*.ipynb"))
 # tiny parameters per tutorial: seconds, not minutes
 TINY = {
     "01_quickstart": dict(n_train=200, n_test=100, teacher="resnet8", teacher_epochs=1, student_epochs=1, progress=False),
+    "03_kd_methods": dict(n_train=200, n_test=100, teacher="resnet8", teacher_epochs=1, student_epochs=1,
+                          methods=["kd", "fitnet", "rkd"], progress=False),
     "04_unknown_student": dict(n_train=200, n_test=100, teacher="resnet8", branches_a="wrn_16_1", student_b="resnet8",
                                teacher_epochs=1, student_epochs=1, progress=False),
 }
@@ -41,6 +43,11 @@ def test_quickstart_record(tmp_path):
     for r in rec["table"]:
         assert 0 <= r["test acc (last)"] <= r["test acc (best)"] <= 100
     assert rec["versions"]["torch"]
+    sims = {r["pair"]: r for r in rec["similarity"]}
+    assert set(sims) == {"standard teacher → KD student", "SFTN teacher → KD student"}
+    for r in sims.values():
+        assert r["kl"] >= 0 and 0 <= r["agreement"] <= 100 and -1e-6 <= r["cka"] <= 1 + 1e-6
+    assert set(rec["epochs_to_90pct"]) == {"student alone", "KD ← standard", "KD ← SFTN"}
 
 
 def test_wrong_parameter_fails_before_running(tmp_path):
