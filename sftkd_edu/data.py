@@ -195,9 +195,11 @@ class Batches:
     def __init__(self, ds:TensorImageDataset, batch_size:int=64, shuffle:bool=False,
                  max_shift:int=0, # random-shift augmentation in pixels (0: none)
                  flip:bool=False, # random horizontal flips
-                 drop_last:bool=False, seed:int=0, device="cpu"):
+                 drop_last:bool=False, seed:int=0, device="cpu",
+                 with_index:bool=False): # also yield each sample's index in `ds` (CRD's memory bank needs it)
         if not isinstance(batch_size, int) or batch_size < 1: raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
         self.ds, self.bs, self.shuffle, self.max_shift, self.flip, self.drop_last, self.seed = ds, batch_size, shuffle, max_shift, flip, drop_last, seed
+        self.with_index = with_index
         self.device, self.epoch = torch.device(device), 0
         self._x, self._y = ds.images.to(self.device), ds.labels.to(self.device)
     def set_epoch(self, epoch:int): self.epoch = epoch
@@ -214,29 +216,38 @@ class Batches:
             x = self.ds.to_float(self._x[idx])
             if self.max_shift: x = random_shift(x, self.max_shift, g)   # pads with 0 before normalising, like the CIFAR recipe
             if self.flip: x = random_flip(x, g)
-            yield self.ds.normalize(x), self._y[idx]
+            yield (self.ds.normalize(x), self._y[idx]) + ((idx,) if self.with_index else ())
 
 # %% ../nbs/00_data.ipynb #c031
 class LoaderBatches:
     "Batches of any map-style dataset through `torch.utils.data.DataLoader`, shuffled per `(seed, epoch)`."
-    def __init__(self, ds, batch_size:int=64, shuffle:bool=False, drop_last:bool=False, seed:int=0, device="cpu", num_workers:int=0):
+    def __init__(self, ds, batch_size:int=64, shuffle:bool=False, drop_last:bool=False, seed:int=0, device="cpu", num_workers:int=0,
+                 with_index:bool=False):
         if not isinstance(batch_size, int) or batch_size < 1: raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
         self.ds, self.bs, self.shuffle, self.drop_last, self.seed, self.device, self.nw = ds, batch_size, shuffle, drop_last, seed, torch.device(device), num_workers
+        self.with_index = with_index
         self.epoch = 0
     def set_epoch(self, epoch:int): self.epoch = epoch
     def __len__(self): return len(self.ds) // self.bs if self.drop_last else math.ceil(len(self.ds) / self.bs)
     def __iter__(self):
         g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
-        dl = torch.utils.data.DataLoader(self.ds, self.bs, shuffle=self.shuffle, drop_last=self.drop_last, generator=g,
+        ds = _Indexed(self.ds) if self.with_index else self.ds
+        dl = torch.utils.data.DataLoader(ds, self.bs, shuffle=self.shuffle, drop_last=self.drop_last, generator=g,
                                          num_workers=self.nw, pin_memory=self.device.type == "cuda")
-        for x, y in dl: yield x.to(self.device, non_blocking=True), torch.as_tensor(y).to(self.device, non_blocking=True)
+        for b in dl: yield tuple(torch.as_tensor(v).to(self.device, non_blocking=True) for v in b)
+
+class _Indexed(torch.utils.data.Dataset):
+    "A dataset's `(x, y)` items as `(x, y, index)`."
+    def __init__(self, ds): self.ds = ds
+    def __len__(self): return len(self.ds)
+    def __getitem__(self, i): return (*self.ds[i], i)
 
 def make_batches(ds, batch_size:int=64, shuffle:bool=False, max_shift:int=0, flip:bool=False, drop_last:bool=False,
-                 seed:int=0, device="cpu", num_workers:int=0):
+                 seed:int=0, device="cpu", num_workers:int=0, with_index:bool=False):
     "In-memory `Batches` for a `TensorImageDataset`, else `LoaderBatches` (the dataset's transforms augment)."
     if isinstance(ds, TensorImageDataset):
-        return Batches(ds, batch_size, shuffle, max_shift=max_shift, flip=flip, drop_last=drop_last, seed=seed, device=device)
-    return LoaderBatches(ds, batch_size, shuffle, drop_last=drop_last, seed=seed, device=device, num_workers=num_workers)
+        return Batches(ds, batch_size, shuffle, max_shift=max_shift, flip=flip, drop_last=drop_last, seed=seed, device=device, with_index=with_index)
+    return LoaderBatches(ds, batch_size, shuffle, drop_last=drop_last, seed=seed, device=device, num_workers=num_workers, with_index=with_index)
 
 # %% ../nbs/00_data.ipynb #c034
 import os, pickle

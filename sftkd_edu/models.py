@@ -76,9 +76,10 @@ class BasicBlock(nn.Module):
         self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False); self.bn2 = nn.BatchNorm2d(cout)
         self.downsample = (nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
                            if stride != 1 or cin != cout else nn.Identity())
+        self.relu = nn.ReLU()   # a module, as in torchvision: AB and OH read the block's pre-ReLU output through a hook on it
     def forward(self, x):
-        out = F.relu(self.bn1(self.conv1(x)))
-        return F.relu(self.bn2(self.conv2(out)) + self.downsample(x))
+        out = self.relu(self.bn1(self.conv1(x)))
+        return self.relu(self.bn2(self.conv2(out)) + self.downsample(x))
 
 def cifar_resnet(depth:int, widths=(16, 16, 32, 64), num_classes:int=100, in_chans:int=3, name:str=""):
     "CRD-benchmark CIFAR ResNet of `depth` = 6n+2 as a `StagedNet` with 3 stages."
@@ -247,11 +248,12 @@ class ShuffleV1Block(nn.Module):
         self.conv2, self.bn2 = nn.Conv2d(mid, mid, 3, stride, 1, groups=mid, bias=False), nn.BatchNorm2d(mid)
         self.conv3, self.bn3 = nn.Conv2d(mid, branch, 1, groups=groups, bias=False), nn.BatchNorm2d(branch)
         self.shortcut = nn.AvgPool2d(3, 2, 1) if stride == 2 else nn.Identity()
+        self.relu = nn.ReLU()
     def forward(self, x):
-        out = channel_shuffle(F.relu(self.bn1(self.conv1(x))), self.g1)
-        out = self.bn3(self.conv3(F.relu(self.bn2(self.conv2(out)))))
+        out = channel_shuffle(self.relu(self.bn1(self.conv1(x))), self.g1)
+        out = self.bn3(self.conv3(self.relu(self.bn2(self.conv2(out)))))
         res = self.shortcut(x)
-        return F.relu(torch.cat([out, res], 1) if self.stride == 2 else out + res)
+        return self.relu(torch.cat([out, res], 1) if self.stride == 2 else out + res)
 
 def shufflenet_v1(widths=(240, 480, 960), depths=(4, 8, 4), groups:int=3, num_classes:int=100, in_chans:int=3, name:str=""):
     "CRD-benchmark CIFAR ShuffleNetV1 as a `StagedNet` with 3 stages."
@@ -311,10 +313,11 @@ class Bottleneck(nn.Module):
         self.conv3, self.bn3 = nn.Conv2d(planes, cout, 1, bias=False), nn.BatchNorm2d(cout)
         self.downsample = (nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
                            if stride != 1 or cin != cout else nn.Identity())
+        self.relu = nn.ReLU()
     def forward(self, x):
-        out = F.relu(self.bn1(self.conv1(x)))
-        out = F.relu(self.bn2(self.conv2(out)))
-        return F.relu(self.bn3(self.conv3(out)) + self.downsample(x))
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu(self.bn2(self.conv2(out)))
+        return self.relu(self.bn3(self.conv3(out)) + self.downsample(x))
 
 def bottleneck_resnet(depths=(3, 4, 6, 3), num_classes:int=100, in_chans:int=3, name:str=""):
     "CRD-benchmark CIFAR bottleneck ResNet (`resnetv2`; `depths=(3, 4, 6, 3)` is ResNet50) as a `StagedNet` with 4 stages."

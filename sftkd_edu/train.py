@@ -37,10 +37,13 @@ def resolve_device(device="auto"):
 # %% ../nbs/04_train.ipynb #c008
 class Objective(nn.Module):
     "What `fit` trains: `forward(x, y) -> {term: weighted loss}`, `predict(x) -> {metric: logits}`."
+    needs_index = False   # True: `fit` passes each sample's training-set index as a third argument (CRD)
     def forward(self, x, y): raise NotImplementedError
     def predict(self, x): raise NotImplementedError
+    def on_fit_start(self, data, epochs:int):
+        "Called by `fit` once, before the optimizer is built: the hook for state sized by the data (CRD's memory bank)."
     def on_epoch_start(self, epoch:int, epochs:int):
-        "Called by `fit` before each epoch (1-based): the hook for schedules inside an objective, e.g. a loss warm-up."
+        "Called by `fit` before each epoch (1-based): the hook for schedules inside an objective, e.g. a loss warm-up or an init phase."
 
 class Supervised(Objective):
     "Plain training with cross-entropy: a standard teacher, or a student trained alone."
@@ -74,11 +77,16 @@ class Distillation(Objective):
         self.method = create_method(method, student, teacher, **hparams) if isinstance(method, str) else method
     def train(self, mode:bool=True):
         super().train(mode); self.teacher.eval(); return self
-    def forward(self, x, y):
-        with torch.no_grad(): t_feats, t_emb, t_logits = self.teacher.forward_all(x)
+    @property
+    def needs_index(self): return getattr(self.method, "needs_index", False)
+    def forward(self, x, y, idx=None):
+        if isinstance(self.method, Distiller): return self.method.step(self.student, self.teacher, x, y, idx)
+        with torch.no_grad(): t_feats, t_emb, t_logits = self.teacher.forward_all(x)   # any other module with the forward protocol
         s_feats, s_emb, s_logits = self.student.forward_all(x)
         return self.method(s_feats, s_logits, t_feats, t_logits, y, s_embed=s_emb, t_embed=t_emb)
     def predict(self, x): return {"test_acc": self.student(x)}
+    def on_fit_start(self, data, epochs):
+        if hasattr(self.method, "on_fit_start"): self.method.on_fit_start(data, epochs)
     def on_epoch_start(self, epoch, epochs):
         if hasattr(self.method, "on_epoch_start"): self.method.on_epoch_start(epoch, epochs)
 
@@ -90,9 +98,9 @@ class History:
     def __len__(self): return len(self.records)
     def __getitem__(self, key):
         if isinstance(key, int): return self.records[key]
-        if not self.records or key not in self.records[-1]: raise KeyError(f"{key!r} not in history; keys: {self.keys()}")
+        if not any(key in r for r in self.records): raise KeyError(f"{key!r} not in history; keys: {self.keys()}")
         return [r.get(key) for r in self.records]
-    def keys(self): return list(self.records[-1]) if self.records else []
+    def keys(self): return list(dict.fromkeys(k for r in self.records for k in r))   # in first-seen order (an init phase logs other terms)
     @property
     def last(self): return self.records[-1] if self.records else {}
     def best(self, key:str="test_acc"): "Largest value of `key` over epochs." ; return max(self[key])
@@ -186,6 +194,7 @@ def fit(objective:Objective, # what to train: `Supervised`, `SFTNObjective`, `Di
     _check_fit_args(epochs, lr, batch_size, momentum, weight_decay, schedule, milestones, max_shift, precision)
     for m in objective.modules():   # every staged net must accept the data's image size (a dry run on each, once)
         if isinstance(m, StagedNet): check_input_size(m, data.image_size)
+    objective.on_fit_start(data, epochs)
     device = resolve_device(device)
     objective.to(device)
     if channels_last: objective.to(memory_format=torch.channels_last)
@@ -193,7 +202,7 @@ def fit(objective:Objective, # what to train: `Supervised`, `SFTNObjective`, `Di
     opt = torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda e: _lr_factor(schedule, e, epochs, milestones, lr_decay))
     batches = make_batches(data.train, batch_size, shuffle=True, max_shift=max_shift, flip=flip,
-                           drop_last=len(data.train) > batch_size, seed=seed, device=device)
+                           drop_last=len(data.train) > batch_size, seed=seed, device=device, with_index=objective.needs_index)
     history = History(name=name)
     state = FitState(objective=objective, optimizer=opt, scheduler=sched, history=history, epoch=0, epochs=epochs, data=data)
     for cb in callbacks: cb.on_fit_start(state)
@@ -205,9 +214,9 @@ def fit(objective:Objective, # what to train: `Supervised`, `SFTNObjective`, `Di
             objective.on_epoch_start(epoch + 1, epochs)
             objective.train(); batches.set_epoch(epoch)
             sums, n_steps, t0 = {}, 0, time.perf_counter()
-            for step, (x, y) in enumerate(batches):
+            for step, (x, y, *idx) in enumerate(batches):
                 if channels_last: x = x.contiguous(memory_format=torch.channels_last)
-                with _autocast(device, precision): losses = objective(x, y)
+                with _autocast(device, precision): losses = objective(x, y, *idx)
                 total = sum(losses.values())
                 if not torch.isfinite(total):
                     bad = [k for k, v in losses.items() if not torch.isfinite(v)]

@@ -15,12 +15,20 @@ from ..sftn import Bridge
 
 # %% auto #0
 __all__ = ['METHODS', 'Distiller', 'KD', 'FeatureDistiller', 'FitNet', 'AT', 'NST', 'SP', 'PKT', 'RKD', 'CC', 'VID', 'DKD',
-           'list_methods', 'create_method']
+           'PreReLU', 'model_name', 'AB', 'OH', 'Paraphraser', 'FT', 'FSP', 'CRD', 'rotations', 'SSKD', 'list_methods',
+           'create_method']
 
 # %% ../../nbs/03_distill_methods.ipynb #c005
 class Distiller(nn.Module):
     "Base of KD methods: `forward(s_feats, s_logits, t_feats, t_logits, targets, s_embed=, t_embed=) -> {name: weighted loss}`."
+    needs_index = False   # True: `step` also receives each sample's training-set index (CRD's memory bank)
     def forward(self, s_feats, s_logits, t_feats, t_logits, targets, s_embed=None, t_embed=None): raise NotImplementedError
+    def step(self, student, teacher, x, y, idx=None):
+        "One training step's terms: both nets on `x` (the teacher without gradients), then `forward`. Methods needing other views or taps override it."
+        with torch.no_grad(): t_feats, t_embed, t_logits = teacher.forward_all(x)
+        s_feats, s_embed, s_logits = student.forward_all(x)
+        return self(s_feats, s_logits, t_feats, t_logits, y, s_embed=s_embed, t_embed=t_embed, **({"idx": idx} if self.needs_index else {}))
+    def on_fit_start(self, data, epochs:int): "Hook called once by `fit` before the optimizer is built, e.g. to size a memory bank."
     def on_epoch_start(self, epoch:int, epochs:int): "Hook called before each epoch (1-based), e.g. for a warm-up."
 
 class KD(Distiller):
@@ -63,11 +71,13 @@ class FeatureDistiller(Distiller):
         super().__init__()
         self.weight, self.ce_weight, self.kd_weight, self.T = weight, ce_weight, kd_weight, T
     def loss(self, s_feats, t_feats, s_embed, t_embed): raise NotImplementedError
-    def forward(self, s_feats, s_logits, t_feats, t_logits, targets, s_embed=None, t_embed=None):
+    def ce_kd(self, s_logits, t_logits, targets):
+        "The label and logit terms every feature method keeps: `ce_weight`·CE and, if `kd_weight`, KD."
         out = {"student_ce": self.ce_weight * F.cross_entropy(s_logits, targets)}
         if self.kd_weight: out["kd"] = self.kd_weight * functional.kd(s_logits, t_logits, self.T)
-        out[self.term] = self.weight * self.loss(s_feats, t_feats, s_embed, t_embed)
         return out
+    def forward(self, s_feats, s_logits, t_feats, t_logits, targets, s_embed=None, t_embed=None):
+        return {**self.ce_kd(s_logits, t_logits, targets), self.term: self.weight * self.loss(s_feats, t_feats, s_embed, t_embed)}
     def extra_repr(self): return f"weight={self.weight}, ce_weight={self.ce_weight}, kd_weight={self.kd_weight}"
 
 # %% ../../nbs/03_distill_methods.ipynb #c008
@@ -159,8 +169,284 @@ class DKD(Distiller):
         return {"student_ce": self.ce_weight * F.cross_entropy(s_logits, targets),
                 "dkd": self.ramp * functional.dkd(s_logits, t_logits, targets, self.alpha, self.beta, self.T)}
 
-# %% ../../nbs/03_distill_methods.ipynb #c009
-METHODS = {"kd": KD, "fitnet": FitNet, "at": AT, "sp": SP, "pkt": PKT, "rkd": RKD, "nst": NST, "cc": CC, "vid": VID, "dkd": DKD}
+# %% ../../nbs/03_distill_methods.ipynb #c010
+class PreReLU:
+    "Pre-ReLU stage features of a `StagedNet` (AB and OH distil these), read by hooks on each stage's final ReLU module."
+    def __init__(self, model, image_size:int=32):
+        self.model = model
+        self.relus = [([m for m in st.modules() if isinstance(m, nn.ReLU)] or [None])[-1] for st in model.stages]
+        self.use = [r is not None for r in self.relus]
+        self._check(image_size)
+    def __call__(self, x):
+        "`(pre-ReLU stage features, embedding, logits)` of `x`."
+        vals = {}
+        hooks = [r.register_forward_pre_hook(lambda m, inp, i=i: vals.__setitem__(i, inp[0].clone()))   # clone: the ReLU may work in place
+                 for i, r in enumerate(self.relus) if self.use[i]]
+        try: feats, e, logits = self.model.forward_all(x)
+        finally:
+            for h in hooks: h.remove()
+        return [vals[i] if self.use[i] else f for i, f in enumerate(feats)], e, logits
+    @torch.no_grad()
+    def _check(self, image_size):
+        "Keep a hook only where ReLU(captured) is exactly the stage output; use an unrectified output itself; else refuse."
+        p, was = next(self.model.parameters()), self.model.training
+        x = torch.randn(2, _in_chans(self.model), image_size, image_size, generator=torch.Generator().manual_seed(0)).to(p.device)
+        self.model.eval()
+        try: pre, outs = self(x)[0], self.model.forward_all(x)[0]
+        finally: self.model.train(was)
+        for i, (a, o) in enumerate(zip(pre, outs)):
+            if self.use[i] and a.shape == o.shape and torch.equal(F.relu(a), o): continue
+            if (o < 0).any(): self.use[i] = False; continue                 # not rectified: the output is the pre-activation
+            raise ValueError(f"cannot find the pre-ReLU features of stage {i} of {model_name(self.model)}: its output is rectified, "
+                             "but not by a ReLU module at its end (AB and OH need the values before that ReLU)")
+    def bn_before_relu(self, i:int):
+        "The BatchNorm feeding stage `i`'s final ReLU (outside shortcuts), or None where there is none to read."
+        if not self.use[i]: return None
+        bns = [m for n, m in self.model.stages[i].named_modules() if isinstance(m, nn.BatchNorm2d) and "downsample" not in n and "shortcut" not in n]
+        return bns[-1] if bns else None
+
+def model_name(m): return getattr(m, "name", "") or type(m).__name__
+
+# %% ../../nbs/03_distill_methods.ipynb #c013
+class _InitPhase:
+    "Mixin for methods with an init stage: the first `init_epochs` epochs of `fit` train only the init objective."
+    init_fraction = 30 / 270   # RepDistiller: 30 init epochs, then 240 training epochs
+    def _set_init(self, init_epochs):
+        if init_epochs is not None and not (isinstance(init_epochs, int) and init_epochs >= 0):
+            raise ValueError(f"init_epochs must be None (the benchmark's share) or an int ≥ 0, got {init_epochs!r}")
+        self.init_epochs, self.in_init = init_epochs, False
+    def n_init(self, epochs:int):
+        "Init epochs in a run of `epochs`: `init_epochs`, or the benchmark's share (≥ 1 when there are ≥ 2 epochs)."
+        if self.init_epochs is not None: return self.init_epochs
+        return min(max(1, round(epochs * self.init_fraction)), epochs - 1)
+    def on_fit_start(self, data, epochs):
+        if self.n_init(epochs) >= epochs:
+            raise ValueError(f"{type(self).__name__}: init_epochs={self.n_init(epochs)} leaves none of the {epochs} epochs for training; "
+                             "pass a smaller init_epochs (0 skips the init phase)")
+    def on_epoch_start(self, epoch, epochs): self.in_init = epoch <= self.n_init(epochs)
+
+def _same_resolution(method, student, teacher, pairs, s, t):
+    for j, i in pairs:
+        if s[j][1:] != t[i][1:]:
+            raise ValueError(f"{method} cannot pair {model_name(student)} with {model_name(teacher)}: student stage {j} is "
+                             f"{s[j][1]}×{s[j][2]} but teacher stage {i} is {t[i][1]}×{t[i][2]}, and its 1×1 connector keeps the resolution")
+
+def _connector(cs, ct):
+    "1×1 conv + BN from student to teacher channels (AB's and OH's connector), conv initialised N(0, 2/(k²·C_out))."
+    conv = nn.Conv2d(cs, ct, 1, bias=False)
+    nn.init.normal_(conv.weight, 0, math.sqrt(2.0 / ct))
+    return nn.Sequential(conv, nn.BatchNorm2d(ct))
+
+class _PreReLUMethod(FeatureDistiller):
+    "A feature method on pre-ReLU features: `step` reads them with `PreReLU` taps and passes them to `forward` as the features."
+    def _taps(self, student, teacher, image_size, method):
+        self.pairs, s, t = _stage_pairs(student, teacher, image_size)
+        _same_resolution(method, student, teacher, self.pairs, s, t)
+        self.s_tap, self.t_tap = PreReLU(student, image_size), PreReLU(teacher, image_size)   # plain attributes, not submodules
+        return s, t
+    def step(self, student, teacher, x, y, idx=None):
+        with torch.no_grad(): t_pre, t_embed, t_logits = self.t_tap(x)
+        s_pre, s_embed, s_logits = self.s_tap(x)
+        return self(s_pre, s_logits, t_pre, t_logits, y, s_embed=s_embed, t_embed=t_embed)
+
+# %% ../../nbs/03_distill_methods.ipynb #c014
+class AB(_InitPhase, _PreReLUMethod):
+    "Activation boundaries: in the init phase student + 1×1 connectors learn the boundary loss alone; afterwards CE (+ KD)."
+    term = "ab"
+    def __init__(self, student, teacher, image_size:int=32, margin:float=1.0,
+                 init_epochs:int|None=None, # init-phase epochs (None: 30/270 of the run, at least one)
+                 weight:float=1.0, ce_weight:float=1.0, kd_weight:float=0.0, T:float=4.0):
+        super().__init__(weight, ce_weight, kd_weight, T)
+        s, t = self._taps(student, teacher, image_size, "ab")
+        self.connectors = nn.ModuleList([_connector(s[j][0], t[i][0]) for j, i in self.pairs])
+        n = len(self.pairs)
+        self.stage_weights, self.margin = [2.0 ** (k - n + 1) for k in range(n)], margin   # RepDistiller: ¼, ½, 1 up to the last
+        self._set_init(init_epochs)
+    def loss(self, s_feats, t_feats, s_embed, t_embed):
+        return sum(w * functional.ab(c(s_feats[j]), t_feats[i], self.margin) for (j, i), c, w in zip(self.pairs, self.connectors, self.stage_weights))
+    def forward(self, s_feats, s_logits, t_feats, t_logits, targets, s_embed=None, t_embed=None):
+        if self.in_init: return {"ab": self.weight * self.loss(s_feats, t_feats, s_embed, t_embed)}
+        return self.ce_kd(s_logits, t_logits, targets)
+
+class OH(_PreReLUMethod):
+    "Overhaul of feature distillation: connectors + partial L2 to the margin-clamped pre-ReLU teacher on every stage, halved per stage back from the last."
+    term = "oh"
+    def __init__(self, student, teacher, image_size:int=32, weight:float=1.0, ce_weight:float=1.0, kd_weight:float=0.0, T:float=4.0):
+        super().__init__(weight, ce_weight, kd_weight, T)
+        s, t = self._taps(student, teacher, image_size, "oh")
+        self.connectors = nn.ModuleList([_connector(s[j][0], t[i][0]) for j, i in self.pairs])
+        for k, (j, i) in enumerate(self.pairs):
+            bn = self.t_tap.bn_before_relu(i)   # the authors' margin from the BN's γ, β; without one, from the first batch's statistics
+            self.register_buffer(f"margin{k}", functional.oh_margin(bn.weight, bn.bias) if bn is not None else torch.empty(0))
+    def loss(self, s_feats, t_feats, s_embed, t_embed):
+        n, total = len(self.pairs), 0
+        for k, ((j, i), c) in enumerate(zip(self.pairs, self.connectors)):
+            m = getattr(self, f"margin{k}")
+            if m.numel() == 0:
+                ft = t_feats[i].detach()
+                m = functional.oh_margin(ft.std((0, 2, 3)), ft.mean((0, 2, 3))); setattr(self, f"margin{k}", m)
+            total = total + functional.overhaul(c(s_feats[j]), t_feats[i], m) / 2 ** (n - k - 1)
+        return total
+
+# %% ../../nbs/03_distill_methods.ipynb #c017
+def _leaky_convs(chans, conv=nn.Conv2d, bn=False):
+    "3×3 convs (stride 1, padding 1) through `chans`, each followed by (BN and) LeakyReLU(0.1), as RepDistiller's FT modules."
+    layers = []
+    for a, b in zip(chans, chans[1:]): layers += [conv(a, b, 3, 1, 1), *([nn.BatchNorm2d(b)] if bn else []), nn.LeakyReLU(0.1)]
+    return nn.Sequential(*layers)
+
+class Paraphraser(nn.Module):
+    "FT's teacher-side autoencoder on the last stage: `encoder` gives the factor (rate × channels), `decoder` reconstructs."
+    def __init__(self, c:int, rate:float=0.5):
+        super().__init__(); f = int(c * rate)
+        self.encoder, self.decoder = _leaky_convs([c, c, f, f]), _leaky_convs([f, f, c, c], nn.ConvTranspose2d)
+    def forward(self, x): return self.decoder(self.encoder(x))
+
+class FT(_InitPhase, FeatureDistiller):
+    "Factor transfer: init phase trains the paraphraser to reconstruct the teacher's last stage; then a translator matches its factor (CE + 200·FT)."
+    term = "ft"
+    def __init__(self, student, teacher, image_size:int=32, rate:float=0.5, p1:int=2, p2:int=1, init_epochs:int|None=None,
+                 weight:float=200.0, ce_weight:float=1.0, kd_weight:float=0.0, T:float=4.0):
+        super().__init__(weight, ce_weight, kd_weight, T)
+        cs, ct = stage_shapes(student, image_size)[-1][0], stage_shapes(teacher, image_size)[-1][0]
+        self.paraphraser, self.translator = Paraphraser(ct, rate), _leaky_convs([cs, cs, int(ct * rate), int(ct * rate)], bn=True)
+        self.p1, self.p2 = p1, p2
+        self._set_init(init_epochs)
+    def step(self, student, teacher, x, y, idx=None):
+        if not self.in_init: return super().step(student, teacher, x, y, idx)
+        with torch.no_grad(): ft = teacher.forward_all(x)[0][-1]
+        return {"paraphrase": F.mse_loss(self.paraphraser(ft), ft)}   # the student rests during the init phase
+    def loss(self, s_feats, t_feats, s_embed, t_embed):
+        with torch.no_grad(): factor_t = self.paraphraser.encoder(t_feats[-1])   # the paraphraser is fixed after its init phase
+        return functional.ft(self.translator(s_feats[-1]), factor_t, self.p1, self.p2)
+
+def _maps(model, x):
+    "FSP's maps: the stem's output and every stage's, plus the embedding and logits."
+    h = model.stem(x); maps = [h]
+    for st in model.stages: h = st(h); maps.append(h)
+    e = model.embed(h)
+    return maps, e, model.fc(e)
+
+@torch.no_grad()
+def _map_channels(model, image_size):
+    p, was = next(model.parameters()), model.training
+    model.eval()
+    try: return [m.shape[1] for m in _maps(model, torch.zeros(1, _in_chans(model), image_size, image_size, device=p.device))[0]]
+    finally: model.train(was)
+
+class FSP(_InitPhase, FeatureDistiller):
+    "Flow of solution procedure: init phase trains the student on the FSP matrices of consecutive maps (stem + stages); then CE (+ KD)."
+    term = "fsp"
+    def __init__(self, student, teacher, image_size:int=32, init_epochs:int|None=None, weight:float=1.0, ce_weight:float=1.0, kd_weight:float=0.0, T:float=4.0):
+        super().__init__(weight, ce_weight, kd_weight, T)
+        cs, ct = _map_channels(student, image_size), _map_channels(teacher, image_size)
+        if cs != ct: raise ValueError(f"fsp cannot pair {model_name(student)} with {model_name(teacher)}: FSP compares Gram matrices of "
+                                      f"consecutive maps, which needs the same channel counts, but the student's maps have {cs} and the teacher's {ct}")
+        self._set_init(init_epochs)
+    def step(self, student, teacher, x, y, idx=None):
+        if not self.in_init: return super().step(student, teacher, x, y, idx)
+        with torch.no_grad(): t_maps = _maps(teacher, x)[0]
+        s_maps, s_embed, s_logits = _maps(student, x)
+        return self(s_maps, s_logits, t_maps, None, y, s_embed=s_embed)
+    def loss(self, s_feats, t_feats, s_embed, t_embed): return functional.fsp(s_feats, t_feats)
+    def forward(self, s_feats, s_logits, t_feats, t_logits, targets, s_embed=None, t_embed=None):
+        if self.in_init: return {"fsp": self.weight * self.loss(s_feats, t_feats, s_embed, t_embed)}
+        return self.ce_kd(s_logits, t_logits, targets)
+
+# %% ../../nbs/03_distill_methods.ipynb #c020
+def _train_labels(ds):
+    for attr in ("labels", "targets"):
+        if hasattr(ds, attr): return torch.as_tensor(getattr(ds, attr)).long().flatten()
+    raise ValueError(f"CRD needs the training labels of {type(ds).__name__}: give it a `labels` or `targets` attribute, or pass train_labels=")
+
+class CRD(FeatureDistiller):
+    "Contrastive representation distillation: 128-d embeddings, a memory bank per network, K class-aware negatives, NCE (CRD weight 0.8)."
+    term, needs_index = "crd", True
+    def __init__(self, student, teacher, image_size:int=32, feat_dim:int=128, nce_k:int=16384, nce_t:float=0.07, nce_m:float=0.5,
+                 train_labels=None, # labels of the training set (None: `fit` supplies them)
+                 weight:float=0.8, ce_weight:float=1.0, kd_weight:float=0.0, T:float=4.0):
+        super().__init__(weight, ce_weight, kd_weight, T)
+        if not (isinstance(nce_k, int) and nce_k >= 1): raise ValueError(f"nce_k (negatives per sample) must be an int ≥ 1, got {nce_k!r}")
+        self.embed_s, self.embed_t = nn.Linear(_embed_dim(student, image_size), feat_dim), nn.Linear(_embed_dim(teacher, image_size), feat_dim)
+        self.feat_dim, self.nce_k, self.nce_t, self.nce_m = feat_dim, nce_k, nce_t, nce_m
+        for b in ("memory_s", "memory_t", "labels", "order", "starts", "counts", "Z"): self.register_buffer(b, torch.empty(0))
+        if train_labels is not None: self.init_memory(train_labels)
+    def init_memory(self, labels):
+        "Fresh memory banks (uniform in ±1/√(d/3), as RepDistiller) for a training set with these labels."
+        labels = torch.as_tensor(labels).long().flatten()
+        if len(labels.unique()) < 2: raise ValueError("CRD draws its negatives from other classes: the training set needs at least 2 classes")
+        stdv = 1 / math.sqrt(self.feat_dim / 3)
+        self.memory_s, self.memory_t = [torch.rand(len(labels), self.feat_dim) * 2 * stdv - stdv for _ in range(2)]
+        self.labels, self.order = labels, labels.argsort(stable=True)
+        self.counts = torch.bincount(labels); self.starts = self.counts.cumsum(0) - self.counts
+        self.Z = torch.full((2,), -1.0)   # the NCE normalisers, fixed on the first batch
+    def on_fit_start(self, data, epochs):
+        labels = _train_labels(data.train)
+        if len(self.labels) != len(labels) or not torch.equal(self.labels.cpu(), labels): self.init_memory(labels)
+    def negatives(self, y):
+        "`nce_k` training-set indices per sample, uniformly from the *other* classes (RepDistiller's 'exact' mode)."
+        n_c, st = self.counts[y][:, None], self.starts[y][:, None]
+        u = (torch.rand(len(y), self.nce_k, device=y.device) * (len(self.labels) - n_c)).long()
+        return self.order[torch.where(u < st, u, u + n_c)]
+    def forward(self, s_feats, s_logits, t_feats, t_logits, targets, s_embed=None, t_embed=None, idx=None):
+        return {**self.ce_kd(s_logits, t_logits, targets), "crd": self.weight * self.contrast(s_embed, t_embed, targets, idx)}
+    def contrast(self, s_embed, t_embed, targets, idx):
+        "Both NCE losses for a batch, then the momentum update of the two memory banks at `idx`."
+        if idx is None: raise ValueError("CRD needs each sample's training-set index: train it with `fit`, or pass idx=")
+        if self.memory_s.numel() == 0: raise ValueError("CRD's memory bank is empty: train it with `fit`, or pass train_labels=")
+        if int(idx.max()) >= len(self.labels): raise ValueError(f"sample index {int(idx.max())} outside CRD's memory bank of {len(self.labels)}")
+        v_s, v_t = F.normalize(self.embed_s(s_embed)), F.normalize(self.embed_t(t_embed))
+        cand = torch.cat([idx[:, None], self.negatives(targets)], 1)          # B×(K+1): the positive first
+        out_s = torch.exp((v_s @ self.memory_t.T).gather(1, cand) / self.nce_t)  # student embedding vs the teacher's memory
+        out_t = torch.exp((v_t @ self.memory_s.T).gather(1, cand) / self.nce_t)  # teacher embedding vs the student's memory
+        n = len(self.labels)
+        if self.Z[0] < 0: self.Z = torch.stack([out_s.mean(), out_t.mean()]).detach() * n
+        loss = functional.crd_nce(out_s / self.Z[0], n) + functional.crd_nce(out_t / self.Z[1], n)
+        with torch.no_grad():   # out of place: the scores above still need the old banks for backward
+            self.memory_s = self.memory_s.index_copy(0, idx, F.normalize(self.memory_s[idx] * self.nce_m + v_s * (1 - self.nce_m)))
+            self.memory_t = self.memory_t.index_copy(0, idx, F.normalize(self.memory_t[idx] * self.nce_m + v_t * (1 - self.nce_m)))
+        return loss
+
+# %% ../../nbs/03_distill_methods.ipynb #c023
+def rotations(x:torch.Tensor):
+    "The 4B views SSKD uses: every image at 0°, 90°, 180°, 270°, interleaved image by image."
+    if x.shape[-1] != x.shape[-2]: raise ValueError(f"SSKD rotates images by 90°: it needs square images, got {x.shape[-2]}×{x.shape[-1]}")
+    return torch.stack([x.rot90(k, (-2, -1)) for k in range(4)], 1).flatten(0, 1)
+
+def _ss_head(d):
+    "SSKD's projection head on the pooled embedding: Linear-BN-ReLU-Linear, d → d."
+    return nn.Sequential(nn.Linear(d, d), nn.BatchNorm1d(d), nn.ReLU(inplace=True), nn.Linear(d, d))
+
+class SSKD(_InitPhase, Distiller):
+    "Self-supervision as knowledge: init phase trains the teacher's head on the rotation task; then CE, KD, KD on rotations and the SS term on 4B views."
+    init_fraction = 60 / 300   # the authors: 60 epochs for the teacher's head, then 240 for the student
+    def __init__(self, student, teacher, image_size:int=32, T:float=4.0, tf_T:float=4.0, ss_T:float=0.5, ratio_tf:float=1.0, ratio_ss:float=0.75,
+                 ce_weight:float=0.1, kd_weight:float=0.9, tf_weight:float=2.7, ss_weight:float=10.0, init_epochs:int|None=None):
+        super().__init__()
+        self.head_s, self.head_t = _ss_head(_embed_dim(student, image_size)), _ss_head(_embed_dim(teacher, image_size))
+        self.T, self.tf_T, self.ss_T, self.ratio_tf, self.ratio_ss = T, tf_T, ss_T, ratio_tf, ratio_ss
+        self.ce_weight, self.kd_weight, self.tf_weight, self.ss_weight = ce_weight, kd_weight, tf_weight, ss_weight
+        self._set_init(init_epochs)
+    def forward(self, *args, **kwargs): raise TypeError("SSKD works on four rotated views of each image: call step(student, teacher, x, y)")
+    def step(self, student, teacher, x, y, idx=None):
+        v, B = rotations(x), x.shape[0]
+        with torch.no_grad(): _, t_embed, t_logits = teacher.forward_all(v)
+        if self.in_init:   # the teacher's head learns to find each rotated view's original
+            self.head_t.train()
+            return {"ss_head": F.cross_entropy(functional.sskd_sim(self.head_t(t_embed)), torch.arange(B, device=x.device).repeat_interleave(3))}
+        self.head_t.eval()
+        with torch.no_grad(): z_t = self.head_t(t_embed)
+        _, s_embed, s_logits = student.forward_all(v)
+        orig = torch.arange(4 * B, device=x.device) % 4 == 0
+        keep = functional.keep_ranked(t_logits[~orig], y.repeat_interleave(3), self.ratio_tf)
+        return {"student_ce": self.ce_weight * F.cross_entropy(s_logits[orig], y),
+                "kd": self.kd_weight * functional.kd(s_logits[orig], t_logits[orig], self.T),
+                "kd_rotated": self.tf_weight * functional.kd(s_logits[~orig][keep], t_logits[~orig][keep], self.tf_T),
+                "ss": self.ss_weight * functional.sskd(self.head_s(s_embed), z_t, self.ss_T, self.ratio_ss)}
+
+# %% ../../nbs/03_distill_methods.ipynb #c026
+METHODS = {"kd": KD, "fitnet": FitNet, "at": AT, "sp": SP, "pkt": PKT, "rkd": RKD, "nst": NST, "cc": CC, "vid": VID, "dkd": DKD,
+           "ab": AB, "ft": FT, "fsp": FSP, "crd": CRD, "sskd": SSKD, "oh": OH}
 
 def list_methods():
     "Names accepted by `create_method`."

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 # %% auto #0
 __all__ = ['kd', 'hint', 'at', 'sp', 'pkt', 'rkd', 'nst', 'cc', 'dkd', 'vid', 'ab', 'ft', 'fsp_matrix', 'fsp', 'crd_nce',
-           'sskd_sim', 'sskd', 'oh_margin', 'overhaul']
+           'sskd_sim', 'keep_ranked', 'sskd', 'oh_margin', 'overhaul']
 
 # %% ../../nbs/03_distill_functional.ipynb #c005
 def kd(s_logits:torch.Tensor, # student logits, B×K
@@ -211,6 +211,14 @@ def sskd_sim(z:torch.Tensor): # embeddings of 4B views, interleaved [orig, rot90
     v = z.view(-1, 4, z.shape[1])
     return F.cosine_similarity(v[:, 1:].reshape(-1, 1, z.shape[1]), v[:, 0].unsqueeze(0), dim=2)
 
+def keep_ranked(scores:torch.Tensor, # the teacher's scores, N×K (similarities or logits)
+                true_idx:torch.Tensor, # the true column of each row, N
+                ratio:float): # fraction of the wrong rows to keep (1 keeps all)
+    "Rows SSKD distils, in order: every row whose true column the teacher ranks first, plus `ratio` of the others, best-ranked first."
+    rank = (scores > scores.gather(1, true_idx[:, None])).sum(1)    # 0 where the teacher ranks the true column first
+    n_wrong = int((rank > 0).sum())
+    return rank.argsort(stable=True)[:len(rank) - n_wrong + int(n_wrong * ratio)].sort().values
+
 def sskd(z_s:torch.Tensor, # student projection-head embeddings, 4B×D
          z_t:torch.Tensor, # teacher projection-head embeddings, 4B×D'
          T:float=0.5, # temperature τ
@@ -218,10 +226,7 @@ def sskd(z_s:torch.Tensor, # student projection-head embeddings, 4B×D
     "SSKD's self-supervision term: τ²·batchmean KL between teacher and student rotated-vs-original similarities, on ranked rows."
     if z_s.shape[0] != z_t.shape[0]: raise ValueError(f"student {tuple(z_s.shape)} and teacher {tuple(z_t.shape)} embed different numbers of views")
     s, t = sskd_sim(z_s), sskd_sim(z_t)
-    true = torch.arange(t.shape[1], device=t.device).repeat_interleave(3)
-    rank = (t > t.gather(1, true[:, None])).sum(1)                  # 0 where the teacher finds the true original
-    n_wrong = int((rank > 0).sum())
-    keep = rank.argsort(stable=True)[:len(rank) - n_wrong + int(n_wrong * ratio)].sort().values
+    keep = keep_ranked(t, torch.arange(t.shape[1], device=t.device).repeat_interleave(3), ratio)
     return F.kl_div(F.log_softmax(s[keep] / T, 1), F.softmax(t[keep] / T, 1), reduction="batchmean") * T ** 2
 
 # %% ../../nbs/03_distill_functional.ipynb #c057
