@@ -54,7 +54,22 @@ def _parser():
     q.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                    help="notebook parameter, repeatable (e.g. --param seed=1 --param teacher_epochs=20)")
     q.add_argument("--quiet", action="store_true", help="no progress bar")
+    from sftkd_edu.experiments import PRESETS
+    sw = sub.add_parser("sweep", help="run a grid of experiments (YAML config or preset) through papermill; records + report.html",
+                        description="Run every combination of a sweep config through the experiment template; finished runs are skipped.")
+    sw.add_argument("config", help=f"a YAML file (keys template, base, grid, workers, out) or a preset: {', '.join(PRESETS)}")
+    sw.add_argument("--out", help="grid folder (default: the config's 'out')")
+    sw.add_argument("--workers", type=int, help="runs in parallel (default: the config's, else 1)")
+    sw.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="override a shared ('base') parameter, repeatable")
+    sw.add_argument("--quiet", action="store_true", help="no progress bar")
+    rp = sub.add_parser("report", help="write OUT_DIR/report.html for a grid folder", description="Summarize a grid folder into an offline HTML report.")
+    rp.add_argument("out_dir", help="the grid folder (holding runs/)")
     return p
+
+def _print_summary(s):
+    if s["table"]: print(markdown_table(s["table"]))
+    if s["gains"]: print("\n" + markdown_table(s["gains"]))
+    for f in s["failed"]: print(f"FAILED {f['run']}: {f['error']}", file=sys.stderr)
 
 def main(argv:list|None=None):
     "Entry point of the `sftkd` console command; returns the exit status."
@@ -72,6 +87,23 @@ def main(argv:list|None=None):
         out = Path(args.out)
         print(f"\nwrote {out / '01_quickstart.ipynb'}, {out / 'quickstart.json'}, {out / 'quickstart.html'} "
               f"(total {rec['total_time_s']:.0f} s)")
+        return 0
+    if args.command == "sweep":
+        from sftkd_edu.experiments import sweep, load_sweep
+        try:
+            overrides = dict(parse_param(x) for x in args.param)
+            cfg = load_sweep(args.config)
+            out = Path(args.out or cfg.get("out") or "sftkd_sweep")
+            s = sweep(cfg, out, workers=args.workers, overrides=overrides, progress=not args.quiet)
+        except ValueError as e: print(f"sftkd sweep: error: {e}", file=sys.stderr); return 2
+        _print_summary(s)
+        print(f"\n{s['n_ok']} runs ok, {len(s['failed'])} failed; report: {out / 'report.html'}")
+        return 1 if s["failed"] else 0
+    if args.command == "report":
+        from sftkd_edu.experiments import grid_report, summarize
+        try: path = grid_report(args.out_dir)
+        except ValueError as e: print(f"sftkd report: error: {e}", file=sys.stderr); return 2
+        _print_summary(summarize(args.out_dir)); print(f"\nwrote {path}")
         return 0
 
 def _console(): sys.exit(main())

@@ -4,15 +4,19 @@
 
 # %% ../nbs/08_experiments.ipynb #c002
 from __future__ import annotations
-import ast, json, os, platform, sys, time
+import ast, hashlib, itertools, json, os, platform, re, sys, time, warnings
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 import torch
+from tqdm.auto import tqdm
 import sftkd_edu
-from .viz import atomic_write_text
+from .viz import atomic_write_text, write_report
 
 # %% auto #0
-__all__ = ['list_tutorials', 'tutorial_path', 'notebook_params', 'check_params', 'parse_param', 'versions', 'save_record',
-           'load_record', 'NotebookError', 'run_notebook', 'mean_std', 'summarize_quickstarts']
+__all__ = ['TEACHER_KINDS', 'RECORD', 'PAPER_METHODS', 'PRESETS', 'SWEEP_KEYS', 'list_tutorials', 'tutorial_path',
+           'notebook_params', 'check_params', 'parse_param', 'versions', 'save_record', 'load_record', 'NotebookError',
+           'run_notebook', 'mean_std', 'summarize_quickstarts', 'teacher_key', 'get_teacher', 'expand_grid', 'run_id',
+           'run_grid', 'load_runs', 'summarize', 'grid_report', 'load_sweep', 'sweep']
 
 # %% ../nbs/08_experiments.ipynb #c005
 def _tutorial_dirs():
@@ -137,3 +141,292 @@ def summarize_quickstarts(paths:list, # record files (or folders holding one nam
                 row[f"test acc after epoch {early_epoch}"] = f"{em:.2f} ± {es:.2f}"
         rows.append(row)
     return rows
+
+# %% ../nbs/08_experiments.ipynb #c019
+TEACHER_KINDS = ("standard", "sftn", "sftn_detach", "sftn_finetune")
+_TEACHER_CFG = ("dataset", "data_options", "teacher", "teacher_kind", "student", "teacher_epochs", "lr", "schedule",
+                "batch_size", "seed", "lam_t", "lam_kl", "lam_ce", "tau", "finetune_fraction", "device")
+
+def teacher_key(cfg:dict):
+    "Hash of what determines a teacher (the device and, for a standard teacher, the SFTN settings do not)."
+    c = {k: cfg[k] for k in _TEACHER_CFG if k != "device"}
+    if c["teacher_kind"] == "standard":
+        for k in ("student", "lam_t", "lam_kl", "lam_ce", "tau"): c.pop(k)
+    if c["teacher_kind"] != "sftn_finetune": c.pop("finetune_fraction")
+    return hashlib.sha1(json.dumps(c, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+def _train_teacher(data, cfg, cache_dir, progress):
+    from sftkd_edu.models import create_model
+    from sftkd_edu.sftn import SFTNTeacher
+    from sftkd_edu.train import fit, set_seed, Supervised, SFTNObjective
+    kind, t0 = cfg["teacher_kind"], time.perf_counter()
+    kw = dict(lr=cfg["lr"], schedule=cfg["schedule"], batch_size=cfg["batch_size"], seed=cfg["seed"], device=cfg["device"], progress=progress)
+    lams = {k: cfg[k] for k in ("lam_t", "lam_kl", "lam_ce", "tau")}
+    set_seed(cfg["seed"])
+    if kind == "standard":
+        model = create_model(cfg["teacher"], num_classes=data.num_classes, in_chans=data.in_chans)
+        h = fit(Supervised(model), data, epochs=cfg["teacher_epochs"], name="standard teacher", **kw)
+        return model, {"test_acc": h.last["test_acc"], "history": h.to_dict()}
+    if kind == "sftn_finetune":
+        base, info = get_teacher(data, {**cfg, "teacher_kind": "standard"}, cache_dir, progress)
+        epochs = max(1, round(cfg["finetune_fraction"] * cfg["teacher_epochs"]))
+        set_seed(cfg["seed"]); sftn = SFTNTeacher(base, cfg["student"], image_size=data.image_size)
+        h = fit(SFTNObjective(sftn, **lams), data, epochs=epochs, name="SFTN fine-tune", **kw)
+        return sftn.teacher, {"test_acc": h.last["test_acc"], "history": h.to_dict(), "standard_test_acc": info["test_acc"]}
+    model = create_model(cfg["teacher"], num_classes=data.num_classes, in_chans=data.in_chans)
+    sftn = SFTNTeacher(model, cfg["student"], image_size=data.image_size, detach=kind == "sftn_detach")
+    h = fit(SFTNObjective(sftn, **lams), data, epochs=cfg["teacher_epochs"], name=f"{kind} teacher", **kw)
+    return sftn.teacher, {"test_acc": h.last["test_acc"], "history": h.to_dict(),
+                          "branch_test_acc": {k: v for k, v in h.last.items() if k.startswith("branch")}}
+
+def get_teacher(data, # the `DataBundle` the teacher trains on
+                cfg:dict, # the keys of `_TEACHER_CFG` (as the experiment template passes them)
+                cache_dir=None, # folder of cached teachers (None: always train)
+                progress:bool=True):
+    "`(teacher, info)`: the teacher `cfg` describes, loaded from `cache_dir` when a run already trained it, else trained (and cached)."
+    from safetensors.torch import load_file, save_file
+    from filelock import FileLock
+    from sftkd_edu.models import create_model
+    missing = [k for k in _TEACHER_CFG if k not in cfg]
+    if missing: raise ValueError(f"teacher config lacks {missing}")
+    if cfg["teacher_kind"] not in TEACHER_KINDS: raise ValueError(f"unknown teacher_kind {cfg['teacher_kind']!r}; valid kinds: {list(TEACHER_KINDS)}")
+    key = teacher_key(cfg)
+    def train():
+        t0 = time.perf_counter(); model, info = _train_teacher(data, cfg, cache_dir, progress)
+        return model, {"key": key, "config": {k: cfg[k] for k in _TEACHER_CFG}, **info, "train_time_s": time.perf_counter() - t0}
+    if cache_dir is None:
+        model, info = train(); return model, {**info, "cached": False}
+    cache = Path(cache_dir); cache.mkdir(parents=True, exist_ok=True)
+    wpath, mpath = cache / f"{key}.safetensors", cache / f"{key}.json"
+    with FileLock(str(cache / f"{key}.lock")):
+        if wpath.exists() and mpath.exists():
+            try:
+                info = load_record(mpath)
+                model = create_model(cfg["teacher"], num_classes=data.num_classes, in_chans=data.in_chans)
+                model.load_state_dict(load_file(str(wpath)))
+                return model, {**info, "cached": True}
+            except Exception as e: warnings.warn(f"cached teacher {wpath.name} is unreadable ({type(e).__name__}: {e}); training it again")
+        model, info = train()
+        tmp = wpath.with_name(wpath.name + ".tmp")
+        save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(tmp))
+        os.replace(tmp, wpath); save_record(info, mpath)   # the record last: weights without a record are never read
+        return model, {**info, "cached": False}
+
+# %% ../nbs/08_experiments.ipynb #c023
+RECORD = "record.json"
+
+def expand_grid(grid):
+    "Every combination of `{name: [values]}` (a key `'a,b'` varies a and b together); a list of dicts is taken as given."
+    if isinstance(grid, (list, tuple)):
+        if not all(isinstance(g, dict) for g in grid): raise ValueError("a grid given as a list must hold one dict of parameters per run")
+        return [dict(g) for g in grid]
+    if not isinstance(grid, dict): raise ValueError(f"a grid is a dict {{name: [values]}} or a list of dicts, got {type(grid).__name__}")
+    axes = []
+    for k, vs in grid.items():
+        names = [n.strip() for n in k.split(",")]
+        if not isinstance(vs, (list, tuple)) or not vs: raise ValueError(f"grid entry {k!r} must be a non-empty list of values, got {vs!r}")
+        if len(names) > 1 and any(not isinstance(v, (list, tuple)) or len(v) != len(names) for v in vs):
+            raise ValueError(f"grid entry {k!r} varies {len(names)} parameters together: each value must be a list of {len(names)}, got {vs!r}")
+        axes.append([dict(zip(names, v)) if len(names) > 1 else {k: v} for v in vs])
+    return [{k: v for d in combo for k, v in d.items()} for combo in itertools.product(*axes)]
+
+def run_id(params:dict, keys:list):
+    "A readable folder name for a run (its values of `keys`) plus a hash of all its parameters."
+    name = re.sub(r"[^A-Za-z0-9=.+-]+", "_", "-".join(f"{k}={params[k]}" for k in keys if k in params))[:80]
+    h = hashlib.sha1(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:8]
+    return f"{name}-{h}" if name else h
+
+def _run_state(folder):
+    "'ok', 'failed', 'corrupt' or 'missing' for a run folder's record."
+    p = Path(folder) / RECORD
+    if not p.exists(): return "missing"
+    try: rec = load_record(p)
+    except ValueError: return "corrupt"
+    return "ok" if isinstance(rec, dict) and rec.get("status") == "ok" else "failed" if isinstance(rec, dict) else "corrupt"
+
+def _template(template):
+    src = Path(template) if str(template).endswith(".ipynb") else tutorial_path(template)
+    if not src.exists(): raise ValueError(f"notebook {src} does not exist")
+    return src
+
+def _grid_job(src, folder, params, timeout):
+    "One grid run (in its own process: papermill changes the working directory while it starts a kernel)."
+    d = Path(folder)
+    if (d / RECORD).exists(): (d / RECORD).unlink()
+    try:
+        run_notebook(src, d, params, timeout=timeout)
+        if _run_state(d) != "ok": raise NotebookError(f"{Path(src).name} finished without writing an ok {RECORD}")
+    except NotebookError as e:
+        save_record({"status": "failed", "params": params, "error": str(e)}, d / RECORD)
+    return _run_state(d)
+
+def run_grid(template, # the experiment notebook (path or tutorial name), e.g. "02_experiment"
+             grid, # {name: [values]} (cartesian product) or a list of parameter dicts
+             out_dir, # the grid's folder: runs/<run id>/ and teachers/
+             base:dict|None=None, # parameters shared by every run
+             workers:int=1, # runs executed in parallel (one process and kernel each)
+             timeout:int|None=None, # seconds per cell
+             progress:bool=True):
+    "Run every combination through papermill (skipping finished runs); return `{run id: state}`."
+    src, out = _template(template), Path(out_dir).resolve()
+    if not (isinstance(workers, int) and workers >= 1): raise ValueError(f"workers must be an int ≥ 1, got {workers!r}")
+    defaults = notebook_params(src)
+    combos = [{**(base or {}), **c} for c in expand_grid(grid)]
+    for c in combos: check_params(c, defaults)                   # all of them, before the first run
+    varying = [k for k in dict.fromkeys(k for c in combos for k in c) if len({json.dumps(c.get(k), default=str) for c in combos}) > 1]
+    jobs = {run_id(c, varying): c for c in combos}
+    def run_params(rid):   # what the notebook gets: absolute paths, since it runs inside its own folder
+        p = dict(jobs[rid])
+        if "teacher_cache" in defaults: p.setdefault("teacher_cache", str(out / "teachers"))
+        for k in ("data_root", "teacher_cache"):
+            if p.get(k): p[k] = str(Path(p[k]).resolve())
+        if "out_dir" in defaults: p["out_dir"] = str(out / "runs" / rid)
+        return p
+    states = {rid: _run_state(out / "runs" / rid) for rid in jobs}
+    for rid, s in states.items():
+        if s == "corrupt": warnings.warn(f"run {rid}: its record is corrupt or half-written; running it again")
+    todo = [rid for rid, s in states.items() if s != "ok"]
+    bar = tqdm(total=len(jobs), initial=len(jobs) - len(todo), desc=f"grid {out.name}", unit="run", disable=not progress)
+    def done(rid, s):
+        states[rid] = s; bar.update(1); bar.set_postfix(failed=sum(v == "failed" for v in states.values()), refresh=False)
+    try:
+        if workers == 1:
+            for rid in todo: done(rid, _grid_job(src, out / "runs" / rid, run_params(rid), timeout))
+        else:
+            import multiprocessing as mp
+            from sftkd_edu.experiments import _grid_job as job   # by module, so that the worker processes can import it
+            with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as ex:
+                futs = {ex.submit(job, src, out / "runs" / rid, run_params(rid), timeout): rid for rid in todo}
+                for f in as_completed(futs): done(futs[f], f.result())
+    finally: bar.close()
+    return states
+
+# %% ../nbs/08_experiments.ipynb #c025
+_GROUP = ("dataset", "teacher", "student", "method", "teacher_kind")
+
+def load_runs(out_dir):
+    "`(records of ok runs, [{run, error}] of failed or corrupt ones)` of a grid folder."
+    ok, bad = [], []
+    for d in sorted(Path(out_dir, "runs").glob("*")):
+        if not d.is_dir(): continue
+        s = _run_state(d)
+        if s == "ok": ok.append({**load_record(d / RECORD), "run_id": d.name})
+        elif s == "failed": bad.append({"run": d.name, "error": load_record(d / RECORD).get("error", "")})
+        else: bad.append({"run": d.name, "error": f"record {s}"})
+    return ok, bad
+
+def _ms(xs): m, s = mean_std(xs); return f"{m:.2f} ± {s:.2f}"
+
+def summarize(out_dir):
+    "`{'table': rows per group, 'gains': SFTN − standard per pair and method, 'failed': [...], 'n_ok': int}` of a grid."
+    ok, bad = load_runs(out_dir)
+    groups = {}
+    for r in ok: groups.setdefault(tuple(r["params"][k] for k in _GROUP), []).append(r)
+    table, means = [], {}
+    for key, rs in groups.items():
+        acc = [r["student"]["test_acc_last"] for r in rs]
+        means[key] = (mean_std(acc)[0], len(rs))
+        table.append({**dict(zip(("dataset", "teacher", "student", "method", "teacher kind"), key)), "n": len(rs),
+                      "teacher acc": _ms([r["teacher"]["test_acc"] for r in rs]), "student acc (last)": _ms(acc),
+                      "student acc (best)": _ms([r["student"]["test_acc_best"] for r in rs]),
+                      "KL(t‖s)": _ms([r["similarity"]["kl"] for r in rs]), "CKA": _ms([r["similarity"]["cka"] for r in rs]),
+                      "epochs to 90 %": _ms([r["convergence"]["epochs_to_90"] for r in rs])})
+    gains = []
+    for key, (m, n) in means.items():
+        std_key = key[:4] + ("standard",)
+        if key[4] != "standard" and std_key in means:
+            gains.append({**dict(zip(("dataset", "teacher", "student", "method"), key[:4])), "teacher kind": key[4],
+                          "gain (points)": round(m - means[std_key][0], 2), "n (kind / standard)": f"{n} / {means[std_key][1]}"})
+    return {"table": table, "gains": gains, "failed": bad, "n_ok": len(ok)}
+
+def grid_report(out_dir, title:str|None=None):
+    "Write `out_dir/report.html` (tables, gain per method, convergence curves, KL/CKA vs accuracy); return its path."
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+    s, (ok, _) = summarize(out_dir), load_runs(out_dir)
+    out = Path(out_dir)
+    if not s["n_ok"] and not s["failed"]: raise ValueError(f"no runs in {out / 'runs'}: run a grid there first")
+    parts = [f"{s['n_ok']} finished runs, {len(s['failed'])} failed. Mean ± sample std over seeds; n per row.", s["table"]]
+    if s["gains"]:
+        parts += ["Gain of each SFTN kind over the standard teacher (difference of the mean last-epoch student accuracies); "
+                  "a gain inside the seeds' spread is not evidence.", s["gains"]]
+        fig = go.Figure()
+        for kind in dict.fromkeys(g["teacher kind"] for g in s["gains"]):
+            gs = [g for g in s["gains"] if g["teacher kind"] == kind]
+            fig.add_trace(go.Bar(name=kind, x=[f"{g['method']} ({g['teacher']}→{g['student']})" for g in gs], y=[g["gain (points)"] for g in gs]))
+        parts.append(fig.update_layout(title="Student accuracy gain over the standard teacher, per KD method", yaxis_title="points",
+                                       template="plotly_white", height=380))
+    curves = go.Figure()
+    groups = {}
+    for r in ok: groups.setdefault(tuple(r["params"][k] for k in _GROUP), []).append(r["student"]["history"]["records"])
+    for key, hs in groups.items():
+        n = min(len(h) for h in hs)
+        curves.add_trace(go.Scatter(x=list(range(1, n + 1)), y=[mean_std([h[e]["test_acc"] for h in hs])[0] for e in range(n)],
+                                    mode="lines+markers", name=f"{key[3]} ← {key[4]} ({key[1]}→{key[2]})"))
+    parts.append(curves.update_layout(title="Student test accuracy per epoch (mean over seeds)", xaxis_title="epoch",
+                                      yaxis_title="test accuracy (%)", template="plotly_white", height=420))
+    sim = make_subplots(1, 2, subplot_titles=("KL(teacher ‖ student)", "linear CKA"))
+    for kind in dict.fromkeys(r["params"]["teacher_kind"] for r in ok):
+        rs = [r for r in ok if r["params"]["teacher_kind"] == kind]
+        for col, k in ((1, "kl"), (2, "cka")):
+            sim.add_trace(go.Scatter(x=[r["similarity"][k] for r in rs], y=[r["student"]["test_acc_last"] for r in rs], mode="markers",
+                                     name=kind, legendgroup=kind, showlegend=col == 1, text=[r["run_id"] for r in rs]), 1, col)
+    parts.append(sim.update_layout(title="Teacher–student similarity vs student accuracy (one point per run)", yaxis_title="student acc (%)",
+                                   template="plotly_white", height=400))
+    if s["failed"]: parts += ["Failed runs (not counted above):", s["failed"]]
+    return write_report(out / "report.html", title or f"sftkd_edu grid: {out.name}", parts)
+
+# %% ../nbs/08_experiments.ipynb #c029
+PAPER_METHODS = ["kd", "fitnet", "at", "sp", "vid", "rkd", "pkt", "ab", "ft", "crd", "sskd", "oh"]
+PRESETS = {
+    "digits100-quick": {"template": "02_experiment", "out": "sweep_digits100_quick",
+        "base": {"dataset": "digits100", "n_train": 2000, "n_test": 1000, "teacher": "resnet20", "student": "resnet8",
+                 "teacher_epochs": 8, "student_epochs": 8, "progress": False},
+        "grid": {"teacher_kind": ["standard", "sftn"], "method": ["kd", "fitnet"], "seed": [0, 1, 2, 3, 4]}},
+    "paper-cifar100": {"template": "02_experiment", "out": "sweep_paper_cifar100",
+        "base": {"dataset": "cifar100", "data_root": "data/cifar-100-python", "teacher_epochs": 240, "student_epochs": 240,
+                 "lr": 0.05, "batch_size": 64, "schedule": "step", "device": "cuda", "progress": False},
+        "grid": {"teacher,student,student_lr": [["resnet32x4", "resnet8x4", 0.05], ["wrn_40_2", "wrn_16_2", 0.05], ["resnet56", "resnet20", 0.05],
+                                                ["vgg13", "vgg8", 0.05], ["resnet32x4", "ShuffleV2", 0.01], ["wrn_40_2", "ShuffleV1", 0.01],
+                                                ["vgg13", "MobileNetV2", 0.01]],
+                 "teacher_kind": ["standard", "sftn"], "method": PAPER_METHODS, "seed": [0, 1, 2]}},
+}
+SWEEP_KEYS = {"template": str, "base": dict, "grid": (dict, list), "workers": int, "out": str}
+
+def load_sweep(config):
+    "A checked sweep configuration from a preset name, a YAML file or a dict."
+    import copy
+    if isinstance(config, dict): cfg = copy.deepcopy(config)
+    elif str(config) in PRESETS: cfg = copy.deepcopy(PRESETS[str(config)])
+    else:
+        import yaml
+        p = Path(config)
+        if not p.is_file(): raise ValueError(f"sweep config {config} is neither a file nor a preset; presets: {sorted(PRESETS)}")
+        try: cfg = yaml.safe_load(p.read_text())
+        except yaml.YAMLError as e: raise ValueError(f"sweep config {p} is not valid YAML: {e}") from None
+    if not isinstance(cfg, dict): raise ValueError(f"a sweep config is a mapping with keys {list(SWEEP_KEYS)}, got {type(cfg).__name__}")
+    bad = [k for k in cfg if k not in SWEEP_KEYS]
+    if bad: raise ValueError(f"unknown sweep config key(s) {bad}; valid keys: {list(SWEEP_KEYS)}")
+    if "grid" not in cfg: raise ValueError("a sweep config needs a 'grid' of parameters to vary")
+    for k, t in SWEEP_KEYS.items():
+        if k in cfg and (not isinstance(cfg[k], t) or isinstance(cfg[k], bool)):
+            raise ValueError(f"sweep config key {k!r} must be {' or '.join(x.__name__ for x in (t if isinstance(t, tuple) else (t,)))}, got {cfg[k]!r}")
+    defaults = notebook_params(_template(cfg.get("template", "02_experiment")))
+    for c in expand_grid(cfg["grid"]): check_params({**cfg.get("base", {}), **c}, defaults)
+    return cfg
+
+def sweep(config, # a preset name, a YAML file or a dict
+          out_dir=None, # the grid folder (default: the config's `out`)
+          workers:int|None=None, overrides:dict|None=None, # parameters replacing the config's `base` ones
+          progress:bool=True):
+    "Run a sweep as a grid, write its `report.html`; return `summarize` of the folder."
+    cfg = load_sweep(config)
+    if overrides:
+        varied = {n.strip() for c in expand_grid(cfg["grid"]) for n in c}
+        clash = sorted(set(overrides) & varied)
+        if clash: raise ValueError(f"parameter(s) {clash} would be overridden by the grid, which varies them: edit the grid instead")
+        cfg = load_sweep({**cfg, "base": {**cfg.get("base", {}), **overrides}})
+    out = Path(out_dir or cfg.get("out") or "sftkd_sweep")
+    run_grid(cfg.get("template", "02_experiment"), cfg["grid"], out, base=cfg.get("base"), workers=workers or cfg.get("workers", 1), progress=progress)
+    grid_report(out)
+    return summarize(out)

@@ -38,3 +38,23 @@ def test_bad_params_exit_2_before_running(tmp_path, param, msg):
     r = sftkd("quickstart", "--out", "q", "--param", param, cwd=tmp_path)
     assert r.returncode == 2 and msg in r.stderr
     assert not (tmp_path / "q").exists()
+
+
+def test_sweep_tiny_then_report(tmp_path):
+    """A 2-run sweep from a YAML file (one run fails on purpose), re-run (skips), and `sftkd report`."""
+    (tmp_path / "s.yaml").write_text(
+        "base: {n_train: 200, n_test: 100, teacher: resnet8, teacher_epochs: 1, student_epochs: 1, progress: false}\n"
+        "grid: {teacher_kind: [standard, sftn], method: [kd, nope]}\nout: g\n")
+    r = sftkd("sweep", "s.yaml", "--quiet", cwd=tmp_path)
+    assert r.returncode == 1, r.stderr                      # the two 'nope' runs failed, and say why
+    assert r.stderr.count("FAILED") == 2 and "unknown KD method 'nope'" in r.stderr
+    assert "2 runs ok, 2 failed" in r.stdout and "| digits100 | resnet8 | resnet8 | kd | sftn |" in r.stdout
+    records = sorted((tmp_path / "g" / "runs").glob("*/record.json"))
+    stamps = [p.stat().st_mtime_ns for p in records]
+    r = sftkd("sweep", "s.yaml", "--quiet", "--workers", "2", cwd=tmp_path)   # ok runs skipped, failed ones retried
+    ok = [p for p, s in zip(records, stamps) if json.loads(p.read_text())["status"] == "ok"]
+    assert len(ok) == 2 and all(p.stat().st_mtime_ns == s for p, s in zip(records, stamps) if p in ok)
+    (tmp_path / "g" / "report.html").unlink()
+    r = sftkd("report", "g", cwd=tmp_path)
+    assert r.returncode == 0 and (tmp_path / "g" / "report.html").exists()
+    assert "<script src=" not in (tmp_path / "g" / "report.html").read_text()
