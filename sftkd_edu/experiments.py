@@ -260,7 +260,7 @@ def _grid_job(src, folder, params, timeout):
         save_record({"status": "failed", "params": params, "error": str(e)}, d / RECORD)
     return _run_state(d)
 
-def run_grid(template, # the experiment notebook (path or tutorial name), e.g. "02_experiment"
+def run_grid(template, # the experiment notebook (path or tutorial name), e.g. "07_experiment"
              grid, # {name: [values]} (cartesian product) or a list of parameter dicts
              out_dir, # the grid's folder: runs/<run id>/ and teachers/
              base:dict|None=None, # parameters shared by every run
@@ -379,11 +379,11 @@ def grid_report(out_dir, title:str|None=None):
 # %% ../nbs/08_experiments.ipynb #c029
 PAPER_METHODS = ["kd", "fitnet", "at", "sp", "vid", "rkd", "pkt", "ab", "ft", "crd", "sskd", "oh"]
 PRESETS = {
-    "digits100-quick": {"template": "02_experiment", "out": "sweep_digits100_quick",
+    "digits100-quick": {"template": "07_experiment", "out": "sweep_digits100_quick",
         "base": {"dataset": "digits100", "n_train": 2000, "n_test": 1000, "teacher": "resnet20", "student": "resnet8",
                  "teacher_epochs": 8, "student_epochs": 8, "progress": False},
         "grid": {"teacher_kind": ["standard", "sftn"], "method": ["kd", "fitnet"], "seed": [0, 1, 2, 3, 4]}},
-    "paper-cifar100": {"template": "02_experiment", "out": "sweep_paper_cifar100",
+    "paper-cifar100": {"template": "07_experiment", "out": "sweep_paper_cifar100",
         "base": {"dataset": "cifar100", "data_root": "data/cifar-100-python", "teacher_epochs": 240, "student_epochs": 240,
                  "lr": 0.05, "batch_size": 64, "schedule": "step", "device": "cuda", "progress": False},
         "grid": {"teacher,student,student_lr": [["resnet32x4", "resnet8x4", 0.05], ["wrn_40_2", "wrn_16_2", 0.05], ["resnet56", "resnet20", 0.05],
@@ -411,7 +411,7 @@ def load_sweep(config):
     for k, t in SWEEP_KEYS.items():
         if k in cfg and (not isinstance(cfg[k], t) or isinstance(cfg[k], bool)):
             raise ValueError(f"sweep config key {k!r} must be {' or '.join(x.__name__ for x in (t if isinstance(t, tuple) else (t,)))}, got {cfg[k]!r}")
-    defaults = notebook_params(_template(cfg.get("template", "02_experiment")))
+    defaults = notebook_params(_template(cfg.get("template", "07_experiment")))
     for c in expand_grid(cfg["grid"]): check_params({**cfg.get("base", {}), **c}, defaults)
     return cfg
 
@@ -427,6 +427,6 @@ def sweep(config, # a preset name, a YAML file or a dict
         if clash: raise ValueError(f"parameter(s) {clash} would be overridden by the grid, which varies them: edit the grid instead")
         cfg = load_sweep({**cfg, "base": {**cfg.get("base", {}), **overrides}})
     out = Path(out_dir or cfg.get("out") or "sftkd_sweep")
-    run_grid(cfg.get("template", "02_experiment"), cfg["grid"], out, base=cfg.get("base"), workers=workers or cfg.get("workers", 1), progress=progress)
+    run_grid(cfg.get("template", "07_experiment"), cfg["grid"], out, base=cfg.get("base"), workers=workers or cfg.get("workers", 1), progress=progress)
     grid_report(out)
     return summarize(out)
