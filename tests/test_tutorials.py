@@ -11,6 +11,7 @@ TINY = {
     "01_quickstart": dict(n_train=200, n_test=100, teacher="resnet8", teacher_epochs=1, student_epochs=1, progress=False),
     "03_kd_methods": dict(n_train=200, n_test=100, teacher="resnet8", teacher_epochs=1, student_epochs=2,
                           methods=[], progress=False),   # every method; 2 epochs so AB/FT/FSP/SSKD pass their init phase
+    "02_inside_sftn": dict(n_train=200, n_test=100, teacher="resnet8", batch_size=8, epochs=1, progress=False),
     "07_experiment": dict(n_train=200, n_test=100, teacher="resnet8", teacher_kind="sftn_finetune", method="crd",
                           teacher_epochs=1, student_epochs=1, progress=False),
     "05_reproduce_the_paper": dict(seeds=[0], methods=["kd"], n_train=200, teacher_epochs=1, student_epochs=1, progress=False),
