@@ -297,19 +297,20 @@ def _leaky_convs(chans, conv=nn.Conv2d, bn=False):
 
 class Paraphraser(nn.Module):
     "FT's teacher-side autoencoder on the last stage: `encoder` gives the factor (rate × channels), `decoder` reconstructs."
-    def __init__(self, c:int, rate:float=0.5):
+    def __init__(self, c:int, rate:float=0.5, use_bn:bool=False):
         super().__init__(); f = int(c * rate)
-        self.encoder, self.decoder = _leaky_convs([c, c, f, f]), _leaky_convs([f, f, c, c], nn.ConvTranspose2d)
+        self.encoder, self.decoder = _leaky_convs([c, c, f, f], bn=use_bn), _leaky_convs([f, f, c, c], nn.ConvTranspose2d, bn=use_bn)
     def forward(self, x): return self.decoder(self.encoder(x))
 
 class FT(_InitPhase, FeatureDistiller):
     "Factor transfer: init phase trains the paraphraser to reconstruct the teacher's last stage; then a translator matches its factor (CE + 200·FT)."
     term = "ft"
     def __init__(self, student, teacher, image_size:int=32, rate:float=0.5, p1:int=2, p2:int=1, init_epochs:int|None=None,
+                 paraphraser_bn:bool=False, # BN in the paraphraser (RepDistiller's `use_bn`, off by default there too)
                  weight:float=200.0, ce_weight:float=1.0, kd_weight:float=0.0, T:float=4.0):
         super().__init__(weight, ce_weight, kd_weight, T)
         cs, ct = stage_shapes(student, image_size)[-1][0], stage_shapes(teacher, image_size)[-1][0]
-        self.paraphraser, self.translator = Paraphraser(ct, rate), _leaky_convs([cs, cs, int(ct * rate), int(ct * rate)], bn=True)
+        self.paraphraser, self.translator = Paraphraser(ct, rate, paraphraser_bn), _leaky_convs([cs, cs, int(ct * rate), int(ct * rate)], bn=True)
         self.p1, self.p2 = p1, p2
         self._set_init(init_epochs)
     def step(self, student, teacher, x, y, idx=None):
