@@ -46,7 +46,7 @@ class StepperView(_View):
                  lam_t:float=1.0, lam_kl:float=3.0, lam_ce:float=1.0, tau:float=1.0, detach:bool=False):
         super().__init__()
         self.data, self.cfg = data, dict(teacher=teacher, student=student, batch_size=batch_size, seed=seed, lam_t=lam_t)
-        self.back, self.next, self.run = W.Button(description="◀ Back"), W.Button(description="Next ▶"), W.Button(description="Run to end ⏭")
+        self.back, self.next, self.run = W.Button(description="◀ Back"), W.Button(description="Next ▶"), W.Button(description="Run to end ▶▶")
         self.lam_kl = W.FloatSlider(value=lam_kl, min=0, max=10, step=0.5, description="λ_KL", continuous_update=False)
         self.lam_ce = W.FloatSlider(value=lam_ce, min=0, max=5, step=0.25, description="λ_CE", continuous_update=False)
         self.tau = W.FloatSlider(value=tau, min=0.5, max=8, step=0.5, description="τ", continuous_update=False)
@@ -58,6 +58,7 @@ class StepperView(_View):
         for w in (self.lam_kl, self.lam_ce, self.tau, self.detach): w.observe(self._guarded(lambda _: self.rebuild()), names="value")
         self.widget = W.VBox([W.HBox([self.back, self.next, self.run]), W.HBox([self.lam_kl, self.lam_ce]), W.HBox([self.tau, self.detach]),
                               self.readout, self.error, self.plot])
+        self.widget.add_class("sftkd-stepper")   # a handle for browser tests and custom CSS
         self.stepper = None; self.rebuild()
     def rebuild(self):
         "A fresh stepper (same seed: same weights and batch) with the controls' settings, advanced to the current stage."
