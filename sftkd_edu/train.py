@@ -18,7 +18,8 @@ from .distill import Distiller, create_method
 
 # %% auto #0
 __all__ = ['SCHEDULES', 'PRECISIONS', 'set_seed', 'resolve_device', 'Objective', 'Supervised', 'SFTNObjective', 'Distillation',
-           'History', 'Callback', 'FitState', 'NonFiniteLossError', 'accuracy', 'evaluate', 'fit']
+           'History', 'Callback', 'FitState', 'NonFiniteLossError', 'accuracy', 'evaluate', 'fit', 'CollapseWarning',
+           'CollapseGuard']
 
 # %% ../nbs/04_train.ipynb #c005
 def set_seed(seed:int):
@@ -40,6 +41,9 @@ class Objective(nn.Module):
     needs_index = False   # True: `fit` passes each sample's training-set index as a third argument (CRD)
     def forward(self, x, y): raise NotImplementedError
     def predict(self, x): raise NotImplementedError
+    def stats(self) -> dict:
+        "Diagnostics of the last step (not part of the loss), averaged per epoch by `fit` over the steps that report them."
+        return {}
     def on_fit_start(self, data, epochs:int):
         "Called by `fit` once, before the optimizer is built: the hook for state sized by the data (CRD's memory bank)."
     def on_epoch_start(self, epoch:int, epochs:int):
@@ -54,16 +58,30 @@ class Supervised(Objective):
 
 class SFTNObjective(Objective):
     "Training a teacher with student branches: the three terms of `sftn_loss`; scores the teacher and each branch."
-    def __init__(self, sftn:SFTNTeacher, lam_t:float=1.0, lam_kl:float=3.0, lam_ce:float=1.0, tau:float=1.0):
+    def __init__(self, sftn:SFTNTeacher, lam_t:float=1.0, lam_kl:float=3.0, lam_ce:float=1.0, tau:float=1.0,
+                 kd_T:float=4.0, # temperature of the logged `teacher_entropy` (the KD temperature the teacher will teach at)
+                 diagnostics:bool=True): # once per epoch, log the gradient norm each term sends into the teacher body
         super().__init__()
         if not isinstance(sftn, SFTNTeacher): raise TypeError(f"SFTNObjective needs an SFTNTeacher, got {type(sftn).__name__}")
         for k, v in dict(lam_t=lam_t, lam_kl=lam_kl, lam_ce=lam_ce).items():
             if not (isinstance(v, (int, float)) and v >= 0): raise ValueError(f"{k} must be a number ≥ 0, got {v!r}")
         if not (isinstance(tau, (int, float)) and tau > 0): raise ValueError(f"tau must be a number > 0, got {tau!r}")
         self.sftn, self.weights = sftn, dict(lam_t=lam_t, lam_kl=lam_kl, lam_ce=lam_ce, tau=tau)
+        self.kd_T, self.diagnostics, self._stats, self._grad_due = kd_T, diagnostics, {}, diagnostics
     def forward(self, x, y):
         t_logits, b_logits = self.sftn(x)
-        return sftn_loss(t_logits, b_logits, y, **self.weights)
+        terms = sftn_loss(t_logits, b_logits, y, **self.weights)
+        p = F.softmax(t_logits.detach().float() / self.kd_T, 1)
+        self._stats = {"teacher_entropy": -(p * p.clamp_min(1e-12).log()).sum(1).mean()}
+        if self._grad_due and torch.is_grad_enabled():   # one batch per epoch: each term's pull on the teacher body
+            body = [q for st in self.sftn.teacher.stages for q in st.parameters() if q.requires_grad]
+            for k, v in terms.items():
+                gs = torch.autograd.grad(v, body, retain_graph=True, allow_unused=True)
+                self._stats[f"grad_{k}"] = torch.sqrt(sum(((g.float() ** 2).sum() for g in gs if g is not None), torch.zeros((), device=x.device)))
+            self._grad_due = False
+        return terms
+    def stats(self): return self._stats
+    def on_epoch_start(self, epoch, epochs): self._grad_due = self.diagnostics
     def predict(self, x):
         t_logits, b_logits = self.sftn(x)
         return {"test_acc": t_logits, **{f"branch{i + 1}_test_acc": b for i, b in enumerate(b_logits)}}
@@ -214,6 +232,7 @@ def fit(objective:Objective, # what to train: `Supervised`, `SFTNObjective`, `Di
             objective.on_epoch_start(epoch + 1, epochs)
             objective.train(); batches.set_epoch(epoch)
             sums, n_steps, t0 = {}, 0, time.perf_counter()
+            ssums, scounts = {}, {}
             for step, (x, y, *idx) in enumerate(batches):
                 if channels_last: x = x.contiguous(memory_format=torch.channels_last)
                 with _autocast(device, precision): losses = objective(x, y, *idx)
@@ -227,12 +246,15 @@ def fit(objective:Objective, # what to train: `Supervised`, `SFTNObjective`, `Di
                 total.backward()
                 opt.step()
                 for k, v in losses.items(): sums[k] = sums.get(k, 0.0) + v.detach().float()
+                for k, v in objective.stats().items():
+                    ssums[k] = ssums.get(k, 0.0) + torch.as_tensor(v).detach().float(); scounts[k] = scounts.get(k, 0) + 1
                 n_steps += 1; bar.update(1)
                 if step % 20 == 0: bar.set_postfix(loss=f"{total.item():.3f}", refresh=False)
             train_time = time.perf_counter() - t0
             rec = {"epoch": epoch + 1, "lr": opt.param_groups[0]["lr"]}
             rec.update({k: (v / n_steps).item() for k, v in sums.items()})
             rec["loss"] = sum(rec[k] for k in sums)
+            rec.update({k: (v / scounts[k]).item() for k, v in ssums.items()})
             sched.step()
             rec.update(evaluate(objective, data.test, eval_batch_size, device, precision))
             rec["time_s"] = time.perf_counter() - t0
@@ -245,3 +267,48 @@ def fit(objective:Objective, # what to train: `Supervised`, `SFTNObjective`, `Di
         bar.close()
         for cb in callbacks: cb.on_fit_end(state)
     return history
+
+# %% ../nbs/04_train.ipynb #c035
+class CollapseWarning(UserWarning):
+    "A teacher (or any model) lost most of its accuracy or flattened its outputs during training."
+
+class CollapseGuard(Callback):
+    "Warn (and optionally restore the best weights / stop) when accuracy drops far below its best or outputs flatten to uniform."
+    def __init__(self, drop:float=20.0, # points below the best test accuracy so far (or at the start) that count as a collapse
+                 entropy_frac:float=0.95, # `teacher_entropy` above this fraction of log K, after being below it by 0.1 log K, counts
+                 restore:bool=False, # load the best weights back when it fires
+                 stop:bool=False, # stop training when it fires
+                 key:str="test_acc"):
+        if not (drop > 0 and 0 < entropy_frac <= 1): raise ValueError(f"need drop > 0 and 0 < entropy_frac ≤ 1, got drop={drop}, entropy_frac={entropy_frac}")
+        self.drop, self.entropy_frac, self.restore, self.stop, self.key = drop, entropy_frac, restore, stop, key
+    def _keep(self, model, acc, epoch):
+        self.best, self.best_epoch = acc, epoch
+        self.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    def on_fit_start(self, state):
+        self.events, self.min_entropy = [], math.inf
+        dev = next(state.objective.parameters()).device
+        self._keep(state.objective, evaluate(state.objective, state.data.test, device=dev)[self.key], 0)
+    def on_epoch_end(self, state):
+        rec, model = state.history.last, state.objective
+        acc, reasons = rec[self.key], []
+        if acc > self.best: self._keep(model, acc, state.epoch)
+        elif acc < self.best - self.drop:
+            when = f"epoch {self.best_epoch}" if self.best_epoch else "the start"
+            reasons.append(f"{self.key} {acc:.1f}% is {self.best - acc:.1f} points below its best ({self.best:.1f}% at {when})")
+        ent, k = rec.get("teacher_entropy"), getattr(state.data, "num_classes", None)
+        if ent is not None and k:
+            top = self.entropy_frac * math.log(k)
+            if ent > top and self.min_entropy < top - 0.1 * math.log(k):
+                reasons.append(f"the teacher's softened outputs went back to near uniform (entropy {ent:.2f} nats, "
+                               f"was {self.min_entropy:.2f}; uniform is {math.log(k):.2f})")
+            self.min_entropy = min(self.min_entropy, ent)
+        if not reasons: return
+        grads = {n[5:]: v for n, v in rec.items() if n.startswith("grad_")}
+        pull = (f" The term pulling hardest on the teacher body is {max(grads, key=grads.get)} "
+                f"(gradient norms: {', '.join(f'{n} {v:.3g}' for n, v in grads.items())}).") if grads else ""
+        msg = (f"collapse at epoch {state.epoch}: {'; '.join(reasons)}.{pull} "
+               "Try a smaller lam_kl, a lower lr, tau > 1, or fine-tuning a trained standard teacher with branches.")
+        if self.restore: model.load_state_dict(self.best_state); msg += f" Restored the weights of {'epoch ' + str(self.best_epoch) if self.best_epoch else 'the start'}."
+        if self.stop: state.stop = True; msg += " Training stopped."
+        self.events.append({"epoch": state.epoch, "reasons": reasons, "message": msg})
+        warnings.warn(msg, CollapseWarning)
