@@ -104,6 +104,20 @@ def _compose_pairs(imgs, labels, pool, n, g):
     left, right = imgs[pick(tens)], imgs[pick(ones)]
     return torch.cat([left, right], dim=-1), y  # n×8×16
 
+def _distort(pairs, strength, g):
+    "Each 8×8 digit of the n×8×16 `pairs` under its own random affine map (rotation ±25°, scale ±20 %, shear ±0.3, shift), plus pixel noise; × `strength`."
+    n = len(pairs)
+    x = torch.cat([pairs[..., :8], pairs[..., 8:]])[:, None]                # 2n single digits
+    u = lambda lo, hi: lo + (hi - lo) * torch.rand(2 * n, generator=g)
+    a, c = u(-25, 25) * strength * math.pi / 180, 1 + u(-0.2, 0.2) * strength
+    sh, tx, ty = u(-0.3, 0.3) * strength, u(-0.15, 0.15) * strength, u(-0.15, 0.15) * strength
+    theta = torch.stack([torch.stack([torch.cos(a) / c, -torch.sin(a) / c + sh, tx], 1),
+                         torch.stack([torch.sin(a) / c, torch.cos(a) / c, ty], 1)], 1)
+    grid = torch.nn.functional.affine_grid(theta, list(x.shape), align_corners=False)
+    x = torch.nn.functional.grid_sample(x, grid, align_corners=False)[:, 0]
+    out = torch.cat([x[:n], x[n:]], dim=-1)
+    return (out + 0.15 * strength * torch.randn(out.shape, generator=g)).clamp(0, 1)
+
 def _place(pairs, image_size):
     "Put 8×16 pairs in the middle of a square canvas, upscaled by image_size // 16."
     s = image_size // 16
@@ -120,10 +134,12 @@ def digits100(n_train:int=10_000, # number of composed training images (balanced
               n_test:int=2_000, # number of composed test images
               image_size:int=16, # side of the square canvas; a multiple of 16
               n_sources:int|None=None, # use only this many source images for training (None: all ~1,258)
-              seed:int=0): # seed of the composition; the train/test source split is fixed
+              seed:int=0, # seed of the composition; the train/test source split is fixed
+              distort:float=0.0): # 0–1: random rotation/scale/shear of each digit and pixel noise, fixed per image (harder data)
     "Two-digit numbers 00–99 composed from pairs of real handwritten digits (100 classes, 1 channel)."
     for k, v in dict(n_train=n_train, n_test=n_test).items():
         if not isinstance(v, int) or v < 100: raise ValueError(f"{k} must be an int ≥ 100 (one per class), got {v!r}")
+    if not isinstance(distort, (int, float)) or not 0 <= distort <= 1: raise ValueError(f"distort must be a number in [0, 1], got {distort!r}")
     if not isinstance(image_size, int) or image_size < 16 or image_size % 16:
         raise ValueError(f"image_size must be 16 or a multiple of 16, got {image_size!r}")
     imgs, labels = _sk_digits()
@@ -138,14 +154,17 @@ def digits100(n_train:int=10_000, # number of composed training images (balanced
         tr_pool = torch.from_numpy(np.sort(keep))
     xtr, ytr = _compose_pairs(imgs, labels, tr_pool, n_train, g)
     xte, yte = _compose_pairs(imgs, labels, te_pool, n_test, g)
+    if distort:
+        gd = torch.Generator().manual_seed(seed + 7919)   # its own stream: distort=0 leaves the classic images untouched
+        xtr, xte = _distort(xtr, distort, gd), _distort(xte, distort, gd)
     classes = [f"{i:02d}" for i in range(100)]
     return DataBundle("digits100", TensorImageDataset(_place(xtr, image_size), ytr, classes),
                       TensorImageDataset(_place(xte, image_size), yte, classes),
                       num_classes=100, in_chans=1, image_size=image_size, classes=classes,
-                      options=dict(n_train=n_train, n_test=n_test, image_size=image_size, n_sources=n_sources, seed=seed),
+                      options=dict(n_train=n_train, n_test=n_test, image_size=image_size, n_sources=n_sources, seed=seed, distort=distort),
                       augment=dict(max_shift=2 * (image_size // 16)))
 
-# %% ../nbs/00_data.ipynb #c021
+# %% ../nbs/00_data.ipynb #c023
 DATASETS = {"digits": digits, "digits100": digits100}
 
 def list_datasets():
@@ -168,7 +187,7 @@ def load_dataset(name:str, # one of `list_datasets()`
     if "root" in inspect.signature(fn).parameters: options["root"] = root
     return fn(**options)
 
-# %% ../nbs/00_data.ipynb #c024
+# %% ../nbs/00_data.ipynb #c026
 def random_shift(x:torch.Tensor, # batch, B×C×H×W
                  max_shift:int, # largest shift in pixels, in each direction
                  generator:torch.Generator|None=None,
@@ -183,13 +202,13 @@ def random_shift(x:torch.Tensor, # batch, B×C×H×W
     b = torch.arange(B, device=x.device)[:, None, None]
     return p.permute(0, 2, 3, 1)[b, rows, cols].permute(0, 3, 1, 2).contiguous()
 
-# %% ../nbs/00_data.ipynb #c026
+# %% ../nbs/00_data.ipynb #c028
 def random_flip(x:torch.Tensor, generator:torch.Generator|None=None):
     "Mirror each image of a batch left–right with probability 1/2."
     m = torch.rand(len(x), generator=generator, device="cpu").lt(0.5).to(x.device).view(-1, 1, 1, 1)
     return torch.where(m, x.flip(-1), x)
 
-# %% ../nbs/00_data.ipynb #c028
+# %% ../nbs/00_data.ipynb #c030
 class Batches:
     "Iterate `(x, y)` batches of a `TensorImageDataset`: shuffled per `(seed, epoch)`, optionally shifted."
     def __init__(self, ds:TensorImageDataset, batch_size:int=64, shuffle:bool=False,
@@ -218,7 +237,7 @@ class Batches:
             if self.flip: x = random_flip(x, g)
             yield (self.ds.normalize(x), self._y[idx]) + ((idx,) if self.with_index else ())
 
-# %% ../nbs/00_data.ipynb #c031
+# %% ../nbs/00_data.ipynb #c033
 class LoaderBatches:
     "Batches of any map-style dataset through `torch.utils.data.DataLoader`, shuffled per `(seed, epoch)`."
     def __init__(self, ds, batch_size:int=64, shuffle:bool=False, drop_last:bool=False, seed:int=0, device="cpu", num_workers:int=0,
@@ -249,7 +268,7 @@ def make_batches(ds, batch_size:int=64, shuffle:bool=False, max_shift:int=0, fli
         return Batches(ds, batch_size, shuffle, max_shift=max_shift, flip=flip, drop_last=drop_last, seed=seed, device=device, with_index=with_index)
     return LoaderBatches(ds, batch_size, shuffle, drop_last=drop_last, seed=seed, device=device, num_workers=num_workers, with_index=with_index)
 
-# %% ../nbs/00_data.ipynb #c034
+# %% ../nbs/00_data.ipynb #c036
 import os, pickle
 from pathlib import Path
 
@@ -351,7 +370,7 @@ def _read_cifar(name, root, check_md5=False):
     return DataBundle(name, splits[0], splits[1], num_classes=len(classes), in_chans=3, image_size=32, classes=classes,
                       options=dict(check_md5=check_md5), augment=dict(max_shift=4, flip=True))
 
-# %% ../nbs/00_data.ipynb #c035
+# %% ../nbs/00_data.ipynb #c037
 def cifar10(root:str|Path|None=None, # folder containing `cifar-10-batches-py/` (or that folder itself)
             check_md5:bool=False): # also compare the files' MD5 sums with the official release (torchvision's check)
     "CIFAR-10 from the local python release, as uint8 images in memory (10 classes, 3×32×32)."
@@ -362,7 +381,7 @@ def cifar100(root:str|Path|None=None, # folder containing `cifar-100-python/` (o
     "CIFAR-100 (fine labels) from the local python release, as uint8 images in memory (100 classes, 3×32×32)."
     return _read_cifar("cifar100", root, check_md5)
 
-# %% ../nbs/00_data.ipynb #c036
+# %% ../nbs/00_data.ipynb #c038
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 def imagenet_transforms(image_size:int=224, train:bool=True):
@@ -411,5 +430,5 @@ def imagefolder(root:str|Path|None=None, # folder with `train/<class>/*.jpg|png`
     return DataBundle("imagefolder", train, val, num_classes=len(train.classes), in_chans=3, image_size=image_size,
                       classes=list(train.classes), options=dict(image_size=image_size), augment={})
 
-# %% ../nbs/00_data.ipynb #c037
+# %% ../nbs/00_data.ipynb #c039
 DATASETS.update({"cifar10": cifar10, "cifar100": cifar100, "imagefolder": imagefolder})

@@ -13,10 +13,11 @@ import sftkd_edu
 from .viz import atomic_write_text, write_report
 
 # %% auto #0
-__all__ = ['TEACHER_KINDS', 'RECORD', 'PAPER_METHODS', 'PRESETS', 'SWEEP_KEYS', 'list_tutorials', 'tutorial_path',
-           'notebook_params', 'check_params', 'parse_param', 'versions', 'save_record', 'load_record', 'NotebookError',
-           'run_notebook', 'mean_std', 'summarize_quickstarts', 'teacher_key', 'get_teacher', 'expand_grid', 'run_id',
-           'run_grid', 'load_runs', 'summarize', 'grid_report', 'load_sweep', 'sweep']
+__all__ = ['TEACHER_KINDS', 'RECORD', 'PAPER_METHODS', 'PRESETS', 'STUDY_RECIPES', 'SWEEP_KEYS', 'list_tutorials',
+           'tutorial_path', 'notebook_params', 'check_params', 'parse_param', 'versions', 'save_record', 'load_record',
+           'NotebookError', 'run_notebook', 'mean_std', 'summarize_quickstarts', 'teacher_key', 'get_teacher',
+           'expand_grid', 'run_id', 'run_grid', 'load_runs', 'summarize', 'grid_report', 'sftn_study_grid',
+           'load_sweep', 'sweep', 'study_gains', 'study_table']
 
 # %% ../nbs/08_experiments.ipynb #c005
 def _tutorial_dirs():
@@ -146,13 +147,15 @@ def summarize_quickstarts(paths:list, # record files (or folders holding one nam
 TEACHER_KINDS = ("standard", "sftn", "sftn_detach", "sftn_finetune")
 _TEACHER_CFG = ("dataset", "data_options", "teacher", "teacher_kind", "student", "teacher_epochs", "lr", "schedule",
                 "batch_size", "seed", "lam_t", "lam_kl", "lam_ce", "tau", "finetune_fraction", "device")
+_SFTN_OPTIONS = {"kl_warmup": 0, "stop_kl_grad": False, "branch_lr": 1.0, "finetune_lr": None}   # stabilizers: optional, default = the paper
 
 def teacher_key(cfg:dict):
     "Hash of what determines a teacher (the device and, for a standard teacher, the SFTN settings do not)."
     c = {k: cfg[k] for k in _TEACHER_CFG if k != "device"}
+    c.update({k: cfg[k] for k, v in _SFTN_OPTIONS.items() if cfg.get(k, v) != v})   # a default stabilizer leaves the key as it was
     if c["teacher_kind"] == "standard":
-        for k in ("student", "lam_t", "lam_kl", "lam_ce", "tau"): c.pop(k)
-    if c["teacher_kind"] != "sftn_finetune": c.pop("finetune_fraction")
+        for k in ("student", "lam_t", "lam_kl", "lam_ce", "tau", *_SFTN_OPTIONS): c.pop(k, None)
+    if c["teacher_kind"] != "sftn_finetune": c.pop("finetune_fraction"); c.pop("finetune_lr", None)
     return hashlib.sha1(json.dumps(c, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 def _train_teacher(data, cfg, cache_dir, progress):
@@ -162,6 +165,7 @@ def _train_teacher(data, cfg, cache_dir, progress):
     kind, t0 = cfg["teacher_kind"], time.perf_counter()
     kw = dict(lr=cfg["lr"], schedule=cfg["schedule"], batch_size=cfg["batch_size"], seed=cfg["seed"], device=cfg["device"], progress=progress)
     lams = {k: cfg[k] for k in ("lam_t", "lam_kl", "lam_ce", "tau")}
+    lams.update({k: cfg.get(k, _SFTN_OPTIONS[k]) for k in ("kl_warmup", "stop_kl_grad", "branch_lr")})
     set_seed(cfg["seed"])
     if kind == "standard":
         model = create_model(cfg["teacher"], num_classes=data.num_classes, in_chans=data.in_chans)
@@ -171,7 +175,8 @@ def _train_teacher(data, cfg, cache_dir, progress):
         base, info = get_teacher(data, {**cfg, "teacher_kind": "standard"}, cache_dir, progress)
         epochs = max(1, round(cfg["finetune_fraction"] * cfg["teacher_epochs"]))
         set_seed(cfg["seed"]); sftn = SFTNTeacher(base, cfg["student"], image_size=data.image_size)
-        h = fit(SFTNObjective(sftn, **lams), data, epochs=epochs, name="SFTN fine-tune", **kw)
+        ft_lr = cfg.get("finetune_lr") or cfg["lr"]
+        h = fit(SFTNObjective(sftn, **lams), data, epochs=epochs, name="SFTN fine-tune", **{**kw, "lr": ft_lr})
         return sftn.teacher, {"test_acc": h.last["test_acc"], "history": h.to_dict(), "standard_test_acc": info["test_acc"]}
     model = create_model(cfg["teacher"], num_classes=data.num_classes, in_chans=data.in_chans)
     sftn = SFTNTeacher(model, cfg["student"], image_size=data.image_size, detach=kind == "sftn_detach")
@@ -193,7 +198,8 @@ def get_teacher(data, # the `DataBundle` the teacher trains on
     key = teacher_key(cfg)
     def train():
         t0 = time.perf_counter(); model, info = _train_teacher(data, cfg, cache_dir, progress)
-        return model, {"key": key, "config": {k: cfg[k] for k in _TEACHER_CFG}, **info, "train_time_s": time.perf_counter() - t0}
+        conf = {**{k: cfg[k] for k in _TEACHER_CFG}, **{k: cfg.get(k, v) for k, v in _SFTN_OPTIONS.items()}}
+        return model, {"key": key, "config": conf, **info, "train_time_s": time.perf_counter() - t0}
     if cache_dir is None:
         model, info = train(); return model, {**info, "cached": False}
     cache = Path(cache_dir); cache.mkdir(parents=True, exist_ok=True)
@@ -391,6 +397,40 @@ PRESETS = {
                                                 ["vgg13", "MobileNetV2", 0.01]],
                  "teacher_kind": ["standard", "sftn"], "method": PAPER_METHODS, "seed": [0, 1, 2]}},
 }
+
+STUDY_RECIPES = {   # teacher-side settings of the laptop-scale study; every other recipe is compared with "standard"
+    "standard": {"teacher_kind": "standard"},
+    "paper": {"teacher_kind": "sftn"},                                   # the published recipe: λ_KL 3, τ 1, joint training
+    "kl_warmup": {"teacher_kind": "sftn", "kl_warmup": None},            # None: half the teacher's epochs
+    "tau4": {"teacher_kind": "sftn", "tau": 4.0},
+    "stop_kl_grad": {"teacher_kind": "sftn", "stop_kl_grad": True},
+    "branch_lr2": {"teacher_kind": "sftn", "branch_lr": 2.0},
+    "finetune": {"teacher_kind": "sftn_finetune", "finetune_fraction": 0.25, "finetune_lr": 0.01},   # the paper's cheaper variant
+}
+
+def sftn_study_grid(seeds=(0, 1, 2, 3, 4), n_train:int=2000, epochs:int=8, student:str="resnet8",
+                    recipes=tuple(STUDY_RECIPES), # recipes run in the base regime
+                    regime_recipes=("standard", "paper", "stop_kl_grad"), # recipes run in every other regime
+                    regimes=("more data", "longer", "bigger student", "harder data")):
+    "The runs of the laptop-scale SFTN study: the base regime × `recipes`, each other regime × `regime_recipes`, × seeds (a list of dicts)."
+    variants = {"base": {}, "more data": {"n_train": n_train * 3 // 2}, "longer": {"teacher_epochs": epochs * 3 // 2, "student_epochs": epochs * 3 // 2},
+                "bigger student": {"student": "resnet14"}, "harder data": {"data_options": {"distort": 1.0}}}
+    bad = [r for r in (*recipes, *regime_recipes) if r not in STUDY_RECIPES] + [r for r in regimes if r not in variants]
+    if bad: raise ValueError(f"unknown recipe(s) or regime(s) {bad}; recipes: {list(STUDY_RECIPES)}, regimes: {list(variants)[1:]}")
+    runs = []
+    for regime in ("base", *regimes):
+        for recipe in (recipes if regime == "base" else regime_recipes):
+            for seed in seeds:
+                p = {"n_train": n_train, "teacher_epochs": epochs, "student_epochs": epochs, "student": student, **variants[regime],
+                     **STUDY_RECIPES[recipe], "seed": seed, "tags": {"regime": regime, "recipe": recipe}}
+                if p.get("kl_warmup", 0) is None: p["kl_warmup"] = max(1, p["teacher_epochs"] // 2)
+                runs.append(p)
+    return runs
+
+PRESETS["sftn-laptop-study"] = {"template": "07_experiment", "out": "sweep_sftn_laptop", "workers": 2,
+    "base": {"dataset": "digits100", "n_test": 1000, "teacher": "resnet20", "method": "kd",
+             "method_params": {"ce_weight": 1.0, "kd_weight": 1.0}, "progress": False},
+    "grid": sftn_study_grid()}
 SWEEP_KEYS = {"template": str, "base": dict, "grid": (dict, list), "workers": int, "out": str}
 
 def load_sweep(config):
@@ -430,3 +470,43 @@ def sweep(config, # a preset name, a YAML file or a dict
     run_grid(cfg.get("template", "07_experiment"), cfg["grid"], out, base=cfg.get("base"), workers=workers or cfg.get("workers", 1), progress=progress)
     grid_report(out)
     return summarize(out)
+
+# %% ../nbs/08_experiments.ipynb #c032
+_REGIME_ORDER = ("base", "more data", "longer", "bigger student", "harder data")
+
+def _study_groups(out_dir):
+    ok, _ = load_runs(out_dir)
+    groups = {}
+    for r in ok:
+        t = r["params"].get("tags") or {}
+        if {"regime", "recipe"} <= set(t): groups.setdefault((t["regime"], t["recipe"]), {})[r["params"]["seed"]] = r
+    if not groups: raise ValueError(f"no finished run in {out_dir} is tagged with a 'regime' and a 'recipe'")
+    order = lambda k: (_REGIME_ORDER.index(k[0]) if k[0] in _REGIME_ORDER else 99, k[0],
+                       list(STUDY_RECIPES).index(k[1]) if k[1] in STUDY_RECIPES else 99, k[1])
+    return dict(sorted(groups.items(), key=lambda kv: order(kv[0])))
+
+def study_gains(out_dir, baseline:str="standard"):
+    "`{(regime, recipe): [student accuracy − the baseline recipe's, per seed both finished]}` of a tagged grid."
+    groups, out = _study_groups(out_dir), {}
+    for (regime, recipe), by_seed in groups.items():
+        base = groups.get((regime, baseline))
+        if recipe == baseline or not base: continue
+        out[(regime, recipe)] = [by_seed[k]["student"]["test_acc_last"] - base[k]["student"]["test_acc_last"] for k in sorted(set(by_seed) & set(base))]
+    return out
+
+def study_table(out_dir, baseline:str="standard", early_epoch:int=2):
+    "Rows per (regime, recipe): teacher accuracy and softened entropy, student accuracy (last, and after `early_epoch`), gain over `baseline` paired by seed."
+    groups, gains = _study_groups(out_dir), study_gains(out_dir, baseline)
+    rows = []
+    for key, by_seed in groups.items():
+        rs = list(by_seed.values())
+        row = {"regime": key[0], "recipe": key[1], "seeds": len(rs), "teacher acc": _ms([r["teacher"]["test_acc"] for r in rs])}
+        if all("entropy_T4" in r["teacher"] for r in rs): row["teacher entropy (T=4)"] = _ms([r["teacher"]["entropy_T4"] for r in rs])
+        row["student acc"] = _ms([r["student"]["test_acc_last"] for r in rs])
+        hs = [r["student"]["history"]["records"] for r in rs]
+        if all(len(h) >= early_epoch for h in hs): row[f"student acc, epoch {early_epoch}"] = _ms([h[early_epoch - 1]["test_acc"] for h in hs])
+        g = gains.get(key)
+        row[f"gain vs {baseline}"] = _ms(g) if g else ""
+        row["seeds gaining"] = f"{sum(x > 0 for x in g)}/{len(g)}" if g else ""
+        rows.append(row)
+    return rows

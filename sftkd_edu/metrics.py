@@ -10,7 +10,7 @@ from .data import DataBundle, make_batches
 from .train import accuracy, History
 
 # %% auto #0
-__all__ = ['teacher_student_kl', 'agreement', 'linear_cka', 'similarity', 'epochs_to']
+__all__ = ['teacher_student_kl', 'agreement', 'linear_cka', 'similarity', 'epochs_to', 'output_entropy']
 
 # %% ../nbs/05_metrics.ipynb #c005
 def teacher_student_kl(t_logits:torch.Tensor, s_logits:torch.Tensor, T:float=1.0):
@@ -59,3 +59,18 @@ def epochs_to(history:History|list, # a History or a list of per-epoch accuracie
     if not accs: raise ValueError("empty history")
     goal = frac * accs[-1]
     return next(i + 1 for i, a in enumerate(accs) if a >= goal)
+
+# %% ../nbs/05_metrics.ipynb #c017
+@torch.no_grad()
+def output_entropy(model, data:DataBundle, T:float=4.0, batch_size:int=500):
+    "Mean entropy (nats) of `softmax(logits / T)` of `model` over the test split; log K is uniform."
+    if not T > 0: raise ValueError(f"temperature T must be positive, got {T!r}")
+    ds = data.test if isinstance(data, DataBundle) else data
+    was = model.training; model.eval()
+    tot, n = 0.0, 0
+    try:
+        for x, _ in make_batches(ds, batch_size, device=next(model.parameters()).device):
+            p = F.softmax(model(x).float() / T, 1)
+            tot += -(p * p.clamp_min(1e-12).log()).sum().item(); n += len(x)
+    finally: model.train(was)
+    return tot / n

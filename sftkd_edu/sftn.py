@@ -108,10 +108,11 @@ def sftn_loss(teacher_logits:torch.Tensor, # z_T, B×K
               lam_t:float=1.0, # weight of the teacher's cross-entropy
               lam_kl:float=3.0, # weight of the branch KL term
               lam_ce:float=1.0, # weight of the branches' cross-entropy
-              tau:float=1.0): # temperature of the KL term
+              tau:float=1.0, # temperature of the KL term
+              detach_target:bool=False): # stabilizer: the KL's target is a constant, so the KL sends no gradient into the teacher logits
     "The three weighted terms of the SFTN objective: `teacher_ce`, `branch_kl`, `branch_ce`."
     if not branch_logits: raise ValueError("sftn_loss needs at least one branch")
-    p_t = F.softmax(teacher_logits / tau, dim=1)
+    p_t = F.softmax((teacher_logits.detach() if detach_target else teacher_logits) / tau, dim=1)
     kl = torch.stack([F.kl_div(F.log_softmax(z / tau, dim=1), p_t, reduction="batchmean") for z in branch_logits]).mean() * tau ** 2
     ce = torch.stack([F.cross_entropy(z, targets) for z in branch_logits]).mean()
     return {"teacher_ce": lam_t * F.cross_entropy(teacher_logits, targets), "branch_kl": lam_kl * kl, "branch_ce": lam_ce * ce}

@@ -48,6 +48,9 @@ class Objective(nn.Module):
         "Called by `fit` once, before the optimizer is built: the hook for state sized by the data (CRD's memory bank)."
     def on_epoch_start(self, epoch:int, epochs:int):
         "Called by `fit` before each epoch (1-based): the hook for schedules inside an objective, e.g. a loss warm-up or an init phase."
+    def param_groups(self) -> list:
+        "Optimizer groups `[{'params': […], 'lr_mult': m}, …]` (`fit` sets each group's lr to lr × m); default: one group of everything trainable."
+        return [{"params": [p for p in self.parameters() if p.requires_grad]}]
 
 class Supervised(Objective):
     "Plain training with cross-entropy: a standard teacher, or a student trained alone."
@@ -60,19 +63,26 @@ class SFTNObjective(Objective):
     "Training a teacher with student branches: the three terms of `sftn_loss`; scores the teacher and each branch."
     def __init__(self, sftn:SFTNTeacher, lam_t:float=1.0, lam_kl:float=3.0, lam_ce:float=1.0, tau:float=1.0,
                  kd_T:float=4.0, # temperature of the logged `teacher_entropy` (the KD temperature the teacher will teach at)
-                 diagnostics:bool=True): # once per epoch, log the gradient norm each term sends into the teacher body
+                 diagnostics:bool=True, # once per epoch, log the gradient norm each term sends into the teacher body
+                 kl_warmup:int=0, # stabilizer: ramp λ_KL linearly from 0 over this many epochs (0: the paper, full weight at once)
+                 stop_kl_grad:bool=False, # stabilizer: the KL sends no gradient into the teacher logits (features still get branch gradients)
+                 branch_lr:float=1.0): # stabilizer: learning-rate multiplier of the bridges and branches (1: the paper)
         super().__init__()
         if not isinstance(sftn, SFTNTeacher): raise TypeError(f"SFTNObjective needs an SFTNTeacher, got {type(sftn).__name__}")
         for k, v in dict(lam_t=lam_t, lam_kl=lam_kl, lam_ce=lam_ce).items():
             if not (isinstance(v, (int, float)) and v >= 0): raise ValueError(f"{k} must be a number ≥ 0, got {v!r}")
-        if not (isinstance(tau, (int, float)) and tau > 0): raise ValueError(f"tau must be a number > 0, got {tau!r}")
-        self.sftn, self.weights = sftn, dict(lam_t=lam_t, lam_kl=lam_kl, lam_ce=lam_ce, tau=tau)
+        for k, v in dict(tau=tau, kd_T=kd_T, branch_lr=branch_lr).items():
+            if not (isinstance(v, (int, float)) and v > 0): raise ValueError(f"{k} must be a number > 0, got {v!r}")
+        if not isinstance(kl_warmup, int) or kl_warmup < 0: raise ValueError(f"kl_warmup must be an int ≥ 0 (epochs), got {kl_warmup!r}")
+        self.sftn, self.weights = sftn, dict(lam_t=lam_t, lam_kl=lam_kl, lam_ce=lam_ce, tau=tau, detach_target=bool(stop_kl_grad))
+        self.kl_warmup, self.branch_lr, self.kl_scale = kl_warmup, branch_lr, 1.0
         self.kd_T, self.diagnostics, self._stats, self._grad_due = kd_T, diagnostics, {}, diagnostics
     def forward(self, x, y):
         t_logits, b_logits = self.sftn(x)
-        terms = sftn_loss(t_logits, b_logits, y, **self.weights)
+        terms = sftn_loss(t_logits, b_logits, y, **{**self.weights, "lam_kl": self.weights["lam_kl"] * self.kl_scale})
         p = F.softmax(t_logits.detach().float() / self.kd_T, 1)
         self._stats = {"teacher_entropy": -(p * p.clamp_min(1e-12).log()).sum(1).mean()}
+        if self.kl_warmup: self._stats["lam_kl"] = self.weights["lam_kl"] * self.kl_scale
         if self._grad_due and torch.is_grad_enabled():   # one batch per epoch: each term's pull on the teacher body
             body = [q for st in self.sftn.teacher.stages for q in st.parameters() if q.requires_grad]
             for k, v in terms.items():
@@ -81,7 +91,13 @@ class SFTNObjective(Objective):
             self._grad_due = False
         return terms
     def stats(self): return self._stats
-    def on_epoch_start(self, epoch, epochs): self._grad_due = self.diagnostics
+    def on_epoch_start(self, epoch, epochs):
+        self._grad_due = self.diagnostics
+        self.kl_scale = min(1.0, (epoch - 1) / self.kl_warmup) if self.kl_warmup else 1.0
+    def param_groups(self):
+        grafts = list(self.sftn.bridges.parameters()) + list(self.sftn.branches.parameters())
+        return [{"params": [p for p in self.sftn.teacher.parameters() if p.requires_grad]},
+                {"params": [p for p in grafts if p.requires_grad], "lr_mult": self.branch_lr}]
     def predict(self, x):
         t_logits, b_logits = self.sftn(x)
         return {"test_acc": t_logits, **{f"branch{i + 1}_test_acc": b for i, b in enumerate(b_logits)}}
@@ -194,6 +210,18 @@ def _check_fit_args(epochs, lr, batch_size, momentum, weight_decay, schedule, mi
     if precision not in PRECISIONS: raise ValueError(f"unknown precision {precision!r}; valid: {list(PRECISIONS)}")
 
 # %% ../nbs/04_train.ipynb #c017
+def _param_groups(objective, lr):
+    "The objective's optimizer groups with absolute learning rates, checked to hold every trainable parameter exactly once."
+    groups = [dict(g) for g in objective.param_groups()]
+    seen = [id(p) for g in groups for p in g["params"]]
+    want = {id(p) for p in objective.parameters() if p.requires_grad}
+    if len(seen) != len(set(seen)) or set(seen) != want:
+        raise ValueError(f"{type(objective).__name__}.param_groups() must hold each trainable parameter exactly once "
+                         f"({len(want)} trainable, {len(seen)} listed, {len(set(seen))} distinct)")
+    for g in groups: g["lr"] = lr * g.pop("lr_mult", 1.0)
+    return [g for g in groups if g["params"]]
+
+# %% ../nbs/04_train.ipynb #c018
 def fit(objective:Objective, # what to train: `Supervised`, `SFTNObjective`, `Distillation`, …
         data:DataBundle, # train split for training, test split for evaluation
         epochs:int=10, lr:float=0.05, batch_size:int=64, momentum:float=0.9, weight_decay:float=5e-4,
@@ -216,8 +244,7 @@ def fit(objective:Objective, # what to train: `Supervised`, `SFTNObjective`, `Di
     device = resolve_device(device)
     objective.to(device)
     if channels_last: objective.to(memory_format=torch.channels_last)
-    params = [p for p in objective.parameters() if p.requires_grad]
-    opt = torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    opt = torch.optim.SGD(_param_groups(objective, lr), lr=lr, momentum=momentum, weight_decay=weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda e: _lr_factor(schedule, e, epochs, milestones, lr_decay))
     batches = make_batches(data.train, batch_size, shuffle=True, max_shift=max_shift, flip=flip,
                            drop_last=len(data.train) > batch_size, seed=seed, device=device, with_index=objective.needs_index)
@@ -268,7 +295,7 @@ def fit(objective:Objective, # what to train: `Supervised`, `SFTNObjective`, `Di
         for cb in callbacks: cb.on_fit_end(state)
     return history
 
-# %% ../nbs/04_train.ipynb #c035
+# %% ../nbs/04_train.ipynb #c038
 class CollapseWarning(UserWarning):
     "A teacher (or any model) lost most of its accuracy or flattened its outputs during training."
 

@@ -15,6 +15,9 @@ TINY = {
     "07_experiment": dict(n_train=200, n_test=100, teacher="resnet8", teacher_kind="sftn_finetune", method="crd",
                           teacher_epochs=1, student_epochs=1, progress=False),
     "05_reproduce_the_paper": dict(seeds=[0], methods=["kd"], n_train=200, teacher_epochs=1, student_epochs=1, progress=False),
+    "06_when_sftn_helps": dict(seeds=[0, 1], n_train=200, n_test=100, epochs=1, teacher="resnet8", recipes=["standard", "paper"],
+                               regime_recipes=["standard", "stop_kl_grad"], regimes=["harder data"], demo_n_train=200,
+                               demo_epochs=1, progress=False),
     "04_unknown_student": dict(n_train=200, n_test=100, teacher="resnet8", branches_a="wrn_16_1", student_b="resnet8",
                                teacher_epochs=1, student_epochs=1, progress=False),
 }
