@@ -112,6 +112,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
             'sftkd_edu.experiments': { 'sftkd_edu.experiments.NotebookError': ( 'experiments.html#notebookerror',
                                                                                 'sftkd_edu/experiments.py'),
                                        'sftkd_edu.experiments._grid_job': ('experiments.html#_grid_job', 'sftkd_edu/experiments.py'),
+                                       'sftkd_edu.experiments._grouping': ('experiments.html#_grouping', 'sftkd_edu/experiments.py'),
                                        'sftkd_edu.experiments._ms': ('experiments.html#_ms', 'sftkd_edu/experiments.py'),
                                        'sftkd_edu.experiments._run_state': ('experiments.html#_run_state', 'sftkd_edu/experiments.py'),
                                        'sftkd_edu.experiments._study_groups': ( 'experiments.html#_study_groups',

@@ -323,26 +323,39 @@ def load_runs(out_dir):
 
 def _ms(xs): m, s = mean_std(xs); return f"{m:.2f} ± {s:.2f}"
 
+_NOT_GROUPED = ("seed", "out_dir", "teacher_cache", "progress", "device", "tags")
+_RECIPE_KEYS = ("teacher_kind", "lam_t", "lam_kl", "lam_ce", "tau", "finetune_fraction", "finetune_lr", "kl_warmup", "stop_kl_grad", "branch_lr")
+
+def _grouping(ok):
+    "`(names, key)`: the parameters runs are grouped by — `_GROUP` plus every other one that varies (never the seed) — and the key function."
+    names = list(_GROUP) + sorted(k for k in {k for r in ok for k in r["params"]} if k not in _GROUP and k not in _NOT_GROUPED
+                                  and len({json.dumps(r["params"].get(k), sort_keys=True, default=str) for r in ok}) > 1)
+    return names, lambda r: tuple(json.dumps(r["params"].get(k), sort_keys=True, default=str) for k in names)
+
 def summarize(out_dir):
-    "`{'table': rows per group, 'gains': SFTN − standard per pair and method, 'failed': [...], 'n_ok': int}` of a grid."
+    "`{'table': rows per group, 'gains': SFTN − standard per group, 'failed': [...], 'n_ok': int}` of a grid (groups: see `_grouping`)."
     ok, bad = load_runs(out_dir)
+    names, key_of = _grouping(ok)
     groups = {}
-    for r in ok: groups.setdefault(tuple(r["params"][k] for k in _GROUP), []).append(r)
+    for r in ok: groups.setdefault(key_of(r), []).append(r)
+    label = lambda rs: {("teacher kind" if k == "teacher_kind" else k): rs[0]["params"].get(k) for k in names}
     table, means = [], {}
     for key, rs in groups.items():
         acc = [r["student"]["test_acc_last"] for r in rs]
         means[key] = (mean_std(acc)[0], len(rs))
-        table.append({**dict(zip(("dataset", "teacher", "student", "method", "teacher kind"), key)), "n": len(rs),
+        table.append({**label(rs), "n": len(rs),
                       "teacher acc": _ms([r["teacher"]["test_acc"] for r in rs]), "student acc (last)": _ms(acc),
                       "student acc (best)": _ms([r["student"]["test_acc_best"] for r in rs]),
                       "KL(t‖s)": _ms([r["similarity"]["kl"] for r in rs]), "CKA": _ms([r["similarity"]["cka"] for r in rs]),
                       "epochs to 90 %": _ms([r["convergence"]["epochs_to_90"] for r in rs])})
+    regime = lambda key: tuple(v for k, v in zip(names, key) if k not in _RECIPE_KEYS)   # same data, models, method, schedule
+    kind = lambda key: json.loads(key[names.index("teacher_kind")])
     gains = []
     for key, (m, n) in means.items():
-        std_key = key[:4] + ("standard",)
-        if key[4] != "standard" and std_key in means:
-            gains.append({**dict(zip(("dataset", "teacher", "student", "method"), key[:4])), "teacher kind": key[4],
-                          "gain (points)": round(m - means[std_key][0], 2), "n (kind / standard)": f"{n} / {means[std_key][1]}"})
+        std = next((k for k in means if kind(k) == "standard" and regime(k) == regime(key)), None)
+        if kind(key) != "standard" and std is not None:
+            gains.append({**{k: v for k, v in label(groups[key]).items() if k not in ("n",)},
+                          "gain (points)": round(m - means[std][0], 2), "n (kind / standard)": f"{n} / {means[std][1]}"})
     return {"table": table, "gains": gains, "failed": bad, "n_ok": len(ok)}
 
 def grid_report(out_dir, title:str|None=None):
@@ -364,11 +377,14 @@ def grid_report(out_dir, title:str|None=None):
                                        template="plotly_white", height=380))
     curves = go.Figure()
     groups = {}
-    for r in ok: groups.setdefault(tuple(r["params"][k] for k in _GROUP), []).append(r["student"]["history"]["records"])
+    names, key_of = _grouping(ok)
+    for r in ok: groups.setdefault(key_of(r), []).append(r["student"]["history"]["records"])
     for key, hs in groups.items():
         n = min(len(h) for h in hs)
+        p = dict(zip(names, (json.loads(v) for v in key)))
+        more = ", ".join(f"{k}={p[k]}" for k in names[len(_GROUP):])
         curves.add_trace(go.Scatter(x=list(range(1, n + 1)), y=[mean_std([h[e]["test_acc"] for h in hs])[0] for e in range(n)],
-                                    mode="lines+markers", name=f"{key[3]} ← {key[4]} ({key[1]}→{key[2]})"))
+                                    mode="lines+markers", name=f"{p['method']} ← {p['teacher_kind']} ({p['teacher']}→{p['student']}{', ' + more if more else ''})"))
     parts.append(curves.update_layout(title="Student test accuracy per epoch (mean over seeds)", xaxis_title="epoch",
                                       yaxis_title="test accuracy (%)", template="plotly_white", height=420))
     sim = make_subplots(1, 2, subplot_titles=("KL(teacher ‖ student)", "linear CKA"))
@@ -379,6 +395,9 @@ def grid_report(out_dir, title:str|None=None):
                                      name=kind, legendgroup=kind, showlegend=col == 1, text=[r["run_id"] for r in rs]), 1, col)
     parts.append(sim.update_layout(title="Teacher–student similarity vs student accuracy (one point per run)", yaxis_title="student acc (%)",
                                    template="plotly_white", height=400))
+    if any({"regime", "recipe"} <= set(r["params"].get("tags") or {}) for r in ok):
+        parts += ["A study (runs tagged with a regime and a recipe): every recipe's student against the standard teacher's student "
+                  "of the same regime and seed (`study_table`).", study_table(out_dir)]
     if s["failed"]: parts += ["Failed runs (not counted above):", s["failed"]]
     return write_report(out / "report.html", title or f"sftkd_edu grid: {out.name}", parts)
 
