@@ -142,7 +142,7 @@ def add_api_cells(nb, # a notebook exporting to `module`
         if here: cells.append(nbformat.v4.new_markdown_cell("\n\n".join(api_markdown(getattr(module, n), n) for n in here)))
         done.update(here)
     if rest := [n for n in names if n not in done]:
-        cells.append(nbformat.v4.new_markdown_cell("## More of the API\n\n" + "\n\n".join(api_markdown(getattr(module, n), n) for n in rest)))
+        cells.append(nbformat.v4.new_markdown_cell(("## More of the API" if done else "## API") + "\n\n" + "\n\n".join(api_markdown(getattr(module, n), n) for n in rest)))
     nb.cells = cells
     return names
 
@@ -182,7 +182,7 @@ def doc_pages(root=None) -> list:
     else:
         pages.append(dict(kind="home", src=None, module=None, out="index.html", name="index"))
         import pkgutil
-        mods = ["sftkd_edu." + m.name for m in pkgutil.walk_packages(sftkd_edu.__path__, "") if not m.name.split(".")[-1].startswith("_")]
+        mods = [m.name for m in pkgutil.walk_packages(sftkd_edu.__path__, "sftkd_edu.") if not m.name.split(".")[-1].startswith("_")]
         pages += [dict(kind="api", src=None, module=m, out=f"api/{m}.html", name=m) for m in sorted(mods)]
         tuts = [tutorial_path(n) for n in list_tutorials()]
     pages += [dict(kind="tutorial", src=p, module=None, out=f"tutorials/{p.stem}.html", name=p.stem) for p in tuts]
@@ -199,10 +199,11 @@ def _source_nb(page):
     if page["src"] is not None: return nbformat.read(str(page["src"]), as_version=4)
     if page["kind"] == "home":
         from importlib.metadata import metadata
-        return nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(metadata("sftkd_edu").get_payload() or "# sftkd_edu")])
+        text = metadata("sftkd_edu").get_payload() or "# sftkd_edu"
+        text = re.sub(r"!\[([^\]]*)\]\((?![a-z]+:)[^)]*\)", r"*(: a picture in the repository)*", text)  # images are not in the wheel
+        return nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(text)])
     mod = import_module(page["module"])
-    return nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(f"# {page['module']}\n\n{_own_doc(mod)}"),
-                                           nbformat.v4.new_code_cell(f"#| export\nimport {page['module']}")])
+    return nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(f"# {page['module']}\n\n{_own_doc(mod)}")])
 
 def _execute(nb, cwd, timeout, name):
     "Run a library notebook in `cwd` with a kernel, skipping slow/notest/eval:false cells."
@@ -252,7 +253,8 @@ def _nav(page, pages, titles):
         if head: out.append(f"<h2>{head}</h2>")
         for p in ps:
             here = ' class="here"' if p is page else ""
-            label = "Home" if p["kind"] == "home" else f"{p['name'].split('_', 1)[0]} · {titles[p['out']]}"
+            num = p["name"].split("_", 1)[0]
+            label = "Home" if p["kind"] == "home" else f"{num} · {titles[p['out']]}" if num.isdigit() else titles[p["out"]]
             out.append(f'<a{here} href="{_rel(page["out"], p["out"])}">{label}</a>')
     return "\n".join(out + ["</nav>"])
 
