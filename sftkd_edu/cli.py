@@ -12,7 +12,7 @@ from .train import History
 from .viz import plot_curves, write_report, markdown_table
 
 # %% auto #0
-__all__ = ['run_quickstart', 'main']
+__all__ = ['run_quickstart', 'copy_tutorials', 'main']
 
 # %% ../nbs/09_cli.ipynb #c005
 def run_quickstart(out_dir="sftkd_quickstart", # folder for the executed notebook, record and report
@@ -43,6 +43,23 @@ def run_quickstart(out_dir="sftkd_quickstart", # folder for the executed noteboo
         f"The executed notebook is {nb.name}; the full record is quickstart.json."])
     return rec
 
+# %% ../nbs/09_cli.ipynb #c012
+def copy_tutorials(dest, # folder to copy the notebooks into (created when missing)
+                   force:bool=False): # overwrite notebooks of the same name
+    "Copy every tutorial notebook into `dest`; return the paths written."
+    from sftkd_edu.experiments import list_tutorials, tutorial_path
+    from sftkd_edu.viz import atomic_write_text
+    src = [tutorial_path(n) for n in list_tutorials()]
+    if not src: raise ValueError("this installation of sftkd_edu has no tutorials")
+    dest = Path(dest)
+    if dest.exists() and not dest.is_dir(): raise ValueError(f"{dest} exists and is not a folder")
+    clash = [p.name for p in src if (dest / p.name).exists()]
+    if clash and not force: raise ValueError(f"{dest} already has {', '.join(clash)}; use --force to overwrite")
+    written = []
+    for p in src:
+        atomic_write_text(dest / p.name, p.read_text(encoding="utf-8")); written.append(dest / p.name)
+    return written
+
 # %% ../nbs/09_cli.ipynb #c007
 def _parser():
     p = argparse.ArgumentParser(prog="sftkd", description="Knowledge distillation with student-friendly teachers (SFTN).")
@@ -64,7 +81,34 @@ def _parser():
     sw.add_argument("--quiet", action="store_true", help="no progress bar")
     rp = sub.add_parser("report", help="write OUT_DIR/report.html for a grid folder", description="Summarize a grid folder into an offline HTML report.")
     rp.add_argument("out_dir", help="the grid folder (holding runs/)")
+    t = sub.add_parser("tutorials", help="copy the tutorial notebooks into DEST to open in JupyterLab",
+                       description="Copy the tutorial notebooks shipped with the package into DEST.")
+    t.add_argument("dest", help="destination folder (created when missing)")
+    t.add_argument("--force", action="store_true", help="overwrite notebooks of the same name")
+    d = sub.add_parser("docs", help="render nbs/ (API reference) and tutorials/ to offline HTML with a navigation index",
+                       description="Build the offline docs: every notebook executed and rendered to HTML, plotly working offline, "
+                                   "then every page and link checked.")
+    d.add_argument("out", nargs="?", default="_docs", help="output folder (default: %(default)s)")
+    d.add_argument("--root", help="the sftkd_edu checkout (default: the working folder or above; without one, the installed package)")
+    d.add_argument("--no-execute", action="store_true", help="render the notebooks as stored, without running them")
+    d.add_argument("--execute", action="append", metavar="NAME", help="run only this notebook (repeatable), render the rest as stored")
+    d.add_argument("--params-file", metavar="FILE", help="JSON or YAML mapping tutorial name → parameters, e.g. tiny ones")
+    d.add_argument("--timeout", type=int, default=600, help="seconds per cell (default: %(default)s)")
+    r = sub.add_parser("readme", help="write README.md from nbs/index.ipynb (--check: fail if README.md is stale)",
+                       description="README.md is generated from nbs/index.ipynb; edit the notebook, then run this.")
+    r.add_argument("--check", action="store_true", help="only check: exit 1 when README.md differs from nbs/index.ipynb")
+    r.add_argument("--root", help="the sftkd_edu checkout (default: the working folder or above)")
     return p
+
+def _load_params_file(path):
+    "`{tutorial name: {param: value}}` from a JSON or YAML file, with errors that name the file."
+    import yaml
+    try: data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except OSError as e: raise ValueError(f"cannot read parameters file {path}: {e.strerror}") from None
+    except yaml.YAMLError as e: raise ValueError(f"parameters file {path} is not valid JSON/YAML: {e}") from None
+    if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
+        raise ValueError(f"parameters file {path} must map tutorial names to parameter mappings, e.g. {{\"01_quickstart\": {{\"n_train\": 200}}}}")
+    return data
 
 def _print_summary(s):
     if s["table"]: print(markdown_table(s["table"]))
@@ -104,6 +148,31 @@ def main(argv:list|None=None):
         try: path = grid_report(args.out_dir)
         except ValueError as e: print(f"sftkd report: error: {e}", file=sys.stderr); return 2
         _print_summary(summarize(args.out_dir)); print(f"\nwrote {path}")
+        return 0
+
+    if args.command == "tutorials":
+        try: written = copy_tutorials(args.dest, force=args.force)
+        except ValueError as e: print(f"sftkd tutorials: error: {e}", file=sys.stderr); return 2
+        print(f"copied {len(written)} tutorials to {args.dest}: {', '.join(p.name for p in written)}\n"
+              f"open them with: jupyter lab {args.dest}")
+        return 0
+    if args.command == "docs":
+        from sftkd_edu.docs import build_docs, check_docs, DocsError
+        try:
+            if args.no_execute and args.execute: raise ValueError("--no-execute and --execute exclude each other")
+            params = _load_params_file(args.params_file) if args.params_file else None
+            build_docs(args.out, args.root, execute=False if args.no_execute else args.execute or True, params=params, timeout=args.timeout)
+        except ValueError as e: print(f"sftkd docs: error: {e}", file=sys.stderr); return 2
+        except DocsError as e: print(f"sftkd docs: failed: {e}", file=sys.stderr); return 1
+        if problems := check_docs(args.out):
+            print("sftkd docs: broken pages:\n  " + "\n  ".join(problems), file=sys.stderr); return 1
+        return 0
+    if args.command == "readme":
+        from sftkd_edu.docs import write_readme
+        try: path = write_readme(args.root, check=args.check)
+        except ValueError as e:
+            print(f"sftkd readme: error: {e}", file=sys.stderr); return 1 if args.check and "stale" in str(e) else 2
+        print(f"{path} is current" if args.check else f"wrote {path}")
         return 0
 
 def _console(): sys.exit(main())

@@ -21,8 +21,12 @@ __all__ = ['TEACHER_KINDS', 'RECORD', 'PAPER_METHODS', 'PRESETS', 'STUDY_RECIPES
 
 # %% ../nbs/08_experiments.ipynb #c005
 def _tutorial_dirs():
-    pkg = Path(sftkd_edu.__file__).parent
-    return [d for d in (pkg / "tutorials", pkg.parent / "tutorials") if d.is_dir()]
+    "Folders holding tutorials: the installed package's data (a wheel), then a source checkout's `tutorials/`."
+    from importlib.resources import files
+    pkg = Path(str(files("sftkd_edu")))
+    dirs = [pkg / "tutorials"]                      # package data, copied from tutorials/ when a wheel is built
+    if (pkg.parent / "pyproject.toml").is_file(): dirs.append(pkg.parent / "tutorials")   # an (editable) checkout
+    return [d for d in dirs if d.is_dir()]
 
 def list_tutorials():
     "Names of the tutorial notebooks (without `.ipynb`)."

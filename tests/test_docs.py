@@ -1,0 +1,97 @@
+"""`sftkd docs`: the offline site. Every notebook of nbs/ and tutorials/ has its page, every public name its
+entry, every link resolves inside the site, plotly figures draw from the site's own plotly.min.js.
+
+Executing every notebook takes minutes (each library notebook's tests, each tutorial's training), so this test
+executes a representative two — the figures notebook and the quickstart tutorial with the tiny
+parameters of tests/test_tutorials.py — and renders the others as stored. SFTKD_DOCS_FULL=1 executes all of them
+(tiny parameters for every tutorial)."""
+import html, json, os, re, subprocess, sys
+from importlib import import_module
+from pathlib import Path
+import pytest
+from sftkd_edu.docs import check_docs, signature_text, doc_pages
+from test_tutorials import TINY   # the one place the tiny tutorial parameters live
+
+ROOT = Path(__file__).resolve().parents[1]
+FULL = os.environ.get("SFTKD_DOCS_FULL") == "1"
+EXECUTE = ["06_viz", "01_quickstart"]   # the home page's only code cell is hidden: running it shows nothing
+
+
+def text_of(page):
+    "What a reader sees: the page without tags and entities."
+    return html.unescape(re.sub(r"<[^>]+>", "", page))
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    out = tmp_path_factory.mktemp("docs") / "site"
+    params = out.parent / "tiny.json"
+    params.write_text(json.dumps({k: v for k, v in TINY.items() if (ROOT / "tutorials" / f"{k}.ipynb").exists()}))
+    exe = Path(sys.executable).parent / "sftkd"
+    args = [] if FULL else [a for n in EXECUTE for a in ("--execute", n)]
+    r = subprocess.run([str(exe), "docs", str(out), "--root", str(ROOT), "--params-file", str(params), *args],
+                       capture_output=True, text=True, cwd=out.parent, timeout=1800)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-4000:]   # includes check_docs: no broken page
+    return out
+
+
+def test_every_notebook_has_a_page_in_the_index(site):
+    nbs = sorted(p.stem for p in (ROOT / "nbs").glob("*.ipynb") if not p.name.startswith("_") and p.stem != "index")
+    tuts = sorted(p.stem for p in (ROOT / "tutorials").glob("[0-9]*.ipynb"))
+    expected = {"index.html"} | {f"api/{n}.html" for n in nbs} | {f"tutorials/{n}.html" for n in tuts}
+    assert {str(p.relative_to(site)) for p in site.rglob("*.html")} == expected
+    nav = re.search(r'<nav class="sftkd-nav">(.*?)</nav>', (site / "index.html").read_text(), re.S).group(1)
+    assert set(re.findall(r'href="([^"]+)"', nav)) == expected
+    for page in expected:   # the same navigation on every page, its links relative to that page
+        assert '<nav class="sftkd-nav">' in (site / page).read_text()
+
+
+def test_links_resolve_and_nothing_needs_the_network(site):
+    assert check_docs(site) == []
+    for p in site.rglob("*.html"):
+        assert not re.search(r'<script[^>]+src="https?://', p.read_text()), p
+
+
+def test_home_page_is_the_readme(site):
+    home = text_of((site / "index.html").read_text())
+    for line in ("Knowledge distillation with student-friendly teachers", "Building the docs and the wheel", "Map of the notebooks"):
+        assert line in home
+    assert (site / "docs" / "stepper_losses.png").read_bytes() == (ROOT / "docs" / "stepper_losses.png").read_bytes()
+
+
+def test_every_public_name_has_its_entry(site):
+    for page in doc_pages(ROOT):
+        if page["kind"] != "api" or page["module"] is None: continue
+        mod = import_module(page["module"])
+        text = text_of((site / page["out"]).read_text())
+        for name in mod.__all__:
+            obj = getattr(mod, name)
+            entry = f"{name} = " if not callable(obj) else signature_text(obj, name)
+            assert entry in text, f"{page['out']}: no entry for {name} ({entry!r})"
+    cli = text_of((site / "api" / "09_cli.html").read_text())
+    assert "Copy every tutorial notebook into dest; return the paths written." in cli
+    assert re.search(r"dest\s+folder to copy the notebooks into", cli)   # the docments table
+
+
+def test_executed_pages_have_outputs_and_offline_figures(site):
+    js = site / "plotly.min.js"
+    assert js.stat().st_size > 1_000_000
+    for page in ("api/06_viz.html", "tutorials/01_quickstart.html"):
+        body = (site / page).read_text()
+        assert body.count('<script src="../plotly.min.js"') == 1 and "Plotly.newPlot" in body, page
+    qs = text_of((site / "tutorials" / "01_quickstart.html").read_text())
+    assert "n_train = 200" in qs and "KD ← SFTN" in qs            # papermill's injected tiny parameters, then results
+    if not FULL:   # a page rendered as stored has its code but no outputs
+        assert "Plotly.newPlot" not in (site / "tutorials" / "03_kd_methods.html").read_text()
+
+
+@pytest.mark.skipif(not Path("/usr/bin/chromium").exists() or os.environ.get("SFTKD_NO_BROWSER") == "1",
+                    reason="needs Debian's chromium (.ci/run installs it)")
+def test_figures_draw_in_a_browser_without_network(site):
+    "Chromium opens the quickstart page from disk, runs its scripts, and plotly draws the figures (svg elements)."
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+             "--disable-sync", "--no-first-run", "--virtual-time-budget=10000", "--dump-dom"]
+    page = site / "tutorials" / "01_quickstart.html"
+    r = subprocess.run(["/usr/bin/chromium", *flags, page.as_uri()], capture_output=True, text=True, timeout=120)
+    figures = (page.read_text()).count('class="plotly-graph-div"')
+    assert figures >= 2 and r.stdout.count('class="main-svg"') >= figures, r.stderr[-2000:]
