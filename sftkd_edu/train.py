@@ -4,7 +4,8 @@
 
 # %% ../nbs/04_train.ipynb #c002
 from __future__ import annotations
-import math, random, time, warnings
+import math, os, pickle, random, re, time, warnings
+from pathlib import Path
 from contextlib import nullcontext
 import numpy as np
 import torch
@@ -15,10 +16,13 @@ from .data import DataBundle, TensorImageDataset, make_batches
 from .models import StagedNet, check_input_size
 from .sftn import SFTNTeacher, sftn_loss
 from .distill import Distiller, create_method
+from .distributed import setup_distributed, ShardedBatches, all_reduce_mean, all_agree, broadcast_object, _sync_bn
 
 # %% auto #0
-__all__ = ['SCHEDULES', 'PRECISIONS', 'set_seed', 'resolve_device', 'Objective', 'Supervised', 'SFTNObjective', 'Distillation',
-           'History', 'Callback', 'FitState', 'NonFiniteLossError', 'accuracy', 'evaluate', 'fit', 'CollapseWarning',
+__all__ = ['SCHEDULES', 'PRECISIONS', 'CKPT_FORMAT', 'NONFINITE', 'set_seed', 'resolve_device', 'Objective', 'Supervised',
+           'SFTNObjective', 'Distillation', 'History', 'Callback', 'FitState', 'NonFiniteLossError', 'accuracy',
+           'evaluate', 'CheckpointError', 'CheckpointWarning', 'save_checkpoint', 'load_checkpoint', 'list_checkpoints',
+           'rng_state', 'set_rng_state', 'objective_signature', 'check_signature', 'fit', 'CollapseWarning',
            'CollapseGuard']
 
 # %% ../nbs/04_train.ipynb #c005
@@ -48,6 +52,11 @@ class Objective(nn.Module):
         "Called by `fit` once, before the optimizer is built: the hook for state sized by the data (CRD's memory bank)."
     def on_epoch_start(self, epoch:int, epochs:int):
         "Called by `fit` before each epoch (1-based): the hook for schedules inside an objective, e.g. a loss warm-up or an init phase."
+    def loop_state(self) -> dict:
+        "Plain values (no tensors) that change inside an epoch outside the parameters and buffers; saved in mid-epoch checkpoints."
+        return {}
+    def load_loop_state(self, state:dict):
+        "Restore what `loop_state` returned (on resuming inside an epoch, after `on_epoch_start`)."
     def param_groups(self) -> list:
         "Optimizer groups `[{'params': […], 'lr_mult': m}, …]` (`fit` sets each group's lr to lr × m); default: one group of everything trainable."
         return [{"params": [p for p in self.parameters() if p.requires_grad]}]
@@ -91,6 +100,8 @@ class SFTNObjective(Objective):
             self._grad_due = False
         return terms
     def stats(self): return self._stats
+    def loop_state(self): return {"grad_due": bool(self._grad_due)}   # the once-per-epoch diagnostics batch already happened?
+    def load_loop_state(self, state): self._grad_due = state.get("grad_due", self._grad_due)
     def on_epoch_start(self, epoch, epochs):
         self._grad_due = self.diagnostics
         self.kl_scale = min(1.0, (epoch - 1) / self.kl_warmup) if self.kl_warmup else 1.0
@@ -123,6 +134,9 @@ class Distillation(Objective):
         if hasattr(self.method, "on_fit_start"): self.method.on_fit_start(data, epochs)
     def on_epoch_start(self, epoch, epochs):
         if hasattr(self.method, "on_epoch_start"): self.method.on_epoch_start(epoch, epochs)
+    def loop_state(self): return self.method.loop_state() if hasattr(self.method, "loop_state") else {}
+    def load_loop_state(self, state):
+        if hasattr(self.method, "load_loop_state"): self.method.load_loop_state(state)
 
 # %% ../nbs/04_train.ipynb #c010
 class History:
@@ -221,10 +235,159 @@ def _param_groups(objective, lr):
     for g in groups: g["lr"] = lr * g.pop("lr_mult", 1.0)
     return [g for g in groups if g["params"]]
 
+# %% ../nbs/04_train.ipynb #k001
+import os, pickle, re
+from pathlib import Path
+
+CKPT_FORMAT = "sftkd_edu.checkpoint"
+
+class CheckpointError(RuntimeError):
+    "A checkpoint that cannot be read, is refused (it holds more than tensors and plain values), or does not fit the objective."
+
+class CheckpointWarning(UserWarning):
+    "A checkpoint was skipped (unreadable) or differs in its training settings; `fit` says which and what it does instead."
+
+def save_checkpoint(ck:dict, path):
+    "`torch.save` `ck` crash-safely: a temporary file in the same folder, flushed and fsynced, then renamed over `path`."
+    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(ck, f); f.flush(); os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True); raise
+    try:   # make the rename itself durable
+        fd = os.open(path.parent, os.O_RDONLY)
+        try: os.fsync(fd)
+        finally: os.close(fd)
+    except OSError: pass
+    return path
+
+def _why(e):
+    lines = [l.strip() for l in str(e).splitlines() if l.strip()]
+    return next((l for l in lines if "GLOBAL" in l), lines[0] if lines else type(e).__name__)
+
+def load_checkpoint(path, map_location="cpu"):
+    "Read a checkpoint written by `fit` with `weights_only=True`: tensors and plain Python values only, never pickled code."
+    path = Path(path)
+    if not path.is_file(): raise FileNotFoundError(f"checkpoint {path} does not exist")
+    try: ck = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise CheckpointError(f"refused to load {path}: it holds objects other than tensors and plain Python values "
+                              f"(weights_only=True will not unpickle them; a pickled callable could run code). "
+                              f"Only load files you trust. torch said: {_why(e)}") from None
+    except Exception as e:
+        raise CheckpointError(f"checkpoint {path} is unreadable (truncated or corrupt?): {type(e).__name__}: {str(e).strip().splitlines()[0]}") from None
+    if not isinstance(ck, dict) or ck.get("format") != CKPT_FORMAT:
+        raise CheckpointError(f"{path} is not a sftkd_edu checkpoint (no format={CKPT_FORMAT!r} entry)")
+    return ck
+
+_CKPT_RE = re.compile(r"^ckpt-(\d+)-(\d+)\.pt$")
+
+def _ckpt_name(epochs_done:int, step:int): return f"ckpt-{epochs_done:04d}-{step:06d}.pt"
+
+def list_checkpoints(folder) -> list:
+    "The checkpoint files `fit` wrote in `folder`, oldest first (by completed epochs, then steps into the next epoch)."
+    folder = Path(folder)
+    if not folder.is_dir(): return []
+    found = [(tuple(map(int, m.groups())), p) for p in folder.iterdir() if (m := _CKPT_RE.match(p.name))]
+    return [p for _, p in sorted(found)]
+
+# %% ../nbs/04_train.ipynb #k004
+def rng_state() -> dict:
+    "The global random states of Python, NumPy and torch (CPU and every CUDA device) as tensors and plain values."
+    py = random.getstate()
+    name, keys, pos, has_gauss, gauss = np.random.get_state()
+    return {"python": [py[0], list(py[1]), py[2]], "numpy": [name, keys.tolist(), int(pos), int(has_gauss), float(gauss)],
+            "torch": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
+
+def set_rng_state(s:dict):
+    "Restore what `rng_state` returned."
+    random.setstate((s["python"][0], tuple(s["python"][1]), s["python"][2]))
+    name, keys, pos, has_gauss, gauss = s["numpy"]
+    np.random.set_state((name, np.array(keys, dtype=np.uint32), pos, has_gauss, gauss))
+    torch.set_rng_state(s["torch"])
+    if s["cuda"] and torch.cuda.is_available(): torch.cuda.set_rng_state_all(s["cuda"])
+
+# %% ../nbs/04_train.ipynb #k007
+def _describe(objective):
+    if isinstance(objective, SFTNObjective): return f"SFTNObjective with {len(objective.sftn.branches)} branches"
+    if isinstance(objective, Distillation): return f"Distillation({type(objective.method).__name__})"
+    return type(objective).__name__
+
+def objective_signature(objective:Objective) -> dict:
+    "What a checkpoint must match: the kind of objective (class, KD method, number of branches) and each parameter's name and shape."
+    return {"objective": _describe(objective), "params": {k: list(p.shape) for k, p in objective.named_parameters()}}
+
+def check_signature(saved:dict, objective:Objective, where:str="the checkpoint"):
+    "Raise a `CheckpointError` naming what differs when a checkpoint's signature does not fit `objective`."
+    now = objective_signature(objective)
+    if saved["objective"] != now["objective"]: raise CheckpointError(f"{where} is for {saved['objective']}, got {now['objective']}")
+    a, b = saved["params"], now["params"]
+    diffs = [f"parameter {k} has shape {tuple(a[k])} in the checkpoint but {tuple(b[k])} in the model"
+             for k in a if k in b and list(a[k]) != list(b[k])]
+    for what, ks in (("the checkpoint", [k for k in a if k not in b]), ("the model", [k for k in b if k not in a])):
+        if ks: diffs.append(f"{len(ks)} parameter(s) only in {what} (first: {ks[0]})")
+    if diffs:
+        more = f"; … {len(diffs) - 4} more" if len(diffs) > 4 else ""
+        raise CheckpointError(f"{where} does not fit this {now['objective']} (another architecture or class count?): "
+                              + "; ".join(diffs[:4]) + more)
+
+# %% ../nbs/04_train.ipynb #k010
+def _load_objective_state(objective, sd:dict):
+    "`load_state_dict`, after giving lazily filled buffers (empty until the first batch, e.g. OH's margins) the saved size."
+    own = objective.state_dict()
+    for k, v in sd.items():
+        if k in own and own[k].numel() == 0 and v.numel() > 0:
+            mod, _, buf = k.rpartition(".")
+            m = objective.get_submodule(mod) if mod else objective
+            if buf in m._buffers: m._buffers[buf] = v.detach().clone().to(own[k].device)
+    objective.load_state_dict(sd)
+
+def _pick_checkpoint(checkpoint_dir, resume, objective:Objective):
+    "The checkpoint to resume from (checked against `objective`), or None: `resume` is a file, or True for the newest readable one."
+    if resume is not True:
+        ck = load_checkpoint(resume); check_signature(ck["signature"], objective, f"checkpoint {resume}")
+        return ck, Path(resume)
+    files = list_checkpoints(checkpoint_dir)
+    for i, p in enumerate(reversed(files)):
+        try: ck = load_checkpoint(p)
+        except CheckpointError as e:
+            prev = files[-i - 2].name if i + 1 < len(files) else None
+            warnings.warn(f"{e}; resuming from the previous checkpoint, {prev}" if prev else f"{e}; no older checkpoint: training from the start",
+                          CheckpointWarning)
+            continue
+        check_signature(ck["signature"], objective, f"checkpoint {p}")
+        return ck, p
+    return None, None
+
+def _check_config(saved:dict, now:dict, path):
+    diff = {k: (saved.get(k), v) for k, v in now.items() if saved.get(k) != v}
+    if diff:
+        warnings.warn(f"resuming {path} with other training settings than it was written with: "
+                      + ", ".join(f"{k}={b!r} (checkpoint: {a!r})" for k, (a, b) in diff.items())
+                      + "; the result will not equal an uninterrupted run", CheckpointWarning)
+
+NONFINITE = ("raise", "skip")
+
+def _check_ckpt_args(checkpoint_dir, checkpoint_every_steps, keep_checkpoints, resume, on_nonfinite):
+    if not isinstance(checkpoint_every_steps, int) or isinstance(checkpoint_every_steps, bool) or checkpoint_every_steps < 0:
+        raise ValueError(f"checkpoint_every_steps must be an int ≥ 0 (0: only at epoch ends), got {checkpoint_every_steps!r}")
+    if not isinstance(keep_checkpoints, int) or isinstance(keep_checkpoints, bool) or keep_checkpoints < 1:
+        raise ValueError(f"keep_checkpoints must be an int ≥ 1, got {keep_checkpoints!r}")
+    if on_nonfinite not in NONFINITE: raise ValueError(f"unknown on_nonfinite {on_nonfinite!r}; valid: {list(NONFINITE)}")
+    if resume is True and checkpoint_dir is None: raise ValueError("resume=True needs a checkpoint_dir to resume from")
+    if resume not in (True, False, None) and not isinstance(resume, (str, os.PathLike)):
+        raise ValueError(f"resume must be True, False or a checkpoint path, got {resume!r}")
+    if (checkpoint_every_steps) and checkpoint_dir is None: raise ValueError("checkpoint_every_steps needs a checkpoint_dir")
+
 # %% ../nbs/04_train.ipynb #c018
 def fit(objective:Objective, # what to train: `Supervised`, `SFTNObjective`, `Distillation`, …
         data:DataBundle, # train split for training, test split for evaluation
-        epochs:int=10, lr:float=0.05, batch_size:int=64, momentum:float=0.9, weight_decay:float=5e-4,
+        epochs:int=10, lr:float=0.05,
+        batch_size:int=64, # per process: under DDP a step sees batch_size × world size images
+        momentum:float=0.9, weight_decay:float=5e-4,
         schedule:str="step", # "step", "cosine" or "constant"
         milestones:tuple=(0.625, 0.75, 0.875), # fractions of training where "step" decays the lr
         lr_decay:float=0.1, # factor applied at each milestone
@@ -232,43 +395,107 @@ def fit(objective:Objective, # what to train: `Supervised`, `SFTNObjective`, `Di
         flip:bool|None=None, # random horizontal flips (None: the data's default)
         seed:int=0, # data order and augmentation (seed models yourself with `set_seed`)
         device="auto", precision:str="fp32", channels_last:bool=False,
-        callbacks:list=(), progress:bool=True, name:str="", eval_batch_size:int=500):
+        callbacks:list=(), progress:bool=True, name:str="", eval_batch_size:int=500,
+        checkpoint_dir=None, # folder for crash-safe checkpoints, written at every epoch end (None: none)
+        checkpoint_every_steps:int=0, # also checkpoint every N steps inside an epoch (0: epoch ends only)
+        keep_checkpoints:int=2, # the newest N checkpoints are kept (older ones deleted), so a damaged newest one has a fallback
+        resume=False, # True: continue from the newest readable checkpoint in `checkpoint_dir` (none: start); or a checkpoint path
+        on_nonfinite:str="raise", # NaN/inf loss: "raise" `NonFiniteLossError` before the step; "skip" the step (history: `skipped_steps`)
+        distributed="auto", # DDP: "auto" (on under torchrun, WORLD_SIZE > 1), True or False
+        sync_bn:bool=False): # under DDP, BatchNorm statistics over the global batch (`nn.SyncBatchNorm`)
     "Train `objective` on `data` and return the per-epoch `History`."
     if not isinstance(objective, Objective): raise TypeError(f"fit needs an Objective (Supervised, SFTNObjective, Distillation, …), got {type(objective).__name__}")
     if max_shift is None: max_shift = data.augment.get("max_shift", 0)
     if flip is None: flip = data.augment.get("flip", False)
     _check_fit_args(epochs, lr, batch_size, momentum, weight_decay, schedule, milestones, max_shift, precision)
+    _check_ckpt_args(checkpoint_dir, checkpoint_every_steps, keep_checkpoints, resume, on_nonfinite)
     for m in objective.modules():   # every staged net must accept the data's image size (a dry run on each, once)
         if isinstance(m, StagedNet): check_input_size(m, data.image_size)
+    di = setup_distributed(distributed, resolve_device(device))
+    device, world = di.device, di.world_size
+    if di.enabled and len(data.train) < batch_size * world:
+        raise ValueError(f"under DDP the global batch is batch_size × world size = {batch_size} × {world} = {batch_size * world}, "
+                         f"more than the {len(data.train)} training images; use a smaller batch_size")
     objective.on_fit_start(data, epochs)
-    device = resolve_device(device)
     objective.to(device)
     if channels_last: objective.to(memory_format=torch.channels_last)
+    if di.enabled and sync_bn: _sync_bn(objective, device)
     opt = torch.optim.SGD(_param_groups(objective, lr), lr=lr, momentum=momentum, weight_decay=weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda e: _lr_factor(schedule, e, epochs, milestones, lr_decay))
-    batches = make_batches(data.train, batch_size, shuffle=True, max_shift=max_shift, flip=flip,
-                           drop_last=len(data.train) > batch_size, seed=seed, device=device, with_index=objective.needs_index)
-    history = History(name=name)
-    state = FitState(objective=objective, optimizer=opt, scheduler=sched, history=history, epoch=0, epochs=epochs, data=data)
+    config = dict(epochs=epochs, lr=lr, batch_size=batch_size, momentum=momentum, weight_decay=weight_decay, schedule=schedule,
+                  milestones=list(milestones), lr_decay=lr_decay, max_shift=max_shift, flip=bool(flip), seed=seed,
+                  precision=precision, world_size=world, sync_bn=bool(sync_bn and di.enabled), n_train=len(data.train))
+    history, start_epoch, start_step, ck = History(name=name), 0, 0, None
+    if resume:   # before any training: a checkpoint for another objective is refused here
+        found, err = None, None
+        if di.main:
+            try: ck, found = _pick_checkpoint(checkpoint_dir, resume, objective)
+            except (CheckpointError, FileNotFoundError) as e: err = e
+        msg = broadcast_object((str(err) if err else None, None if found is None else str(found)), di)   # no rank left waiting
+        if err is not None: raise err
+        if msg[0] is not None: raise CheckpointError(f"rank 0 could not resume: {msg[0]}")
+        found = msg[1]
+        if not di.main and found is not None: ck = load_checkpoint(found)
+        if ck is not None:
+            if di.main: _check_config(ck["config"], config, found)
+            _load_objective_state(objective, {k: v.to(device) for k, v in ck["objective"].items()})
+            opt.load_state_dict(ck["optimizer"]); sched.load_state_dict(ck["scheduler"])
+            history = History.from_dict(ck["history"]); history.name = name or history.name
+            start_epoch, start_step = ck["epoch"], ck["step"]
+    gbs = batch_size * world
+    batches = make_batches(data.train, gbs, shuffle=True, max_shift=max_shift, flip=flip,
+                           drop_last=len(data.train) > gbs, seed=seed, device=device, with_index=objective.needs_index)
+    if di.enabled: batches = ShardedBatches(batches, di.rank, world)
+    model = objective
+    if di.enabled:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+        model = DDP(objective, device_ids=[device.index] if device.type == "cuda" else None,
+                    find_unused_parameters=isinstance(objective, Distillation))   # init phases leave some parameters unused
+    ckdir = Path(checkpoint_dir) if checkpoint_dir is not None else None
+
+    def write_checkpoint(epochs_done, step, partial=None):
+        if ckdir is None or not di.main: return
+        ck_ = {"format": CKPT_FORMAT, "version": 1, "epoch": epochs_done, "step": step, "signature": objective_signature(objective),
+               "config": config, "objective": objective.state_dict(), "loop_state": objective.loop_state(),
+               "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "history": history.to_dict(),
+               "rng": rng_state(), "partial": partial}
+        save_checkpoint(ck_, ckdir / _ckpt_name(epochs_done, step))
+        for old in list_checkpoints(ckdir)[:-keep_checkpoints]: old.unlink(missing_ok=True)
+
+    state = FitState(objective=objective, optimizer=opt, scheduler=sched, history=history, epoch=start_epoch, epochs=epochs, data=data,
+                     dist=di, model=model)
     for cb in callbacks: cb.on_fit_start(state)
-    bar = tqdm(total=epochs * len(batches), desc=name or type(objective).__name__, disable=not progress, leave=True)
+    bar = tqdm(total=epochs * len(batches), initial=start_epoch * len(batches) + start_step,
+               desc=name or type(objective).__name__, disable=not progress or not di.main, leave=True)
+    if ck is not None and start_step == 0: set_rng_state(ck["rng"])
     try:
-        for epoch in range(epochs):
+        for epoch in range(start_epoch, epochs):
             state.epoch = epoch + 1
             for cb in callbacks: cb.on_epoch_start(state)
             objective.on_epoch_start(epoch + 1, epochs)
             objective.train(); batches.set_epoch(epoch)
-            sums, n_steps, t0 = {}, 0, time.perf_counter()
-            ssums, scounts = {}, {}
+            sums, ssums, scounts, n_steps, n_skipped = {}, {}, {}, 0, 0
+            skip = start_step if epoch == start_epoch else 0
+            if skip:   # resume inside the epoch: the partial sums, the objective's loop state and the random state of step `skip`
+                p = ck["partial"]
+                sums = {k: v.to(device) for k, v in p["sums"].items()}; ssums = {k: v.to(device) for k, v in p["ssums"].items()}
+                scounts, n_steps, n_skipped = dict(p["scounts"]), p["n_steps"], p["n_skipped"]
+                objective.load_loop_state(ck["loop_state"]); set_rng_state(ck["rng"])
+            t0 = time.perf_counter()
             for step, (x, y, *idx) in enumerate(batches):
+                if step < skip: continue   # drawing the batch replays the data order and its augmentation
                 if channels_last: x = x.contiguous(memory_format=torch.channels_last)
-                with _autocast(device, precision): losses = objective(x, y, *idx)
+                with _autocast(device, precision): losses = model(x, y, *idx)
                 total = sum(losses.values())
-                if not torch.isfinite(total):
-                    bad = [k for k, v in losses.items() if not torch.isfinite(v)]
-                    raise NonFiniteLossError(f"non-finite loss at epoch {epoch + 1}, step {step + 1}: term(s) {bad} "
-                                             f"({', '.join(f'{k}={v.item():.4g}' for k, v in losses.items())}); "
-                                             "try a lower lr or smaller loss weights")
+                if not all_agree(bool(torch.isfinite(total)), di):   # before the step: the weights and checkpoints stay good
+                    if on_nonfinite == "raise":
+                        bad = [k for k, v in losses.items() if not torch.isfinite(v)] or "(on another process)"
+                        kept = f"; the last good checkpoint is in {ckdir}" if ckdir is not None else ""
+                        raise NonFiniteLossError(f"non-finite loss at epoch {epoch + 1}, step {step + 1}: term(s) {bad} "
+                                                 f"({', '.join(f'{k}={v.item():.4g}' for k, v in losses.items())}); "
+                                                 f"try a lower lr or smaller loss weights, or on_nonfinite='skip'{kept}")
+                    n_skipped += 1; bar.update(1)
+                    continue
                 opt.zero_grad(set_to_none=True)
                 total.backward()
                 opt.step()
@@ -277,18 +504,24 @@ def fit(objective:Objective, # what to train: `Supervised`, `SFTNObjective`, `Di
                     ssums[k] = ssums.get(k, 0.0) + torch.as_tensor(v).detach().float(); scounts[k] = scounts.get(k, 0) + 1
                 n_steps += 1; bar.update(1)
                 if step % 20 == 0: bar.set_postfix(loss=f"{total.item():.3f}", refresh=False)
+                if checkpoint_every_steps and (step + 1) % checkpoint_every_steps == 0 and step + 1 < len(batches):
+                    write_checkpoint(epoch, step + 1, {"sums": sums, "ssums": ssums, "scounts": scounts,
+                                                       "n_steps": n_steps, "n_skipped": n_skipped})
             train_time = time.perf_counter() - t0
             rec = {"epoch": epoch + 1, "lr": opt.param_groups[0]["lr"]}
-            rec.update({k: (v / n_steps).item() for k, v in sums.items()})
+            rec.update({k: all_reduce_mean(v / max(n_steps, 1), di).item() if n_steps else math.nan for k, v in sums.items()})
             rec["loss"] = sum(rec[k] for k in sums)
-            rec.update({k: (v / scounts[k]).item() for k, v in ssums.items()})
+            rec.update({k: all_reduce_mean(v / scounts[k], di).item() for k, v in ssums.items()})
+            if on_nonfinite == "skip": rec["skipped_steps"] = n_skipped
             sched.step()
             rec.update(evaluate(objective, data.test, eval_batch_size, device, precision))
             rec["time_s"] = time.perf_counter() - t0
-            rec["images_per_s"] = n_steps * batch_size / train_time
+            rec["images_per_s"] = n_steps * gbs / train_time
             history.append(rec)
             bar.set_postfix(loss=f"{rec['loss']:.3f}", test_acc=f"{rec['test_acc']:.1f}")
             for cb in callbacks: cb.on_epoch_end(state)
+            write_checkpoint(epoch + 1, 0)
+            state.stop = broadcast_object(state.stop, di)   # rank 0 decides, so that every process leaves together
             if state.stop: break
     finally:
         bar.close()

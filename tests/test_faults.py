@@ -1,0 +1,125 @@
+"""Crash safety: SIGKILL mid-epoch then resume, a damaged newest checkpoint, a killed sweep."""
+import json, os, signal, subprocess, sys, textwrap, time, warnings
+from pathlib import Path
+import pytest
+import torch
+
+# The training both sides run: a run killed with SIGKILL (in a subprocess) and the resumed and uninterrupted runs (here).
+TRAIN = textwrap.dedent('''
+    import os, sys, time
+    import torch
+    from sftkd_edu.data import load_dataset
+    from sftkd_edu.models import create_model
+    from sftkd_edu.train import fit, set_seed, Supervised
+
+    class Slowed(Supervised):
+        "Supervised, with a pause per step in the run that gets killed (the pause changes no number)."
+        pause = 0.0
+        def forward(self, x, y):
+            time.sleep(self.pause); return super().forward(x, y)
+
+    def train(checkpoint_dir=None, resume=False, pause=0.0):
+        threads = torch.get_num_threads(); torch.set_num_threads(1)   # bitwise equality needs the same thread count on both sides
+        try: return _train(checkpoint_dir, resume, pause)
+        finally: torch.set_num_threads(threads)
+
+    def _train(checkpoint_dir, resume, pause):
+        data = load_dataset("digits100", n_train=200, n_test=100)
+        set_seed(0)
+        obj = Slowed(create_model("resnet8", num_classes=data.num_classes, in_chans=data.in_chans)); obj.pause = pause
+        h = fit(obj, data, epochs=2, lr=0.05, batch_size=50, progress=False,
+                checkpoint_dir=checkpoint_dir, checkpoint_every_steps=2 if checkpoint_dir else 0, resume=resume)
+        return obj.model, h
+
+    if __name__ == "__main__": train(sys.argv[1], pause=float(sys.argv[2]))
+''')
+
+
+def strip(h): return [{k: v for k, v in r.items() if k not in ("time_s", "images_per_s")} for r in h.records]
+
+
+def same_weights(a, b):
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+@pytest.fixture(scope="module")
+def mod(tmp_path_factory):
+    d = tmp_path_factory.mktemp("faults")
+    (d / "faults_train.py").write_text(TRAIN)
+    sys.path.insert(0, str(d))
+    try:
+        import faults_train
+        faults_train.reference = faults_train.train()   # the uninterrupted run
+        faults_train.folder = d
+        yield faults_train
+    finally:
+        sys.path.remove(str(d)); sys.modules.pop("faults_train", None)
+
+
+def test_sigkill_mid_epoch_then_resume_is_bitwise_equal(mod, tmp_path):
+    ck = tmp_path / "ck"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    p = subprocess.Popen([sys.executable, str(mod.folder / "faults_train.py"), str(ck), "0.5"], env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    target, t0 = ck / "ckpt-0001-000002.pt", time.time()   # epoch 2 (of 2), after its 2nd of 4 steps
+    while not target.exists():
+        assert p.poll() is None, p.stderr.read().decode()[-3000:]
+        assert time.time() - t0 < 300, "no mid-epoch checkpoint after 300 s"
+        time.sleep(0.05)
+    p.send_signal(signal.SIGKILL); p.wait()
+    assert p.returncode == -signal.SIGKILL
+    names = sorted(q.name for q in ck.iterdir() if q.name.startswith("ckpt-"))
+    assert "ckpt-0002-000000.pt" not in names and names[-1].startswith("ckpt-0001-")   # really killed inside epoch 2
+    model, h = mod.train(ck, resume=True)
+    ref_model, ref_h = mod.reference
+    assert same_weights(model, ref_model)
+    assert strip(h) == strip(ref_h)
+
+
+def test_truncated_newest_checkpoint_falls_back_to_previous(mod, tmp_path):
+    ck = tmp_path / "ck"
+    mod.train(ck)
+    names = sorted(q.name for q in ck.iterdir())
+    assert names == ["ckpt-0001-000002.pt", "ckpt-0002-000000.pt"]   # the newest two are kept
+    newest = ck / names[-1]
+    newest.write_bytes(newest.read_bytes()[: newest.stat().st_size // 3])   # a torn write / bad disk
+    with pytest.warns(UserWarning, match=r"ckpt-0002-000000.pt is unreadable.*resuming from the previous checkpoint, ckpt-0001-000002.pt"):
+        model, h = mod.train(ck, resume=True)
+    ref_model, ref_h = mod.reference
+    assert same_weights(model, ref_model) and strip(h) == strip(ref_h)
+
+
+def test_pickled_callable_is_refused(tmp_path):
+    from sftkd_edu.train import load_checkpoint, CheckpointError
+    p = tmp_path / "ckpt-0001-000000.pt"
+    torch.save({"format": "sftkd_edu.checkpoint", "hook": os.system}, p)
+    with pytest.raises(CheckpointError, match="refused to load"):
+        load_checkpoint(p)
+
+
+def sftkd(*args, cwd):
+    return subprocess.Popen([str(Path(sys.executable).parent / "sftkd"), *args], cwd=cwd,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_killed_sweep_reruns_only_missing_runs(tmp_path):
+    (tmp_path / "s.yaml").write_text(
+        "base: {n_train: 200, n_test: 100, teacher: resnet8, teacher_epochs: 1, student_epochs: 1, progress: false}\n"
+        "grid: {method: [kd, at]}\nout: g\n")
+    p = sftkd("sweep", "s.yaml", "--quiet", cwd=tmp_path)
+    runs, t0 = tmp_path / "g" / "runs", time.time()
+    while not list(runs.glob("*/record.json")):
+        assert p.poll() is None, p.stderr.read()[-3000:]
+        assert time.time() - t0 < 600
+        time.sleep(0.2)
+    p.send_signal(signal.SIGKILL); p.wait()
+    done = list(runs.glob("*/record.json"))
+    assert len(done) == 1 and json.loads(done[0].read_text())["status"] == "ok"   # a whole record, never half of one
+    stamp = done[0].stat().st_mtime_ns
+    r = subprocess.run([str(Path(sys.executable).parent / "sftkd"), "sweep", "s.yaml", "--quiet"], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert done[0].stat().st_mtime_ns == stamp                                     # the finished run was not run again
+    recs = [json.loads(q.read_text()) for q in runs.glob("*/record.json")]
+    assert len(recs) == 2 and all(x["status"] == "ok" for x in recs)
