@@ -567,7 +567,7 @@ class CollapseGuard(Callback):
         pull = (f" The term pulling hardest on the teacher body is {max(grads, key=grads.get)} "
                 f"(gradient norms: {', '.join(f'{n} {v:.3g}' for n, v in grads.items())}).") if grads else ""
         msg = (f"collapse at epoch {state.epoch}: {'; '.join(reasons)}.{pull} "
-               "Try a smaller lam_kl, a lower lr, tau > 1, or fine-tuning a trained standard teacher with branches.")
+               "Try stop_kl_grad=True (the least harmful recipe in the laptop-scale study, tutorial 06), a smaller lam_kl or a lower lr.")
         if self.restore: model.load_state_dict(self.best_state); msg += f" Restored the weights of {'epoch ' + str(self.best_epoch) if self.best_epoch else 'the start'}."
         if self.stop: state.stop = True; msg += " Training stopped."
         self.events.append({"epoch": state.epoch, "reasons": reasons, "message": msg})
