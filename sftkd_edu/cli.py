@@ -98,6 +98,30 @@ def _parser():
                        description="README.md is generated from nbs/index.ipynb; edit the notebook, then run this.")
     r.add_argument("--check", action="store_true", help="only check: exit 1 when README.md differs from nbs/index.ipynb")
     r.add_argument("--root", help="the sftkd_edu checkout (default: the working folder or above)")
+    b = sub.add_parser("bench", help="training throughput and peak memory of the standard/SFTN/KD steps vs a CRD-style reference loop",
+                       description="Time the training steps (median images/s after a warm-up) with this library's loop and with a "
+                                   "reference loop written the way the CRD benchmark code writes it; each measurement in its own process.")
+    b.add_argument("--teacher", default="resnet32x4", help="teacher architecture (default: %(default)s)")
+    b.add_argument("--student", default="resnet8x4", help="student architecture (default: %(default)s)")
+    b.add_argument("--batch-size", type=int, default=64, help="(default: %(default)s)")
+    b.add_argument("--image-size", type=int, default=32, help="(default: %(default)s)")
+    b.add_argument("--in-chans", type=int, default=3, help="(default: %(default)s)")
+    b.add_argument("--num-classes", type=int, default=100, help="(default: %(default)s)")
+    b.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default: %(default)s)")
+    b.add_argument("--steps", default="standard,sftn,sftn_detach,kd", help="comma-separated steps (default: %(default)s)")
+    b.add_argument("--impls", default="sftkd,reference", help="comma-separated implementations (default: %(default)s)")
+    b.add_argument("--timed-steps", type=int, default=5, help="timed steps per measurement; the median counts (default: %(default)s)")
+    b.add_argument("--warmup", type=int, default=2, help="untimed steps first (default: %(default)s)")
+    b.add_argument("--precision", default="auto", help="sftkd side: auto, fp32, bf16 or fp16 (default: %(default)s)")
+    b.add_argument("--channels-last", default="auto", choices=["auto", "on", "off"], help="sftkd side (default: %(default)s)")
+    b.add_argument("--compile", nargs="?", const="inductor", default=None, metavar="BACKEND",
+                   help="sftkd side: torch.compile the step (default backend: inductor)")
+    b.add_argument("--optim-impl", default="auto", help="sftkd side: auto, fused, foreach or loop (default: %(default)s)")
+    b.add_argument("--ref-workers", type=int, default=0, help="reference DataLoader workers (default: %(default)s)")
+    b.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
+    b.add_argument("--no-isolate", action="store_true", help="measure in this process (faster start; no CPU peak memory)")
+    b.add_argument("--json", metavar="PATH", help="also write the records as a JSON list")
+    b.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
 def _load_params_file(path):
@@ -166,6 +190,21 @@ def main(argv:list|None=None):
         except DocsError as e: print(f"sftkd docs: failed: {e}", file=sys.stderr); return 1
         if problems := check_docs(args.out):
             print("sftkd docs: broken pages:\n  " + "\n  ".join(problems), file=sys.stderr); return 1
+        return 0
+    if args.command == "bench":
+        from sftkd_edu.bench import bench, bench_table, save_bench
+        try:
+            if args.json and Path(args.json).is_dir(): raise ValueError(f"--json needs a file path, {args.json} is a folder")
+            recs = bench(args.teacher, args.student, args.batch_size, args.image_size, args.in_chans, args.num_classes, args.device,
+                         steps=[s.strip() for s in args.steps.split(",") if s.strip()], impls=[s.strip() for s in args.impls.split(",") if s.strip()],
+                         timed_steps=args.timed_steps, warmup=args.warmup, precision=args.precision,
+                         channels_last={"auto": "auto", "on": True, "off": False}[args.channels_last], compile=args.compile or False,
+                         optim_impl=args.optim_impl, ref_workers=args.ref_workers, threads=args.threads, isolate=not args.no_isolate,
+                         progress=not args.quiet)
+        except ValueError as e: print(f"sftkd bench: error: {e}", file=sys.stderr); return 2
+        print(bench_table(recs))
+        for w in sorted({w for r in recs for w in r.get("warnings", [])}): print(f"warning: {w}", file=sys.stderr)
+        if args.json: print(f"\nwrote {save_bench(recs, args.json)}")
         return 0
     if args.command == "readme":
         from sftkd_edu.docs import write_readme

@@ -19,11 +19,11 @@ from .distill import Distiller, create_method
 from .distributed import setup_distributed, ShardedBatches, all_reduce_mean, all_agree, broadcast_object, _sync_bn
 
 # %% auto #0
-__all__ = ['SCHEDULES', 'PRECISIONS', 'CKPT_FORMAT', 'NONFINITE', 'set_seed', 'resolve_device', 'Objective', 'Supervised',
-           'SFTNObjective', 'Distillation', 'History', 'Callback', 'FitState', 'NonFiniteLossError', 'accuracy',
-           'evaluate', 'CheckpointError', 'CheckpointWarning', 'save_checkpoint', 'load_checkpoint', 'list_checkpoints',
-           'rng_state', 'set_rng_state', 'objective_signature', 'check_signature', 'fit', 'CollapseWarning',
-           'CollapseGuard']
+__all__ = ['SCHEDULES', 'PRECISIONS', 'OPTIM_IMPLS', 'CKPT_FORMAT', 'NONFINITE', 'set_seed', 'resolve_device', 'Objective',
+           'Supervised', 'SFTNObjective', 'Distillation', 'History', 'Callback', 'FitState', 'NonFiniteLossError',
+           'accuracy', 'evaluate', 'PerformanceWarning', 'cpu_bf16_supported', 'resolve_precision', 'CheckpointError',
+           'CheckpointWarning', 'save_checkpoint', 'load_checkpoint', 'list_checkpoints', 'rng_state', 'set_rng_state',
+           'objective_signature', 'check_signature', 'fit', 'CollapseWarning', 'CollapseGuard']
 
 # %% ../nbs/04_train.ipynb #c005
 def set_seed(seed:int):
@@ -165,6 +165,7 @@ class Callback:
     "Hooks called by `fit`; override the ones you need."
     def on_fit_start(self, state): pass
     def on_epoch_start(self, state): pass
+    def on_step_end(self, state): pass   # after every optimizer step (`state.step`: 1-based within the epoch)
     def on_epoch_end(self, state): pass
     def on_fit_end(self, state): pass
 
@@ -181,8 +182,9 @@ def accuracy(logits:torch.Tensor, targets:torch.Tensor):
     return (logits.argmax(1) == targets).float().mean().item() * 100
 
 def _autocast(device, precision):
+    "Autocast for an already resolved precision (`resolve_precision`)."
     if precision == "fp32": return nullcontext()
-    return torch.autocast(device.type, dtype=torch.bfloat16)
+    return torch.autocast(device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
 
 @torch.no_grad()
 def evaluate(model:nn.Module, # an `Objective` (all its metrics) or a plain model (key `test_acc`)
@@ -191,6 +193,7 @@ def evaluate(model:nn.Module, # an `Objective` (all its metrics) or a plain mode
     "Accuracy (%) of every metric the model predicts, on the test split."
     ds = data.test if isinstance(data, DataBundle) else data
     device = resolve_device(device)
+    precision = resolve_precision(precision, device)
     was = model.training; model.eval()
     p = next(model.parameters())
     correct, n = {}, 0
@@ -211,9 +214,65 @@ def _lr_factor(schedule, epoch, epochs, milestones, lr_decay):
     return lr_decay ** sum(epoch >= round(m * epochs) for m in milestones)
 
 SCHEDULES = ("step", "cosine", "constant")
-PRECISIONS = ("fp32", "bf16")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+OPTIM_IMPLS = ("auto", "fused", "foreach", "loop")
 
-def _check_fit_args(epochs, lr, batch_size, momentum, weight_decay, schedule, milestones, max_shift, precision):
+class PerformanceWarning(UserWarning):
+    "A speed option the device cannot honour: `fit` falls back to one that works and says so, instead of crashing or running slow."
+
+def cpu_bf16_supported() -> bool:
+    "Whether this CPU does bf16 arithmetic natively (AVX512-BF16 or AMX); without it bf16 autocast is emulated and many times slower."
+    try: return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError): return False
+
+def resolve_precision(precision:str, # "auto", "fp32", "bf16" or "fp16"
+                      device) -> str:
+    "The arithmetic used on `device`: `'auto'` → bf16 where the hardware has it (fp16 + grad scaling on CUDA GPUs without bf16), else fp32."
+    if precision not in PRECISIONS: raise ValueError(f"unknown precision {precision!r}; valid: {list(PRECISIONS)}")
+    device = torch.device(device)
+    if device.type == "cuda":
+        bf16 = torch.cuda.is_bf16_supported()
+        if precision == "auto": return "bf16" if bf16 else "fp16"
+        if precision == "bf16" and not bf16:
+            warnings.warn(f"precision='bf16' asked for, but this GPU has no bf16 arithmetic; training in fp16 with gradient scaling instead", PerformanceWarning)
+            return "fp16"
+        return precision
+    if precision == "auto": return "bf16" if device.type == "cpu" and cpu_bf16_supported() else "fp32"
+    if device.type == "cpu" and precision == "bf16" and not cpu_bf16_supported():
+        warnings.warn("precision='bf16' asked for, but this CPU has no native bf16 arithmetic (AVX512-BF16 or AMX): autocast would be "
+                      "emulated and many times slower (about 20× on the project's AVX2 CI machine); training in fp32 instead. "
+                      "Pass precision='fp32' (or 'auto') to silence this.", PerformanceWarning)
+        return "fp32"
+    if device.type == "cpu" and precision == "fp16":
+        warnings.warn("precision='fp16' (autocast with gradient scaling) is for CUDA GPUs; training in fp32 on the CPU instead", PerformanceWarning)
+        return "fp32"
+    return precision
+
+def _make_optimizer(groups, lr, momentum, weight_decay, impl, device):
+    "SGD with the requested kernel: `fused` (one kernel for all parameters), `foreach` (batched ops) or a plain `loop`."
+    if impl not in OPTIM_IMPLS: raise ValueError(f"unknown optim_impl {impl!r}; valid: {list(OPTIM_IMPLS)}")
+    if impl == "auto": impl = "fused" if device.type == "cuda" else "foreach"
+    kw = {"fused": dict(fused=True), "foreach": dict(foreach=True), "loop": dict(foreach=False)}[impl]
+    try: return torch.optim.SGD(groups, lr=lr, momentum=momentum, weight_decay=weight_decay, **kw)
+    except (RuntimeError, ValueError) as e:
+        warnings.warn(f"optim_impl={impl!r} is not available here ({e}); using 'foreach'", PerformanceWarning)
+        return torch.optim.SGD(groups, lr=lr, momentum=momentum, weight_decay=weight_decay, foreach=True)
+
+def _compiled(model, compile):
+    "`torch.compile(model)` (a backend name, or inductor for True); `None` with a warning when the backend cannot be set up."
+    if not compile: return None
+    backend = "inductor" if compile is True else compile
+    if not (isinstance(backend, str) or callable(backend)):
+        raise ValueError(f"compile must be False, True, a torch.compile backend name or a backend callable, got {compile!r}")
+    try: return torch.compile(model, backend=backend)
+    except Exception as e:   # an unknown backend, or no torch.compile on this platform
+        warnings.warn(f"torch.compile(backend={backend!r}) failed ({type(e).__name__}: {e}); training eagerly instead", PerformanceWarning)
+        return None
+
+def _is_compile_error(e):
+    return type(e).__module__.startswith(("torch._dynamo", "torch._inductor")) or isinstance(e, ImportError)
+
+def _check_fit_args(epochs, lr, batch_size, momentum, weight_decay, schedule, milestones, max_shift, precision, channels_last=False, optim_impl="auto"):
     if not isinstance(epochs, int) or epochs < 1: raise ValueError(f"epochs must be a positive int, got {epochs!r}")
     if not isinstance(batch_size, int) or batch_size < 1: raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
     for k, v in dict(lr=lr, momentum=momentum, weight_decay=weight_decay).items():
@@ -222,6 +281,8 @@ def _check_fit_args(epochs, lr, batch_size, momentum, weight_decay, schedule, mi
     if any(not 0 < m < 1 for m in milestones): raise ValueError(f"milestones are fractions of training in (0, 1), got {milestones!r}")
     if not isinstance(max_shift, int) or max_shift < 0: raise ValueError(f"max_shift must be an int ≥ 0, got {max_shift!r}")
     if precision not in PRECISIONS: raise ValueError(f"unknown precision {precision!r}; valid: {list(PRECISIONS)}")
+    if channels_last not in (True, False, "auto"): raise ValueError(f"channels_last must be True, False or 'auto', got {channels_last!r}")
+    if optim_impl not in OPTIM_IMPLS: raise ValueError(f"unknown optim_impl {optim_impl!r}; valid: {list(OPTIM_IMPLS)}")
 
 # %% ../nbs/04_train.ipynb #c017
 def _param_groups(objective, lr):
@@ -394,7 +455,11 @@ def fit(objective:Objective, # what to train: `Supervised`, `SFTNObjective`, `Di
         max_shift:int|None=None, # random-shift augmentation in pixels (None: the data's default, `data.augment`)
         flip:bool|None=None, # random horizontal flips (None: the data's default)
         seed:int=0, # data order and augmentation (seed models yourself with `set_seed`)
-        device="auto", precision:str="fp32", channels_last:bool=False,
+        device="auto",
+        precision:str="auto", # "auto": bf16 where the hardware has it (fp16 + grad scaling on older GPUs), else fp32; or "fp32", "bf16", "fp16"
+        channels_last="auto", # channels-last memory format for the step ("auto": on; the weights are returned in the default format)
+        compile=False, # True: `torch.compile` the step (inductor), or a backend name; falls back to eager with a warning if compiling fails
+        optim_impl:str="auto", # SGD kernel: "auto" (fused on CUDA, foreach on CPU), "fused", "foreach" or "loop"
         callbacks:list=(), progress:bool=True, name:str="", eval_batch_size:int=500,
         checkpoint_dir=None, # folder for crash-safe checkpoints, written at every epoch end (None: none)
         checkpoint_every_steps:int=0, # also checkpoint every N steps inside an epoch (0: epoch ends only)
@@ -407,12 +472,14 @@ def fit(objective:Objective, # what to train: `Supervised`, `SFTNObjective`, `Di
     if not isinstance(objective, Objective): raise TypeError(f"fit needs an Objective (Supervised, SFTNObjective, Distillation, …), got {type(objective).__name__}")
     if max_shift is None: max_shift = data.augment.get("max_shift", 0)
     if flip is None: flip = data.augment.get("flip", False)
-    _check_fit_args(epochs, lr, batch_size, momentum, weight_decay, schedule, milestones, max_shift, precision)
+    _check_fit_args(epochs, lr, batch_size, momentum, weight_decay, schedule, milestones, max_shift, precision, channels_last, optim_impl)
     _check_ckpt_args(checkpoint_dir, checkpoint_every_steps, keep_checkpoints, resume, on_nonfinite)
     for m in objective.modules():   # every staged net must accept the data's image size (a dry run on each, once)
         if isinstance(m, StagedNet): check_input_size(m, data.image_size)
     di = setup_distributed(distributed, resolve_device(device))
     device, world = di.device, di.world_size
+    precision = resolve_precision(precision, device)
+    if channels_last == "auto": channels_last = device.type in ("cpu", "cuda")
     if di.enabled and len(data.train) < batch_size * world:
         raise ValueError(f"under DDP the global batch is batch_size × world size = {batch_size} × {world} = {batch_size * world}, "
                          f"more than the {len(data.train)} training images; use a smaller batch_size")
@@ -420,7 +487,8 @@ def fit(objective:Objective, # what to train: `Supervised`, `SFTNObjective`, `Di
     objective.to(device)
     if channels_last: objective.to(memory_format=torch.channels_last)
     if di.enabled and sync_bn: _sync_bn(objective, device)
-    opt = torch.optim.SGD(_param_groups(objective, lr), lr=lr, momentum=momentum, weight_decay=weight_decay)
+    opt = _make_optimizer(_param_groups(objective, lr), lr, momentum, weight_decay, optim_impl, device)
+    scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda e: _lr_factor(schedule, e, epochs, milestones, lr_decay))
     config = dict(epochs=epochs, lr=lr, batch_size=batch_size, momentum=momentum, weight_decay=weight_decay, schedule=schedule,
                   milestones=list(milestones), lr_decay=lr_decay, max_shift=max_shift, flip=bool(flip), seed=seed,
@@ -440,6 +508,7 @@ def fit(objective:Objective, # what to train: `Supervised`, `SFTNObjective`, `Di
             if di.main: _check_config(ck["config"], config, found)
             _load_objective_state(objective, {k: v.to(device) for k, v in ck["objective"].items()})
             opt.load_state_dict(ck["optimizer"]); sched.load_state_dict(ck["scheduler"])
+            if ck.get("scaler"): scaler.load_state_dict(ck["scaler"])
             history = History.from_dict(ck["history"]); history.name = name or history.name
             start_epoch, start_step = ck["epoch"], ck["step"]
     gbs = batch_size * world
@@ -452,18 +521,32 @@ def fit(objective:Objective, # what to train: `Supervised`, `SFTNObjective`, `Di
         model = DDP(objective, device_ids=[device.index] if device.type == "cuda" else None,
                     find_unused_parameters=isinstance(objective, Distillation))   # init phases leave some parameters unused
     ckdir = Path(checkpoint_dir) if checkpoint_dir is not None else None
+    compiled = _compiled(model, compile)
+
+    def forward(x, y, idx):
+        nonlocal compiled
+        with _autocast(device, precision):
+            if compiled is not None:
+                try: return compiled(x, y, *idx)
+                except Exception as e:
+                    if not _is_compile_error(e): raise
+                    warnings.warn(f"torch.compile failed on the first step ({type(e).__name__}: {str(e)[:300]}); training eagerly instead",
+                                  PerformanceWarning)
+                    compiled = None
+            return model(x, y, *idx)
 
     def write_checkpoint(epochs_done, step, partial=None):
         if ckdir is None or not di.main: return
         ck_ = {"format": CKPT_FORMAT, "version": 1, "epoch": epochs_done, "step": step, "signature": objective_signature(objective),
                "config": config, "objective": objective.state_dict(), "loop_state": objective.loop_state(),
                "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "history": history.to_dict(),
+               "scaler": scaler.state_dict() if scaler.is_enabled() else None,
                "rng": rng_state(), "partial": partial}
         save_checkpoint(ck_, ckdir / _ckpt_name(epochs_done, step))
         for old in list_checkpoints(ckdir)[:-keep_checkpoints]: old.unlink(missing_ok=True)
 
     state = FitState(objective=objective, optimizer=opt, scheduler=sched, history=history, epoch=start_epoch, epochs=epochs, data=data,
-                     dist=di, model=model)
+                     dist=di, model=model, step=0)
     for cb in callbacks: cb.on_fit_start(state)
     bar = tqdm(total=epochs * len(batches), initial=start_epoch * len(batches) + start_step,
                desc=name or type(objective).__name__, disable=not progress or not di.main, leave=True)
@@ -484,8 +567,8 @@ def fit(objective:Objective, # what to train: `Supervised`, `SFTNObjective`, `Di
             t0 = time.perf_counter()
             for step, (x, y, *idx) in enumerate(batches):
                 if step < skip: continue   # drawing the batch replays the data order and its augmentation
-                if channels_last: x = x.contiguous(memory_format=torch.channels_last)
-                with _autocast(device, precision): losses = model(x, y, *idx)
+                if channels_last and x.dim() == 4: x = x.contiguous(memory_format=torch.channels_last)
+                losses = forward(x, y, idx)
                 total = sum(losses.values())
                 if not all_agree(bool(torch.isfinite(total)), di):   # before the step: the weights and checkpoints stay good
                     if on_nonfinite == "raise":
@@ -497,12 +580,15 @@ def fit(objective:Objective, # what to train: `Supervised`, `SFTNObjective`, `Di
                     n_skipped += 1; bar.update(1)
                     continue
                 opt.zero_grad(set_to_none=True)
-                total.backward()
-                opt.step()
+                scaler.scale(total).backward()
+                scaler.step(opt); scaler.update()
                 for k, v in losses.items(): sums[k] = sums.get(k, 0.0) + v.detach().float()
                 for k, v in objective.stats().items():
                     ssums[k] = ssums.get(k, 0.0) + torch.as_tensor(v).detach().float(); scounts[k] = scounts.get(k, 0) + 1
                 n_steps += 1; bar.update(1)
+                if callbacks:
+                    state.step = step + 1
+                    for cb in callbacks: cb.on_step_end(state)
                 if step % 20 == 0: bar.set_postfix(loss=f"{total.item():.3f}", refresh=False)
                 if checkpoint_every_steps and (step + 1) % checkpoint_every_steps == 0 and step + 1 < len(batches):
                     write_checkpoint(epoch, step + 1, {"sums": sums, "ssums": ssums, "scounts": scounts,
@@ -525,6 +611,7 @@ def fit(objective:Objective, # what to train: `Supervised`, `SFTNObjective`, `Di
             if state.stop: break
     finally:
         bar.close()
+        if channels_last: objective.to(memory_format=torch.contiguous_format)   # weights leave `fit` in the default layout (safetensors, `.view`)
         for cb in callbacks: cb.on_fit_end(state)
     return history
 
