@@ -13,7 +13,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
-from .data import DataBundle, TensorImageDataset
+from .data import DataBundle, TensorImageDataset, make_batches
 from .models import create_model
 from .sftn import SFTNTeacher
 from .train import (fit, Callback, Supervised, SFTNObjective, Distillation, resolve_device, resolve_precision,
@@ -113,6 +113,13 @@ class _StepTimer(Callback):
     def on_step_end(self, state=None):
         t = self._now(); self.times.append(t - self.t); self.t = t
 
+def _data_ms(batches, n):
+    "Median milliseconds to draw one batch (the data side of a step, timed on its own)."
+    ts, it = [], iter(batches)
+    for _ in range(n):
+        t = time.perf_counter(); next(it); ts.append(time.perf_counter() - t)
+    return statistics.median(ts) * 1000
+
 def _maxrss_mb():
     r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return r / 2**20 if sys.platform == "darwin" else r / 1024
@@ -145,6 +152,8 @@ def measure(step:str, impl:str, teacher:str="resnet32x4", student:str="resnet8x4
         data = DataBundle("bench", TensorImageDataset(images[:n], labels[:n], mean=mean, std=std),
                           TensorImageDataset(images[n:], labels[n:], mean=mean, std=std), num_classes, in_chans, image_size,
                           augment=dict(max_shift=image_size // 8, flip=True))
+        data_ms = _data_ms(make_batches(data.train, batch_size, shuffle=True, max_shift=image_size // 8, flip=True, drop_last=True,
+                                        seed=seed, device=device), warmup + timed_steps)
         with warnings.catch_warnings(record=True) as w:
             warnings.simplefilter("always")
             fit(_sftkd_objective(step, t_net, s_net, image_size), data, epochs=1, batch_size=batch_size, device=device,
@@ -159,6 +168,7 @@ def measure(step:str, impl:str, teacher:str="resnet32x4", student:str="resnet8x4
         ds = ReferenceDataset(images[:n].permute(0, 2, 3, 1).numpy(), labels[:n].tolist(), reference_transform(image_size, in_chans))
         loader = torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=True, num_workers=ref_workers, drop_last=True,
                                              pin_memory=device.type == "cuda", persistent_workers=False)
+        data_ms = _data_ms(loader, warmup + timed_steps)
         timer.start()
         reference_loop(step, t_net, s_net, loader, device, on_step=timer.on_step_end, image_size=image_size)
         rec.update(precision="fp32", channels_last=False, compile=False, optim_impl="loop", ref_workers=ref_workers, warnings=[])
@@ -168,7 +178,7 @@ def measure(step:str, impl:str, teacher:str="resnet32x4", student:str="resnet8x4
     med = statistics.median(times)
     if device.type == "cuda": peak = torch.cuda.max_memory_allocated(device) / 2**20
     else: peak = _maxrss_mb() - base if isolated else None
-    rec.update(images_per_s=batch_size / med, step_ms=med * 1000, step_ms_min=min(times) * 1000, peak_mem_mb=peak)
+    rec.update(images_per_s=batch_size / med, step_ms=med * 1000, step_ms_min=min(times) * 1000, data_ms=data_ms, peak_mem_mb=peak)
     return rec
 
 # %% ../nbs/11_bench.ipynb #c016
@@ -244,13 +254,14 @@ def _fmt(v, nd=1): return "–" if v is None else f"{v:.{nd}f}"
 
 def bench_table(records:list) -> str:
     "A Markdown table: per step, images/s and peak memory of each implementation and the speed-up over the reference; then the SFTN overhead."
-    rows = ["| step | sftkd img/s | reference img/s | speed-up | sftkd peak MB | reference peak MB |", "|---|---|---|---|---|---|"]
+    rows = ["| step | sftkd img/s | reference img/s | speed-up | sftkd peak MB | reference peak MB | data ms/step (sftkd / reference) |",
+            "|---|---|---|---|---|---|---|"]
     for s in [s for s in STEPS if any(r["step"] == s for r in records)]:
         a = next((r for r in records if r["step"] == s and r["impl"] == "sftkd"), {})
         b = next((r for r in records if r["step"] == s and r["impl"] == "reference"), {})
         sp = a.get("speedup_vs_reference")
         rows.append(f"| {s} | {_fmt(a.get('images_per_s'))} | {_fmt(b.get('images_per_s'))} | {'–' if sp is None else f'{sp:.2f}×'} "
-                    f"| {_fmt(a.get('peak_mem_mb'), 0)} | {_fmt(b.get('peak_mem_mb'), 0)} |")
+                    f"| {_fmt(a.get('peak_mem_mb'), 0)} | {_fmt(b.get('peak_mem_mb'), 0)} | {_fmt(a.get('data_ms'))} / {_fmt(b.get('data_ms'))} |")
     out = "\n".join(rows)
     for impl in IMPLS:
         for st in ("sftn", "sftn_detach"):

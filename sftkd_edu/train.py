@@ -196,9 +196,11 @@ def evaluate(model:nn.Module, # an `Objective` (all its metrics) or a plain mode
     precision = resolve_precision(precision, device)
     was = model.training; model.eval()
     p = next(model.parameters())
+    cl = any(q.dim() == 4 and not q.is_contiguous() and q.is_contiguous(memory_format=torch.channels_last) for q in model.parameters())
     correct, n = {}, 0
     try:
         for x, y in make_batches(ds, batch_size, device=p.device):
+            if cl and x.dim() == 4: x = x.contiguous(memory_format=torch.channels_last)   # inside `fit` with channels_last: match the weights
             with _autocast(device, precision):
                 preds = model.predict(x) if isinstance(model, Objective) else {"test_acc": model(x)}
             for k, z in preds.items(): correct[k] = correct.get(k, 0) + (z.argmax(1) == y).sum().item()

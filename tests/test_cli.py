@@ -58,3 +58,24 @@ def test_sweep_tiny_then_report(tmp_path):
     r = sftkd("report", "g", cwd=tmp_path)
     assert r.returncode == 0 and (tmp_path / "g" / "report.html").exists()
     assert "<script src=" not in (tmp_path / "g" / "report.html").read_text()
+
+
+def test_bench_isolated_writes_records(tmp_path):
+    "`sftkd bench` as users run it: each measurement in its own process, so CPU peak memory is reported."
+    r = sftkd("bench", "--teacher", "resnet20", "--student", "resnet8", "--batch-size", "8", "--image-size", "16",
+              "--in-chans", "1", "--num-classes", "10", "--steps", "sftn,kd", "--timed-steps", "2", "--warmup", "1",
+              "--quiet", "--json", "out/bench.json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    recs = json.loads((tmp_path / "out" / "bench.json").read_text())
+    assert [(x["step"], x["impl"]) for x in recs] == [("sftn", "sftkd"), ("sftn", "reference"), ("kd", "sftkd"), ("kd", "reference")]
+    for x in recs:
+        assert x["images_per_s"] > 0 and isinstance(x["peak_mem_mb"], float) and x["peak_mem_mb"] > 0
+        assert x["teacher"] == "resnet20" and x["batch_size"] == 8
+    assert all(x["speedup_vs_reference"] > 0 for x in recs if x["impl"] == "sftkd")
+    assert "| sftn |" in r.stdout and "| kd |" in r.stdout and "step cost (sftkd)" in r.stdout
+
+
+def test_bench_bad_input_exit_2(tmp_path):
+    r = sftkd("bench", "--precision", "int4", "--json", "b.json", cwd=tmp_path)
+    assert r.returncode == 2 and "valid: ['auto', 'fp32', 'bf16', 'fp16']" in r.stderr
+    assert not (tmp_path / "b.json").exists()
