@@ -532,7 +532,7 @@ def fit(objective:Objective, # what to train: `Supervised`, `SFTNObjective`, `Di
                 try: return compiled(x, y, *idx)
                 except Exception as e:
                     if not _is_compile_error(e): raise
-                    warnings.warn(f"torch.compile failed on the first step ({type(e).__name__}: {str(e)[:300]}); training eagerly instead",
+                    warnings.warn(f"torch.compile failed ({type(e).__name__}: {str(e)[:300]}); training eagerly from this step on",
                                   PerformanceWarning)
                     compiled = None
             return model(x, y, *idx)
