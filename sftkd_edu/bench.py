@@ -17,7 +17,7 @@ from .data import DataBundle, TensorImageDataset, make_batches
 from .models import create_model
 from .sftn import SFTNTeacher
 from .train import (fit, Callback, Supervised, SFTNObjective, Distillation, resolve_device, resolve_precision,
-                             PRECISIONS, OPTIM_IMPLS)
+                             _check_speed_args, _channels_last)
 
 # %% auto #0
 __all__ = ['STEPS', 'IMPLS', 'ReferenceDataset', 'reference_transform', 'reference_loop', 'measure', 'flops', 'bench',
@@ -160,9 +160,8 @@ def measure(step:str, impl:str, teacher:str="resnet32x4", student:str="resnet8x4
                 precision=precision, channels_last=channels_last, compile=compile, optim_impl=optim_impl,
                 callbacks=[timer], progress=False, eval_batch_size=batch_size, seed=seed)
             eff = resolve_precision(precision, device)
-        cl = channels_last if channels_last != "auto" else device.type in ("cpu", "cuda")
         rec.update(precision=eff,
-                   channels_last=bool(cl), compile=compile if isinstance(compile, (bool, str)) else "custom", optim_impl=optim_impl,
+                   channels_last=_channels_last(channels_last, device), compile=compile if isinstance(compile, (bool, str)) else "custom", optim_impl=optim_impl,
                    warnings=sorted({str(x.message) for x in w if "Performance" in x.category.__name__}))
     elif impl == "reference":
         ds = ReferenceDataset(images[:n].permute(0, 2, 3, 1).numpy(), labels[:n].tolist(), reference_transform(image_size, in_chans))
@@ -203,9 +202,7 @@ def _check_bench_args(steps, impls, batch_size, timed_steps, warmup, ref_workers
     if bad or not impls: raise ValueError(f"unknown impl(s) {bad or impls!r}; valid: {list(IMPLS)}")
     for k, v, lo in (("batch_size", batch_size, 1), ("timed_steps", timed_steps, 1), ("warmup", warmup, 0), ("ref_workers", ref_workers, 0)):
         if not isinstance(v, int) or isinstance(v, bool) or v < lo: raise ValueError(f"{k} must be an int ≥ {lo}, got {v!r}")
-    if precision not in PRECISIONS: raise ValueError(f"unknown precision {precision!r}; valid: {list(PRECISIONS)}")
-    if channels_last not in (True, False, "auto"): raise ValueError(f"channels_last must be True, False or 'auto', got {channels_last!r}")
-    if optim_impl not in OPTIM_IMPLS: raise ValueError(f"unknown optim_impl {optim_impl!r}; valid: {list(OPTIM_IMPLS)}")
+    _check_speed_args(precision, channels_last, optim_impl)
 
 def bench(teacher:str="resnet32x4", student:str="resnet8x4", batch_size:int=64, image_size:int=32, in_chans:int=3,
           num_classes:int=100, device="cpu",

@@ -274,6 +274,16 @@ def _compiled(model, compile):
 def _is_compile_error(e):
     return type(e).__module__.startswith(("torch._dynamo", "torch._inductor")) or isinstance(e, ImportError)
 
+def _check_speed_args(precision, channels_last, optim_impl):
+    "The speed options of `fit` (also checked by `sftkd_edu.bench` before it starts any measurement)."
+    if precision not in PRECISIONS: raise ValueError(f"unknown precision {precision!r}; valid: {list(PRECISIONS)}")
+    if channels_last not in (True, False, "auto"): raise ValueError(f"channels_last must be True, False or 'auto', got {channels_last!r}")
+    if optim_impl not in OPTIM_IMPLS: raise ValueError(f"unknown optim_impl {optim_impl!r}; valid: {list(OPTIM_IMPLS)}")
+
+def _channels_last(channels_last, device) -> bool:
+    "`'auto'` → on for CPU and CUDA."
+    return device.type in ("cpu", "cuda") if channels_last == "auto" else bool(channels_last)
+
 def _check_fit_args(epochs, lr, batch_size, momentum, weight_decay, schedule, milestones, max_shift, precision, channels_last=False, optim_impl="auto"):
     if not isinstance(epochs, int) or epochs < 1: raise ValueError(f"epochs must be a positive int, got {epochs!r}")
     if not isinstance(batch_size, int) or batch_size < 1: raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
@@ -282,9 +292,7 @@ def _check_fit_args(epochs, lr, batch_size, momentum, weight_decay, schedule, mi
     if schedule not in SCHEDULES: raise ValueError(f"unknown schedule {schedule!r}; valid schedules: {list(SCHEDULES)}")
     if any(not 0 < m < 1 for m in milestones): raise ValueError(f"milestones are fractions of training in (0, 1), got {milestones!r}")
     if not isinstance(max_shift, int) or max_shift < 0: raise ValueError(f"max_shift must be an int ≥ 0, got {max_shift!r}")
-    if precision not in PRECISIONS: raise ValueError(f"unknown precision {precision!r}; valid: {list(PRECISIONS)}")
-    if channels_last not in (True, False, "auto"): raise ValueError(f"channels_last must be True, False or 'auto', got {channels_last!r}")
-    if optim_impl not in OPTIM_IMPLS: raise ValueError(f"unknown optim_impl {optim_impl!r}; valid: {list(OPTIM_IMPLS)}")
+    _check_speed_args(precision, channels_last, optim_impl)
 
 # %% ../nbs/04_train.ipynb #c017
 def _param_groups(objective, lr):
@@ -481,7 +489,7 @@ def fit(objective:Objective, # what to train: `Supervised`, `SFTNObjective`, `Di
     di = setup_distributed(distributed, resolve_device(device))
     device, world = di.device, di.world_size
     precision = resolve_precision(precision, device)
-    if channels_last == "auto": channels_last = device.type in ("cpu", "cuda")
+    channels_last = _channels_last(channels_last, device)
     if di.enabled and len(data.train) < batch_size * world:
         raise ValueError(f"under DDP the global batch is batch_size × world size = {batch_size} × {world} = {batch_size * world}, "
                          f"more than the {len(data.train)} training images; use a smaller batch_size")
