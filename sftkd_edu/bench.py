@@ -16,7 +16,8 @@ from tqdm.auto import tqdm
 from .data import DataBundle, TensorImageDataset, make_batches
 from .models import create_model
 from .sftn import SFTNTeacher
-from .train import (fit, Callback, Supervised, SFTNObjective, Distillation, resolve_device, resolve_precision,
+from .train import (fit, Callback, Supervised, SFTNObjective, Distillation, resolve_device, resolve_precision, device_name,
+                             PRECISIONS,
                              _check_speed_args, _channels_last)
 
 # %% auto #0
@@ -131,7 +132,7 @@ def _sftkd_objective(step, teacher, student, image_size, kd_T=4.0):
 
 def measure(step:str, impl:str, teacher:str="resnet32x4", student:str="resnet8x4", batch_size:int=64, image_size:int=32,
             in_chans:int=3, num_classes:int=100, device="cpu", timed_steps:int=5, warmup:int=2,
-            precision:str="auto", channels_last="auto", compile=False, optim_impl:str="auto", # sftkd side only
+            precision:str="fp32", channels_last="auto", compile=False, optim_impl:str="auto", # sftkd side only
             ref_workers:int=0, # reference side: DataLoader worker processes
             threads:int|None=None, seed:int=0, isolated:bool=False) -> dict:
     "Time one step kind with one implementation: a record with `images_per_s`, `step_ms` (medians) and `peak_mem_mb`."
@@ -195,6 +196,12 @@ def flops(teacher:str="resnet32x4", student:str="resnet8x4", image_size:int=32, 
             "branches": sftn.num_branches}
 
 # %% ../nbs/11_bench.ipynb #c019
+def _precisions(precision) -> list:
+    "`precision` as a non-empty list of names (one name, or a list of them)."
+    ps = [precision] if isinstance(precision, str) else list(precision) if isinstance(precision, (list, tuple)) else None
+    if not ps: raise ValueError(f"precision must be one of {list(PRECISIONS)} or a list of them, got {precision!r}")
+    return ps
+
 def _check_bench_args(steps, impls, batch_size, timed_steps, warmup, ref_workers, precision, channels_last, optim_impl):
     bad = [s for s in steps if s not in STEPS]
     if bad or not steps: raise ValueError(f"unknown step(s) {bad or steps!r}; valid: {list(STEPS)}")
@@ -202,14 +209,15 @@ def _check_bench_args(steps, impls, batch_size, timed_steps, warmup, ref_workers
     if bad or not impls: raise ValueError(f"unknown impl(s) {bad or impls!r}; valid: {list(IMPLS)}")
     for k, v, lo in (("batch_size", batch_size, 1), ("timed_steps", timed_steps, 1), ("warmup", warmup, 0), ("ref_workers", ref_workers, 0)):
         if not isinstance(v, int) or isinstance(v, bool) or v < lo: raise ValueError(f"{k} must be an int ≥ {lo}, got {v!r}")
-    _check_speed_args(precision, channels_last, optim_impl)
+    for p in _precisions(precision): _check_speed_args(p, channels_last, optim_impl)
 
 def bench(teacher:str="resnet32x4", student:str="resnet8x4", batch_size:int=64, image_size:int=32, in_chans:int=3,
           num_classes:int=100, device="cpu",
           steps=STEPS, # which steps: any of "standard", "sftn", "sftn_detach", "kd"
           impls=IMPLS, # "sftkd" and/or "reference"
           timed_steps:int=5, warmup:int=2,
-          precision:str="auto", channels_last="auto", compile=False, optim_impl:str="auto", # the sftkd side's speed options (as in `fit`)
+          precision=("fp32", "auto"), # the sftkd side's arithmetic(s): fp32 (the default everywhere) and the fastest this machine supports
+          channels_last="auto", compile=False, optim_impl:str="auto", # the sftkd side's other speed options (as in `fit`)
           ref_workers:int=0, # the reference DataLoader's worker processes
           threads:int|None=None, # torch threads per measurement (None: torch's default)
           isolate:bool=True, # each measurement in a fresh process
@@ -219,18 +227,20 @@ def bench(teacher:str="resnet32x4", student:str="resnet8x4", batch_size:int=64, 
     _check_bench_args(steps, impls, batch_size, timed_steps, warmup, ref_workers, precision, channels_last, optim_impl)
     dev = resolve_device(device)
     fl = flops(teacher, student, image_size, in_chans, num_classes)   # also checks the names and that the pair can form an SFTN teacher
+    precs = list(dict.fromkeys(resolve_precision(p, dev) for p in _precisions(precision)))   # "auto" that means fp32 here: measured once
     kw = dict(teacher=teacher, student=student, batch_size=batch_size, image_size=image_size, in_chans=in_chans, num_classes=num_classes,
-              device=str(dev), timed_steps=timed_steps, warmup=warmup, precision=precision, channels_last=channels_last,
+              device=str(dev), timed_steps=timed_steps, warmup=warmup, channels_last=channels_last,
               compile=compile, optim_impl=optim_impl, ref_workers=ref_workers, threads=threads, seed=seed, isolated=isolate)
-    jobs = [(s, i) for s in steps for i in impls]
+    jobs = [(s, i, p) for s in steps for i in impls for p in (precs if i == "sftkd" else ["fp32"])]
     bar = tqdm(jobs, desc="bench", disable=not progress)
-    records = []
-    for s, i in bar:
-        bar.set_postfix_str(f"{s}/{i}")
+    records, where = [], device_name(dev)
+    for s, i, p in bar:
+        bar.set_postfix_str(f"{s}/{i}/{p}")
         if isolate:
-            with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as ex: rec = ex.submit(measure, s, i, **kw).result()
-        else: rec = measure(s, i, **kw)
-        rec.update(fl, torch=torch.__version__, cpu_capability=torch.backends.cpu.get_cpu_capability(), machine=platform.machine())
+            with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as ex: rec = ex.submit(measure, s, i, precision=p, **kw).result()
+        else: rec = measure(s, i, precision=p, **kw)
+        rec.update(fl, torch=torch.__version__, cpu_capability=torch.backends.cpu.get_cpu_capability(), machine=platform.machine(),
+                   device_name=where)
         records.append(rec)
     ref = {r["step"]: r["images_per_s"] for r in records if r["impl"] == "reference"}
     for r in records:
@@ -238,36 +248,39 @@ def bench(teacher:str="resnet32x4", student:str="resnet8x4", batch_size:int=64, 
     return records
 
 # %% ../nbs/11_bench.ipynb #c021
-def sftn_overhead(records:list, impl:str="sftkd", step:str="sftn", slack:float=1.15) -> dict|None:
-    "SFTN step cost relative to the standard step, against `slack × (1 + branch FLOPs / teacher FLOPs)`; None without both steps."
-    by = {r["step"]: r for r in records if r["impl"] == impl}
+def sftn_overhead(records:list, impl:str="sftkd", step:str="sftn", slack:float=1.15, precision:str="fp32") -> dict|None:
+    "SFTN step cost relative to the standard step (same impl and precision), against `slack × (1 + branch FLOPs / teacher FLOPs)`; None without both steps."
+    by = {r["step"]: r for r in records if r["impl"] == impl and r.get("precision", "fp32") == precision}
     if "standard" not in by or step not in by: return None
     cost = by["standard"]["images_per_s"] / by[step]["images_per_s"]
     bound = slack * (1 + by[step]["branch_teacher_flops_ratio"])
-    return {"impl": impl, "step": step, "cost_ratio": cost, "bound": bound, "flops_ratio": 1 + by[step]["branch_teacher_flops_ratio"],
+    return {"impl": impl, "step": step, "precision": precision, "cost_ratio": cost, "bound": bound, "flops_ratio": 1 + by[step]["branch_teacher_flops_ratio"],
             "within_bound": cost <= bound}
 
 def _fmt(v, nd=1): return "–" if v is None else f"{v:.{nd}f}"
 
 def bench_table(records:list) -> str:
     "A Markdown table: per step, images/s and peak memory of each implementation and the speed-up over the reference; then the SFTN overhead."
-    rows = ["| step | sftkd img/s | reference img/s | speed-up | sftkd peak MB | reference peak MB | data ms/step (sftkd / reference) |",
-            "|---|---|---|---|---|---|---|"]
+    rows = ["| step | sftkd precision | sftkd img/s | reference img/s (fp32) | speed-up | sftkd peak MB | reference peak MB | data ms/step (sftkd / reference) |",
+            "|---|---|---|---|---|---|---|---|"]
+    precs = list(dict.fromkeys(r.get("precision", "fp32") for r in records if r["impl"] == "sftkd")) or ["fp32"]
     for s in [s for s in STEPS if any(r["step"] == s for r in records)]:
-        a = next((r for r in records if r["step"] == s and r["impl"] == "sftkd"), {})
         b = next((r for r in records if r["step"] == s and r["impl"] == "reference"), {})
-        sp = a.get("speedup_vs_reference")
-        rows.append(f"| {s} | {_fmt(a.get('images_per_s'))} | {_fmt(b.get('images_per_s'))} | {'–' if sp is None else f'{sp:.2f}×'} "
-                    f"| {_fmt(a.get('peak_mem_mb'), 0)} | {_fmt(b.get('peak_mem_mb'), 0)} | {_fmt(a.get('data_ms'))} / {_fmt(b.get('data_ms'))} |")
+        for p in precs:   # one row per arithmetic of the sftkd side, each against the same fp32 reference
+            a = next((r for r in records if r["step"] == s and r["impl"] == "sftkd" and r.get("precision", "fp32") == p), {})
+            sp = a.get("speedup_vs_reference")
+            rows.append(f"| {s} | {p if a else '–'} | {_fmt(a.get('images_per_s'))} | {_fmt(b.get('images_per_s'))} | {'–' if sp is None else f'{sp:.2f}×'} "
+                        f"| {_fmt(a.get('peak_mem_mb'), 0)} | {_fmt(b.get('peak_mem_mb'), 0)} | {_fmt(a.get('data_ms'))} / {_fmt(b.get('data_ms'))} |")
     out = "\n".join(rows)
     for impl in IMPLS:
-        for st in ("sftn", "sftn_detach"):
-            o = sftn_overhead(records, impl, st)
-            if o: out += (f"\n\n{st} step cost ({impl}): {o['cost_ratio']:.2f}× the standard step; bound 1.15 × {o['flops_ratio']:.3f} "
-                          f"(FLOPs) = {o['bound']:.2f}× — {'within' if o['within_bound'] else 'OVER'} the bound")
+        for p in (precs if impl == "sftkd" else ["fp32"]):
+            for st in ("sftn", "sftn_detach"):
+                o = sftn_overhead(records, impl, st, precision=p)
+                if o: out += (f"\n\n{st} step cost ({impl}, {p}): {o['cost_ratio']:.2f}× the standard step; bound 1.15 × {o['flops_ratio']:.3f} "
+                              f"(FLOPs) = {o['bound']:.2f}× — {'within' if o['within_bound'] else 'OVER'} the bound")
     r0 = records[0] if records else {}
     if r0: out += (f"\n\n{r0['teacher']} → {r0['student']}, batch {r0['batch_size']}, {r0['in_chans']}×{r0['image_size']}×{r0['image_size']}, "
-                   f"{r0['device']} ({r0.get('cpu_capability', '?')}, {r0['threads']} threads), torch {r0.get('torch', '?')}; "
+                   f"{r0['device']}: {r0.get('device_name', '?')} ({r0.get('cpu_capability', '?')}, {r0['threads']} threads), torch {r0.get('torch', '?')}; "
                    f"median of {r0['timed_steps']} timed steps after {r0['warmup']} warm-up")
     return out
 
@@ -286,9 +299,9 @@ def plot_bench(records:list, title:str="training throughput"):
     "Grouped bars: images/s per step, one colour per implementation."
     import plotly.graph_objects as go
     fig = go.Figure()
-    for impl in IMPLS:
-        rs = [r for r in records if r["impl"] == impl]
-        if rs: fig.add_bar(name=impl, x=[r["step"] for r in rs], y=[r["images_per_s"] for r in rs],
+    for impl, p in dict.fromkeys((r["impl"], r.get("precision", "fp32")) for r in records):
+        rs = [r for r in records if r["impl"] == impl and r.get("precision", "fp32") == p]
+        if rs: fig.add_bar(name=f"{impl} ({p})", x=[r["step"] for r in rs], y=[r["images_per_s"] for r in rs],
                            text=[f"{r['images_per_s']:.1f}" for r in rs], textposition="outside")
     fig.update_layout(barmode="group", title=title, yaxis_title="images/s (median step)", xaxis_title="step", template="plotly_white")
     return fig

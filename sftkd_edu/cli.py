@@ -112,7 +112,8 @@ def _parser():
     b.add_argument("--impls", default="sftkd,reference", help="comma-separated implementations (default: %(default)s)")
     b.add_argument("--timed-steps", type=int, default=5, help="timed steps per measurement; the median counts (default: %(default)s)")
     b.add_argument("--warmup", type=int, default=2, help="untimed steps first (default: %(default)s)")
-    b.add_argument("--precision", default="auto", help="sftkd side: auto, fp32, bf16 or fp16 (default: %(default)s)")
+    b.add_argument("--precision", default="fp32,auto", help="sftkd side, comma-separated: fp32, auto (the fastest this machine supports), bf16, fp16 "
+                   "(default: %(default)s — fp32 and the fast path side by side)")
     b.add_argument("--channels-last", default="auto", choices=["auto", "on", "off"], help="sftkd side (default: %(default)s)")
     b.add_argument("--compile", nargs="?", const="inductor", default=None, metavar="BACKEND",
                    help="sftkd side: torch.compile the step (default backend: inductor)")
@@ -197,7 +198,7 @@ def main(argv:list|None=None):
             if args.json and Path(args.json).is_dir(): raise ValueError(f"--json needs a file path, {args.json} is a folder")
             recs = bench(args.teacher, args.student, args.batch_size, args.image_size, args.in_chans, args.num_classes, args.device,
                          steps=[s.strip() for s in args.steps.split(",") if s.strip()], impls=[s.strip() for s in args.impls.split(",") if s.strip()],
-                         timed_steps=args.timed_steps, warmup=args.warmup, precision=args.precision,
+                         timed_steps=args.timed_steps, warmup=args.warmup, precision=[p.strip() for p in args.precision.split(",")],
                          channels_last={"auto": "auto", "on": True, "off": False}[args.channels_last], compile=args.compile or False,
                          optim_impl=args.optim_impl, ref_workers=args.ref_workers, threads=args.threads, isolate=not args.no_isolate,
                          progress=not args.quiet)

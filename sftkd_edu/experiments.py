@@ -13,11 +13,12 @@ import sftkd_edu
 from .viz import atomic_write_text, write_report
 
 # %% auto #0
-__all__ = ['TEACHER_KINDS', 'RECORD', 'PAPER_METHODS', 'PRESETS', 'STUDY_RECIPES', 'SWEEP_KEYS', 'list_tutorials',
-           'tutorial_path', 'notebook_params', 'check_params', 'parse_param', 'versions', 'save_record', 'load_record',
-           'NotebookError', 'run_notebook', 'mean_std', 'summarize_quickstarts', 'teacher_key', 'get_teacher',
-           'expand_grid', 'run_id', 'run_grid', 'load_runs', 'summarize', 'grid_report', 'sftn_study_grid',
-           'load_sweep', 'sweep', 'study_gains', 'study_table']
+__all__ = ['TEACHER_KINDS', 'RECORD', 'PAPER_METHODS', 'PRESETS', 'STUDY_RECIPES', 'SWEEP_KEYS', 'BENCH_REGIME', 'BENCH_RECIPES',
+           'BENCH_METHODS', 'list_tutorials', 'tutorial_path', 'notebook_params', 'check_params', 'parse_param',
+           'versions', 'save_record', 'load_record', 'NotebookError', 'run_notebook', 'mean_std',
+           'summarize_quickstarts', 'teacher_key', 'get_teacher', 'expand_grid', 'run_id', 'run_grid', 'load_runs',
+           'summarize', 'grid_report', 'sftn_study_grid', 'load_sweep', 'sweep', 'study_gains', 'study_table',
+           'sftn_bench_grid']
 
 # %% ../nbs/08_experiments.ipynb #c005
 def _tutorial_dirs():
@@ -81,9 +82,10 @@ def parse_param(s:str): # "name=value"
 # %% ../nbs/08_experiments.ipynb #c011
 def versions():
     "Versions and machine facts worth storing with a result."
+    from sftkd_edu.train import device_name
     return {"sftkd_edu": sftkd_edu.__version__, "torch": torch.__version__, "python": platform.python_version(),
             "platform": platform.platform(), "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-            "cpu_threads": torch.get_num_threads()}
+            "cpu": device_name("cpu"), "cpu_threads": torch.get_num_threads()}
 
 def save_record(record:dict, path):
     "Write a result record as JSON, atomically."
@@ -157,6 +159,7 @@ def teacher_key(cfg:dict):
     "Hash of what determines a teacher (the device and, for a standard teacher, the SFTN settings do not)."
     c = {k: cfg[k] for k in _TEACHER_CFG if k != "device"}
     c.update({k: cfg[k] for k, v in _SFTN_OPTIONS.items() if cfg.get(k, v) != v})   # a default stabilizer leaves the key as it was
+    if cfg.get("precision", "fp32") != "fp32": c["precision"] = cfg["precision"]         # another arithmetic is another teacher
     if c["teacher_kind"] == "standard":
         for k in ("student", "lam_t", "lam_kl", "lam_ce", "tau", *_SFTN_OPTIONS): c.pop(k, None)
     if c["teacher_kind"] != "sftn_finetune": c.pop("finetune_fraction"); c.pop("finetune_lr", None)
@@ -167,7 +170,8 @@ def _train_teacher(data, cfg, cache_dir, progress):
     from sftkd_edu.sftn import SFTNTeacher
     from sftkd_edu.train import fit, set_seed, Supervised, SFTNObjective
     kind, t0 = cfg["teacher_kind"], time.perf_counter()
-    kw = dict(lr=cfg["lr"], schedule=cfg["schedule"], batch_size=cfg["batch_size"], seed=cfg["seed"], device=cfg["device"], progress=progress)
+    kw = dict(lr=cfg["lr"], schedule=cfg["schedule"], batch_size=cfg["batch_size"], seed=cfg["seed"], device=cfg["device"], progress=progress,
+              precision=cfg.get("precision", "fp32"))
     lams = {k: cfg[k] for k in ("lam_t", "lam_kl", "lam_ce", "tau")}
     lams.update({k: cfg.get(k, _SFTN_OPTIONS[k]) for k in ("kl_warmup", "stop_kl_grad", "branch_lr")})
     set_seed(cfg["seed"])
@@ -202,7 +206,7 @@ def get_teacher(data, # the `DataBundle` the teacher trains on
     key = teacher_key(cfg)
     def train():
         t0 = time.perf_counter(); model, info = _train_teacher(data, cfg, cache_dir, progress)
-        conf = {**{k: cfg[k] for k in _TEACHER_CFG}, **{k: cfg.get(k, v) for k, v in _SFTN_OPTIONS.items()}}
+        conf = {**{k: cfg[k] for k in _TEACHER_CFG}, **{k: cfg.get(k, v) for k, v in _SFTN_OPTIONS.items()}, "precision": cfg.get("precision", "fp32")}
         return model, {"key": key, "config": conf, **info, "train_time_s": time.perf_counter() - t0}
     if cache_dir is None:
         model, info = train(); return model, {**info, "cached": False}
@@ -533,3 +537,39 @@ def study_table(out_dir, baseline:str="standard", early_epoch:int=2):
         row["seeds gaining"] = f"{sum(x > 0 for x in g)}/{len(g)}" if g else ""
         rows.append(row)
     return rows
+
+# %% ../nbs/08_experiments.ipynb #b001
+BENCH_REGIME = {"dataset": "digits100", "n_train": 5000, "n_test": 2000, "data_options": {"distort": 1.0}, "teacher": "resnet20",
+                "student": "resnet8x0.5", "lr": 0.05, "student_lr": 0.05, "schedule": "step", "batch_size": 64,
+                "precision": "fp32", "progress": False}
+BENCH_RECIPES = {   # the teacher kinds compared with the standard teacher
+    "standard": {"teacher_kind": "standard"},
+    "sftn": {"teacher_kind": "sftn"},                                # the paper: joint training, branch gradients reach the teacher
+    "sftn_detach": {"teacher_kind": "sftn_detach"},                  # the public re-implementation: features detached before the bridges
+    "sftn_stop_kl_grad": {"teacher_kind": "sftn", "stop_kl_grad": True},   # no KL gradient into the teacher's logits
+}
+BENCH_METHODS = {"kd": {"ce_weight": 1.0, "kd_weight": 1.0},   # the laptop study's KD weights (short schedules need the CE term)
+                 "fitnet": {}, "dkd": {"warmup": 3}}          # DKD's warm-up: mdistiller's 20 of 240 epochs, scaled to 30
+
+def sftn_bench_grid(seeds=(0, 1, 2, 3, 4), epochs:int=30, methods=tuple(BENCH_METHODS), recipes=tuple(BENCH_RECIPES),
+                    alone:bool=True): # also the student trained alone (per seed)
+    "Runs of the benchmark comparison, seed by seed: the student alone, then every recipe × method (a list of dicts)."
+    bad = [m for m in methods if m not in BENCH_METHODS] + [r for r in recipes if r not in BENCH_RECIPES]
+    if bad: raise ValueError(f"unknown method(s) or recipe(s) {bad}; methods: {list(BENCH_METHODS)}, recipes: {list(BENCH_RECIPES)}")
+    if not isinstance(epochs, int) or epochs < 1: raise ValueError(f"epochs must be a positive int, got {epochs!r}")
+    ep = {"teacher_epochs": epochs, "student_epochs": epochs}
+    runs = []
+    for seed in seeds:
+        if alone: runs.append({"teacher_kind": "standard", "method": "none", "method_params": {}, "seed": seed, **ep,
+                               "tags": {"regime": f"{epochs} epochs · alone", "recipe": "standard"}})
+        runs += [{**BENCH_RECIPES[r], "method": m, "method_params": BENCH_METHODS[m], "seed": seed, **ep,
+                  "tags": {"regime": f"{epochs} epochs · {m}", "recipe": r}} for m in methods for r in recipes]
+    return runs
+
+PRESETS["digits100-bench"] = {"template": "07_experiment", "out": "sweep_digits100_bench", "workers": 2,
+                              "base": BENCH_REGIME, "grid": sftn_bench_grid()}
+PRESETS["digits100-bench-length"] = {"template": "07_experiment", "out": "sweep_digits100_bench_length", "workers": 2,   # gain vs schedule length
+                                     "base": BENCH_REGIME, "grid": [r for e in (8, 15, 30, 60) for r in sftn_bench_grid(
+                                         seeds=(0, 1, 2), epochs=e, methods=("kd",), recipes=("standard", "sftn"))]}
+PRESETS["digits100-bench-gpu"] = {"template": "07_experiment", "out": "sweep_digits100_bench_gpu", "workers": 1,   # paper length, one GPU
+                                  "base": {**BENCH_REGIME, "device": "cuda"}, "grid": sftn_bench_grid(epochs=240)}

@@ -129,6 +129,9 @@ MODELS = {
     **{f"resnet{d}": (lambda d: lambda **kw: cifar_resnet(d, name=f"resnet{d}", **kw))(d) for d in (8, 14, 20, 32, 44, 56, 110)},
     "resnet8x4": lambda **kw: cifar_resnet(8, (32, 64, 128, 256), name="resnet8x4", **kw),
     "resnet32x4": lambda **kw: cifar_resnet(32, (32, 64, 128, 256), name="resnet32x4", **kw),
+    # narrow students (half / quarter of resnet8's widths): a capacity gap to a resnet20 teacher on 16×16 digits100 (the benchmark regime)
+    "resnet8x0.5": lambda **kw: cifar_resnet(8, (8, 8, 16, 32), name="resnet8x0.5", **kw),
+    "resnet8x0.25": lambda **kw: cifar_resnet(8, (4, 4, 8, 16), name="resnet8x0.25", **kw),
     **{f"wrn_{d}_{k}": (lambda d, k: lambda **kw: wide_resnet(d, k, name=f"wrn_{d}_{k}", **kw))(d, k) for d in (16, 40) for k in (1, 2)},
 }
 

@@ -19,11 +19,12 @@ from .distill import Distiller, create_method
 from .distributed import setup_distributed, ShardedBatches, all_reduce_mean, all_agree, broadcast_object, _sync_bn
 
 # %% auto #0
-__all__ = ['SCHEDULES', 'PRECISIONS', 'OPTIM_IMPLS', 'CKPT_FORMAT', 'NONFINITE', 'set_seed', 'resolve_device', 'Objective',
-           'Supervised', 'SFTNObjective', 'Distillation', 'History', 'Callback', 'FitState', 'NonFiniteLossError',
-           'accuracy', 'evaluate', 'PerformanceWarning', 'cpu_bf16_supported', 'resolve_precision', 'CheckpointError',
-           'CheckpointWarning', 'save_checkpoint', 'load_checkpoint', 'list_checkpoints', 'rng_state', 'set_rng_state',
-           'objective_signature', 'check_signature', 'fit', 'CollapseWarning', 'CollapseGuard']
+__all__ = ['SCHEDULES', 'PRECISIONS', 'OPTIM_IMPLS', 'CPU_BF16_ENV', 'CKPT_FORMAT', 'NONFINITE', 'set_seed', 'resolve_device',
+           'device_name', 'Objective', 'Supervised', 'SFTNObjective', 'Distillation', 'History', 'Callback', 'FitState',
+           'NonFiniteLossError', 'accuracy', 'evaluate', 'PerformanceWarning', 'cpu_bf16_supported',
+           'resolve_precision', 'CheckpointError', 'CheckpointWarning', 'save_checkpoint', 'load_checkpoint',
+           'list_checkpoints', 'rng_state', 'set_rng_state', 'objective_signature', 'check_signature', 'fit',
+           'CollapseWarning', 'CollapseGuard']
 
 # %% ../nbs/04_train.ipynb #c005
 def set_seed(seed:int):
@@ -38,6 +39,22 @@ def resolve_device(device="auto"):
     except (RuntimeError, TypeError): raise ValueError(f"unknown device {device!r}; use 'auto', 'cpu', 'cuda' or 'cuda:N'") from None
     if d.type == "cuda" and not torch.cuda.is_available(): raise ValueError(f"device {device!r} asked for but CUDA is not available; use 'auto' or 'cpu'")
     return d
+
+def _cpu_model() -> str:
+    "The CPU's model name (from /proc/cpuinfo on Linux, else `platform.processor()`)."
+    import platform
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"): return line.split(":", 1)[1].strip()
+    except OSError: pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+def device_name(device="auto") -> str:
+    "What ran the arithmetic, for records: the GPU's name, or the CPU's model and whether it has native bf16."
+    d = resolve_device(device)
+    if d.type == "cuda": return torch.cuda.get_device_name(d)
+    if d.type != "cpu": return d.type
+    return f"{_cpu_model()} ({'native bf16' if cpu_bf16_supported() else 'no native bf16'})"
 
 # %% ../nbs/04_train.ipynb #c008
 class Objective(nn.Module):
@@ -141,7 +158,9 @@ class Distillation(Objective):
 # %% ../nbs/04_train.ipynb #c010
 class History:
     "Per-epoch records of a training run; `h[key]` is a column, `h.last` the last record."
-    def __init__(self, records:list|None=None, name:str=""): self.records, self.name = list(records or []), name
+    def __init__(self, records:list|None=None, name:str="",
+                 meta:dict|None=None): # how the run was computed, e.g. `{"precision": "fp32", "device": "cpu", "device_name": …}`
+        self.records, self.name, self.meta = list(records or []), name, dict(meta or {})
     def append(self, rec:dict): self.records.append(rec)
     def __len__(self): return len(self.records)
     def __getitem__(self, key):
@@ -152,13 +171,14 @@ class History:
     @property
     def last(self): return self.records[-1] if self.records else {}
     def best(self, key:str="test_acc"): "Largest value of `key` over epochs." ; return max(self[key])
-    def to_dict(self): return {"name": self.name, "records": self.records}
+    def to_dict(self): return {"name": self.name, "meta": self.meta, "records": self.records}
     @classmethod
-    def from_dict(cls, d): return cls(d["records"], d.get("name", ""))
+    def from_dict(cls, d): return cls(d["records"], d.get("name", ""), d.get("meta"))
     def __repr__(self):
         if not self.records: return f"History({self.name!r}, empty)"
         last = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in self.last.items())
-        return f"History({self.name!r}, {len(self)} epochs; last: {last})"
+        how = ", " + self.meta["precision"] if "precision" in self.meta else ""
+        return f"History({self.name!r}, {len(self)} epochs{how}; last: {last})"
 
 # %% ../nbs/04_train.ipynb #c012
 class Callback:
@@ -222,14 +242,20 @@ OPTIM_IMPLS = ("auto", "fused", "foreach", "loop")
 class PerformanceWarning(UserWarning):
     "A speed option the device cannot honour: `fit` falls back to one that works and says so, instead of crashing or running slow."
 
+CPU_BF16_ENV = "SFTKD_CPU_BF16"   # test-only switch: "1"/"0" make `cpu_bf16_supported` answer as on a CPU with/without native bf16
+
 def cpu_bf16_supported() -> bool:
     "Whether this CPU does bf16 arithmetic natively (AVX512-BF16 or AMX); without it bf16 autocast is emulated and many times slower."
+    forced = os.environ.get(CPU_BF16_ENV, "")
+    if forced:
+        if forced not in ("0", "1"): raise ValueError(f"{CPU_BF16_ENV}={forced!r}: use '1' (act as a CPU with native bf16), '0' (without) or unset it")
+        return forced == "1"
     try: return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError): return False
 
 def resolve_precision(precision:str, # "auto", "fp32", "bf16" or "fp16"
                       device) -> str:
-    "The arithmetic used on `device`: `'auto'` → bf16 where the hardware has it (fp16 + grad scaling on CUDA GPUs without bf16), else fp32."
+    "The arithmetic used on `device`: `'auto'` (an opt-in) → bf16 where the hardware has it (fp16 + grad scaling on CUDA GPUs without bf16), else fp32."
     if precision not in PRECISIONS: raise ValueError(f"unknown precision {precision!r}; valid: {list(PRECISIONS)}")
     device = torch.device(device)
     if device.type == "cuda":
@@ -466,7 +492,7 @@ def fit(objective:Objective, # what to train: `Supervised`, `SFTNObjective`, `Di
         flip:bool|None=None, # random horizontal flips (None: the data's default)
         seed:int=0, # data order and augmentation (seed models yourself with `set_seed`)
         device="auto",
-        precision:str="auto", # "auto": bf16 where the hardware has it (fp16 + grad scaling on older GPUs), else fp32; or "fp32", "bf16", "fp16"
+        precision:str="fp32", # "fp32": the same arithmetic on every machine; opt-in mixed precision: "auto" (bf16 where the hardware has it, fp16 + grad scaling on older GPUs, else fp32), "bf16", "fp16"
         channels_last="auto", # channels-last memory format for the step ("auto": on; the weights are returned in the default format)
         compile=False, # True: `torch.compile` the step (inductor), or a backend name; falls back to eager with a warning if compiling fails
         optim_impl:str="auto", # SGD kernel: "auto" (fused on CUDA, foreach on CPU), "fused", "foreach" or "loop"
@@ -503,7 +529,8 @@ def fit(objective:Objective, # what to train: `Supervised`, `SFTNObjective`, `Di
     config = dict(epochs=epochs, lr=lr, batch_size=batch_size, momentum=momentum, weight_decay=weight_decay, schedule=schedule,
                   milestones=list(milestones), lr_decay=lr_decay, max_shift=max_shift, flip=bool(flip), seed=seed,
                   precision=precision, world_size=world, sync_bn=bool(sync_bn and di.enabled), n_train=len(data.train))
-    history, start_epoch, start_step, ck = History(name=name), 0, 0, None
+    meta = dict(precision=precision, device=str(device), device_name=device_name(device))   # what computed the numbers, in every history
+    history, start_epoch, start_step, ck = History(name=name, meta=meta), 0, 0, None
     if resume:   # before any training: a checkpoint for another objective is refused here
         found, err = None, None
         if di.main:
@@ -519,7 +546,7 @@ def fit(objective:Objective, # what to train: `Supervised`, `SFTNObjective`, `Di
             _load_objective_state(objective, {k: v.to(device) for k, v in ck["objective"].items()})
             opt.load_state_dict(ck["optimizer"]); sched.load_state_dict(ck["scheduler"])
             if ck.get("scaler"): scaler.load_state_dict(ck["scaler"])
-            history = History.from_dict(ck["history"]); history.name = name or history.name
+            history = History.from_dict(ck["history"]); history.name = name or history.name; history.meta = meta
             start_epoch, start_step = ck["epoch"], ck["step"]
     gbs = batch_size * world
     batches = make_batches(data.train, gbs, shuffle=True, max_shift=max_shift, flip=flip,

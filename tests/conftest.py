@@ -1,9 +1,27 @@
+import json, subprocess, sys
 from pathlib import Path
+from types import SimpleNamespace
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# the quickstart's tiny run, shared by every test that only reads its outputs (test_cli, test_tutorials): it runs once
+# per session, through the console command, as a user runs it
+QUICKSTART_TINY = dict(n_train=200, n_test=100, teacher="resnet8", teacher_epochs=2, student_epochs=1, seed=3)
 
 
 @pytest.fixture
 def root():
     return ROOT
+
+
+@pytest.fixture(scope="session")
+def quickstart_run(tmp_path_factory):
+    "`sftkd quickstart` once with tiny parameters: `.out` (its folder), `.stdout`, `.record` (quickstart.json), `.notebook`."
+    cwd = tmp_path_factory.mktemp("quickstart")
+    args = [a for k, v in QUICKSTART_TINY.items() for a in ("--param", f"{k}={v}")]
+    r = subprocess.run([str(Path(sys.executable).parent / "sftkd"), "quickstart", "--out", "q", "--quiet", *args],
+                       capture_output=True, text=True, cwd=cwd, timeout=900)
+    assert r.returncode == 0, r.stderr[-4000:]
+    out = cwd / "q"
+    return SimpleNamespace(out=out, stdout=r.stdout, record=json.loads((out / "quickstart.json").read_text()),
+                           notebook=json.loads((out / "01_quickstart.ipynb").read_text()))

@@ -17,17 +17,14 @@ def test_version_and_help():
     assert r.returncode == 0 and "quickstart" in r.stdout
 
 
-def test_quickstart_tiny(tmp_path):
-    r = sftkd("quickstart", "--out", "q", "--quiet", "--param", "n_train=200", "--param", "n_test=100",
-              "--param", "teacher=resnet8", "--param", "teacher_epochs=1", "--param", "student_epochs=1", cwd=tmp_path)
-    assert r.returncode == 0, r.stderr
-    out = tmp_path / "q"
+def test_quickstart_tiny(quickstart_run):
+    out = quickstart_run.out
     assert sorted(p.name for p in out.iterdir()) == ["01_quickstart.ipynb", "quickstart.html", "quickstart.json"]
-    rec = json.loads((out / "quickstart.json").read_text())
+    rec = quickstart_run.record
     assert rec["params"]["n_train"] == 200
     # the printed table is the record's table
     for row in rec["table"]:
-        assert f"| {row['arm']} | {row['model']} |" in r.stdout
+        assert f"| {row['arm']} | {row['model']} |" in quickstart_run.stdout
     html = (out / "quickstart.html").read_text()
     assert html.count('class="plotly-graph-div"') == 2 and "<script src=" not in html
 

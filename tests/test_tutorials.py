@@ -27,20 +27,32 @@ def test_every_tutorial_has_tiny_parameters():
     assert {p.stem for p in TUTORIALS} == set(TINY)
 
 
-@pytest.mark.parametrize("nb", TUTORIALS, ids=[p.stem for p in TUTORIALS])
+def errors_in(executed):
+    return [o for c in executed["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"]
+
+
+RUN_HERE = [p for p in TUTORIALS if p.stem != "01_quickstart"]   # the quickstart runs once per session (conftest.quickstart_run)
+
+
+@pytest.mark.parametrize("nb", RUN_HERE, ids=[p.stem for p in RUN_HERE])
 def test_tutorial_runs(nb, tmp_path):
     assert notebook_params(nb), f"{nb.name} has no cell tagged 'parameters'"
     out = run_notebook(nb, tmp_path, TINY[nb.stem], timeout=600)
     assert out.exists()
-    executed = json.loads(out.read_text())
-    errors = [o for c in executed["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"]
-    assert not errors
+    assert not errors_in(json.loads(out.read_text()))
 
 
-def test_quickstart_record(tmp_path):
-    run_notebook("quickstart", tmp_path, dict(TINY["01_quickstart"], seed=3, teacher_epochs=2))
-    rec = json.loads((tmp_path / "quickstart.json").read_text())
+def test_quickstart_runs(quickstart_run):
+    assert notebook_params(ROOT / "tutorials" / "01_quickstart.ipynb")
+    assert not errors_in(quickstart_run.notebook)
+
+
+def test_quickstart_record(quickstart_run):
+    rec = quickstart_run.record
     assert rec["params"]["seed"] == 3 and rec["params"]["teacher_epochs"] == 2
+    assert rec["precision"] == "fp32" and rec["params"]["precision"] == "fp32"   # the default: the same arithmetic everywhere
+    assert "bf16" in rec["device_name"] and rec["versions"]["cpu"]             # what computed it: the CPU and its bf16 support
+    assert all(h["meta"]["precision"] == "fp32" for h in rec["histories"].values())
     arms = [r["arm"] for r in rec["table"]]
     assert arms == ["standard teacher", "SFTN teacher", "student alone", "KD ← standard", "KD ← SFTN"]
     assert len(rec["histories"]["SFTN teacher"]["records"]) == 2
