@@ -18,7 +18,7 @@ __all__ = ['TEACHER_KINDS', 'RECORD', 'PAPER_METHODS', 'PRESETS', 'STUDY_RECIPES
            'versions', 'save_record', 'load_record', 'NotebookError', 'run_notebook', 'mean_std',
            'summarize_quickstarts', 'teacher_key', 'get_teacher', 'expand_grid', 'run_id', 'run_grid', 'load_runs',
            'summarize', 'grid_report', 'sftn_study_grid', 'load_sweep', 'sweep', 'study_gains', 'study_table',
-           'sftn_bench_grid']
+           'sftn_bench_grid', 'bench_table', 'bench_criteria']
 
 # %% ../nbs/08_experiments.ipynb #c005
 def _tutorial_dirs():
@@ -573,3 +573,64 @@ PRESETS["digits100-bench-length"] = {"template": "07_experiment", "out": "sweep_
                                          seeds=(0, 1, 2), epochs=e, methods=("kd",), recipes=("standard", "sftn"))]}
 PRESETS["digits100-bench-gpu"] = {"template": "07_experiment", "out": "sweep_digits100_bench_gpu", "workers": 1,   # paper length, one GPU
                                   "base": {**BENCH_REGIME, "device": "cuda"}, "grid": sftn_bench_grid(epochs=240)}
+
+# %% ../nbs/08_experiments.ipynb #b004
+def _bench_groups(out_dir):
+    "`{(regime, recipe): {seed: record}}` of the runs tagged by `sftn_bench_grid`, with the regime split into (length, method)."
+    ok, _ = load_runs(out_dir)
+    groups = {}
+    for r in ok:
+        t = r["params"].get("tags") or {}
+        if " · " in str(t.get("regime", "")) and "recipe" in t: groups.setdefault((t["regime"], t["recipe"]), {})[r["params"]["seed"]] = r
+    if not groups: raise ValueError(f"no finished run in {out_dir} is tagged like sftn_bench_grid's ('<n> epochs · <method>', recipe)")
+    return groups
+
+def _drift(accs:list) -> float:
+    "Largest |accuracy − final accuracy| over the last fifth of the epochs (the convergence criterion)."
+    return max(abs(a - accs[-1]) for a in accs[-(len(accs) // 5) - 1:])
+
+def bench_table(out_dir, baseline:str="standard"):
+    "Rows per (regime, recipe) of a benchmark grid: teacher and student accuracy, gain paired by seed, KL, CKA, epochs to 90 %, teacher cost."
+    groups, rows = _bench_groups(out_dir), []
+    order = lambda k: (int(k[0].split()[0]), k[0].split(" · ")[1] != "alone", k[0],
+                       list(BENCH_RECIPES).index(k[1]) if k[1] in BENCH_RECIPES else 99, k[1])
+    for key in sorted(groups, key=order):
+        by_seed, (regime, recipe) = groups[key], key
+        rs = list(by_seed.values())
+        length, method = regime.split(" · ")
+        row = {"epochs": int(length.split()[0]), "method": method, "teacher recipe": "—" if method == "alone" else recipe, "seeds": len(rs),
+               "teacher acc": _ms([r["teacher"]["test_acc"] for r in rs]),
+               "teacher train time (s)": _ms([r["teacher"]["train_time_s"] for r in rs]),
+               "student acc": _ms([r["student"]["test_acc_last"] for r in rs])}
+        base = groups.get((regime, baseline))
+        if method != "alone" and recipe != baseline and base:
+            g = [by_seed[s]["student"]["test_acc_last"] - base[s]["student"]["test_acc_last"] for s in sorted(set(by_seed) & set(base))]
+            row[f"gain vs {baseline} (paired)"], row["seeds gaining"] = _ms(g), f"{sum(x > 0 for x in g)}/{len(g)}"
+        else: row[f"gain vs {baseline} (paired)"], row["seeds gaining"] = "", ""
+        row.update({"KL(t‖s)": f"{mean_std([r['similarity']['kl'] for r in rs])[0]:.4f} ± {mean_std([r['similarity']['kl'] for r in rs])[1]:.4f}",
+                    "CKA": f"{mean_std([r['similarity']['cka'] for r in rs])[0]:.3f} ± {mean_std([r['similarity']['cka'] for r in rs])[1]:.3f}",
+                    "epochs to 90 %": _ms([r["convergence"]["epochs_to_90"] for r in rs])})
+        rows.append(row)
+    return rows
+
+def bench_criteria(out_dir, epochs:int|None=None): # the schedule length to check (None: the only one in the grid)
+    "The four promises of the benchmark regime, measured on a grid: `{criterion: {'value': …, 'ok': bool}}`."
+    groups = _bench_groups(out_dir)
+    lengths = sorted({int(k[0].split()[0]) for k in groups})
+    if epochs is None:
+        if len(lengths) != 1: raise ValueError(f"the grid has several schedule lengths {lengths}: pass epochs=")
+        epochs = lengths[0]
+    alone, kd = groups.get((f"{epochs} epochs · alone", "standard")), groups.get((f"{epochs} epochs · kd", "standard"))
+    if not alone or not kd: raise ValueError(f"bench_criteria needs the student alone and KD ← standard at {epochs} epochs in {out_dir}")
+    seeds = sorted(set(alone) & set(kd))
+    teacher = [kd[s]["teacher"]["test_acc"] for s in seeds]
+    drifts = {"standard teacher": max(_drift([e["test_acc"] for e in kd[s]["teacher"]["history"]["records"]]) for s in seeds),
+              "student alone": max(_drift([e["test_acc"] for e in alone[s]["student"]["history"]["records"]]) for s in seeds),
+              "KD student": max(_drift([e["test_acc"] for e in kd[s]["student"]["history"]["records"]]) for s in seeds)}
+    t_mean, a_mean = mean_std(teacher)[0], mean_std([alone[s]["student"]["test_acc_last"] for s in seeds])[0]
+    wins = sum(kd[s]["student"]["test_acc_last"] > alone[s]["student"]["test_acc_last"] for s in seeds)
+    return {"seeds": {"value": len(seeds), "ok": len(seeds) >= 1},
+            "(a) converged: largest change over the last fifth (points, worst seed)": {"value": drifts, "ok": max(drifts.values()) < 0.5},
+            "(b) off the ceiling: standard teacher (%)": {"value": round(t_mean, 2), "ok": 75 <= t_mean <= 92},
+            "(c) capacity gap: teacher − student alone (points)": {"value": round(t_mean - a_mean, 2), "ok": t_mean - a_mean >= 3},
+            "(d) KD matters: seeds where KD beats the student alone": {"value": f"{wins}/{len(seeds)}", "ok": wins >= 0.8 * len(seeds)}}
