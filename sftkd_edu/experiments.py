@@ -14,11 +14,11 @@ from .viz import atomic_write_text, write_report
 
 # %% auto #0
 __all__ = ['TEACHER_KINDS', 'RECORD', 'PAPER_METHODS', 'PRESETS', 'STUDY_RECIPES', 'SWEEP_KEYS', 'BENCH_REGIME', 'BENCH_RECIPES',
-           'BENCH_METHODS', 'list_tutorials', 'tutorial_path', 'notebook_params', 'check_params', 'parse_param',
-           'versions', 'save_record', 'load_record', 'NotebookError', 'run_notebook', 'mean_std',
+           'BENCH_METHODS', 'BENCH_LENGTHS', 'list_tutorials', 'tutorial_path', 'notebook_params', 'check_params',
+           'parse_param', 'versions', 'save_record', 'load_record', 'NotebookError', 'run_notebook', 'mean_std',
            'summarize_quickstarts', 'teacher_key', 'get_teacher', 'expand_grid', 'run_id', 'run_grid', 'load_runs',
            'summarize', 'grid_report', 'sftn_study_grid', 'load_sweep', 'sweep', 'study_gains', 'study_table',
-           'sftn_bench_grid', 'bench_table', 'bench_criteria']
+           'sftn_bench_grid', 'bench_table', 'bench_criteria', 'bench_gains']
 
 # %% ../nbs/08_experiments.ipynb #c005
 def _tutorial_dirs():
@@ -568,11 +568,11 @@ def sftn_bench_grid(seeds=(0, 1, 2, 3, 4), epochs:int=30, methods=tuple(BENCH_ME
 
 PRESETS["digits100-bench"] = {"template": "07_experiment", "out": "sweep_digits100_bench", "workers": 2,
                               "base": BENCH_REGIME, "grid": sftn_bench_grid()}
-PRESETS["digits100-bench-length"] = {"template": "07_experiment", "out": "sweep_digits100_bench_length", "workers": 2,   # gain vs schedule length
-                                     "base": BENCH_REGIME, "grid": [r for e in (8, 15, 30, 60) for r in sftn_bench_grid(
-                                         seeds=(0, 1, 2), epochs=e, methods=("kd",), recipes=("standard", "sftn"))]}
-PRESETS["digits100-bench-gpu"] = {"template": "07_experiment", "out": "sweep_digits100_bench_gpu", "workers": 1,   # paper length, one GPU
-                                  "base": {**BENCH_REGIME, "device": "cuda"}, "grid": sftn_bench_grid(epochs=240)}
+PRESETS["digits100-bench-length"] = {"template": "07_experiment", "out": "sweep_digits100_bench", "workers": 2,   # gain vs schedule length:
+                                     "base": BENCH_REGIME, "grid": [r for e in (8, 15, 60) for r in sftn_bench_grid(   # 30 epochs is the main
+                                         seeds=(0, 1, 2), epochs=e, methods=("kd",), recipes=("standard", "sftn"))]}   # preset, in the same folder
+BENCH_LENGTHS = (8, 15, 30, 60)
+
 
 # %% ../nbs/08_experiments.ipynb #b004
 def _bench_groups(out_dir):
@@ -634,3 +634,15 @@ def bench_criteria(out_dir, epochs:int|None=None): # the schedule length to chec
             "(b) off the ceiling: standard teacher (%)": {"value": round(t_mean, 2), "ok": 75 <= t_mean <= 92},
             "(c) capacity gap: teacher − student alone (points)": {"value": round(t_mean - a_mean, 2), "ok": t_mean - a_mean >= 3},
             "(d) KD matters: seeds where KD beats the student alone": {"value": f"{wins}/{len(seeds)}", "ok": wins >= 0.8 * len(seeds)}}
+
+def bench_gains(out_dir, method:str="kd", recipe:str="sftn", baseline:str="standard") -> dict:
+    "`{epochs: [student accuracy of `recipe`'s teacher − `baseline`'s, per seed both finished]}` of a benchmark grid, per schedule length."
+    groups, out = _bench_groups(out_dir), {}
+    for (regime, rec), by_seed in groups.items():
+        length, m = regime.split(" · ")
+        base = groups.get((regime, baseline))
+        if m != method or rec != recipe or not base: continue
+        out[int(length.split()[0])] = [by_seed[s]["student"]["test_acc_last"] - base[s]["student"]["test_acc_last"] for s in sorted(set(by_seed) & set(base))]
+    return dict(sorted(out.items()))
+PRESETS["digits100-bench-gpu"] = {"template": "07_experiment", "out": "sweep_digits100_bench_gpu", "workers": 1,   # paper length, one GPU
+                                  "base": {**BENCH_REGIME, "device": "cuda"}, "grid": sftn_bench_grid(epochs=240)}
