@@ -14,11 +14,11 @@ from .viz import atomic_write_text, write_report
 
 # %% auto #0
 __all__ = ['TEACHER_KINDS', 'RECORD', 'PAPER_METHODS', 'PRESETS', 'STUDY_RECIPES', 'SWEEP_KEYS', 'BENCH_REGIME', 'BENCH_RECIPES',
-           'BENCH_METHODS', 'BENCH_LENGTHS', 'list_tutorials', 'tutorial_path', 'notebook_params', 'check_params',
-           'parse_param', 'versions', 'save_record', 'load_record', 'NotebookError', 'run_notebook', 'mean_std',
-           'summarize_quickstarts', 'teacher_key', 'get_teacher', 'expand_grid', 'run_id', 'run_grid', 'load_runs',
-           'summarize', 'grid_report', 'sftn_study_grid', 'load_sweep', 'sweep', 'study_gains', 'study_table',
-           'sftn_bench_grid', 'bench_table', 'bench_criteria', 'bench_gains']
+           'BENCH_METHODS', 'BENCH_LENGTHS', 'list_tutorials', 'tutorial_path', 'notebook_params', 'plain_value',
+           'check_params', 'parse_param', 'versions', 'save_record', 'load_record', 'NotebookError', 'run_notebook',
+           'mean_std', 'summarize_quickstarts', 'teacher_key', 'get_teacher', 'expand_grid', 'run_id', 'run_grid',
+           'load_runs', 'summarize', 'grid_report', 'sftn_study_grid', 'load_sweep', 'sweep', 'study_gains',
+           'study_table', 'sftn_bench_grid', 'bench_table', 'bench_criteria', 'bench_gains']
 
 # %% ../nbs/08_experiments.ipynb #c005
 def _tutorial_dirs():
@@ -57,14 +57,27 @@ def _type_ok(value, default):
     if isinstance(default, (list, tuple)): return isinstance(value, (list, tuple))
     return isinstance(value, type(default))
 
+_PLAIN = (str, bool, int, float, type(None))
+
+def plain_value(v, path:str="value"):
+    "`v` as JSON-native data (str, int, float, bool, None, lists, dicts with str keys; tuples become lists) — else a ValueError naming where."
+    if isinstance(v, _PLAIN): return v
+    if isinstance(v, (list, tuple)): return [plain_value(x, f"{path}[{i}]") for i, x in enumerate(v)]
+    if isinstance(v, dict):
+        bad = [k for k in v if not isinstance(k, str)]
+        if bad: raise ValueError(f"{path}: dict key {bad[0]!r} ({type(bad[0]).__name__}) is not allowed; keys must be str")
+        return {k: plain_value(x, f"{path}.{k}") for k, x in v.items()}
+    raise ValueError(f"{path}: {type(v).__name__} is not allowed; parameters are data: str, int, float, bool, None, lists and dicts of them")
+
 def check_params(params:dict, # the values to inject
                  defaults:dict): # `notebook_params(...)` of the target notebook
-    "Raise a ValueError for unknown names or values of the wrong type; return params with ints made floats where needed."
+    "Raise a ValueError for unknown names, values of the wrong type or values that are not plain data; return them as plain data (ints made floats where the default is a float)."
     bad = [k for k in params if k not in defaults]
     if bad: raise ValueError(f"unknown parameter(s) {bad}; valid parameters: {sorted(defaults)}")
     out = {}
     for k, v in params.items():
         d = defaults[k]
+        v = plain_value(v, k)   # papermill writes anything else as an unescaped string literal: a value could become code
         if not _type_ok(v, d):
             raise ValueError(f"parameter {k!r} must be {type(d).__name__} (default {d!r}), got {type(v).__name__} {v!r}")
         out[k] = float(v) if isinstance(d, float) and isinstance(v, int) and not isinstance(v, bool) else v

@@ -61,10 +61,11 @@ def test_bench_isolated_writes_records(tmp_path):
     "`sftkd bench` as users run it: each measurement in its own process, so CPU peak memory is reported."
     r = sftkd("bench", "--teacher", "resnet20", "--student", "resnet8", "--batch-size", "8", "--image-size", "16",
               "--in-chans", "1", "--num-classes", "10", "--steps", "sftn,kd", "--timed-steps", "2", "--warmup", "1",
-              "--quiet", "--json", "out/bench.json", cwd=tmp_path)
+              "--precision", "fp32", "--quiet", "--json", "out/bench.json", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     recs = json.loads((tmp_path / "out" / "bench.json").read_text())
     assert [(x["step"], x["impl"]) for x in recs] == [("sftn", "sftkd"), ("sftn", "reference"), ("kd", "sftkd"), ("kd", "reference")]
+    assert {x["precision"] for x in recs} == {"fp32"} and all("bf16" in x["device_name"] for x in recs)
     for x in recs:
         assert x["images_per_s"] > 0 and isinstance(x["peak_mem_mb"], float) and x["peak_mem_mb"] > 0
         assert x["teacher"] == "resnet20" and x["batch_size"] == 8
@@ -77,3 +78,16 @@ def test_bench_bad_input_exit_2(tmp_path):
     r = sftkd("bench", "--precision", "int4", "--json", "b.json", cwd=tmp_path)
     assert r.returncode == 2 and "valid: ['auto', 'fp32', 'bf16', 'fp16']" in r.stderr
     assert not (tmp_path / "b.json").exists()
+
+
+@pytest.mark.parametrize("value", [
+    '!!binary ' + __import__("base64").b64encode(b'"+str(__import__("os").system("touch PWNED"))+"').decode(),   # bytes
+    '!!set {"+str(__import__(\'os\').system(\'touch PWNED\'))+": null}',                                          # a set
+    '2026-11-30',                                                                                                  # a date
+])
+def test_sweep_values_are_data_never_code(tmp_path, value):
+    "A sweep config that passed yaml.safe_load but holds a non-JSON value deep inside a dict parameter: refused, nothing runs."
+    (tmp_path / "s.yaml").write_text(f"base: {{n_train: 200, tags: {{x: {value}}}}}\ngrid: {{seed: [0]}}\nout: g\n")
+    r = sftkd("sweep", "s.yaml", "--quiet", cwd=tmp_path)
+    assert r.returncode == 2 and "tags.x:" in r.stderr and "is not allowed" in r.stderr, r.stderr
+    assert not (tmp_path / "PWNED").exists() and not (tmp_path / "g").exists()
