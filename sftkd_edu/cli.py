@@ -33,7 +33,7 @@ def run_quickstart(out_dir="sftkd_quickstart", # folder for the executed noteboo
     write_report(out_dir / "quickstart.html", "sftkd_edu quickstart: standard vs SFTN teacher", [
         f"{p['teacher']} teachers → {p['student']} students on {p['dataset']} ({p.get('n_train')} train images), "
         f"seed {p['seed']}, {p['teacher_epochs']} teacher / {p['student_epochs']} student epochs; "
-        f"ran in {rec['wall_time_s']:.0f} s with torch {rec['versions']['torch']}.",
+        f"ran in {rec['wall_time_s']:.0f} s with torch {rec['versions']['torch']}, in {rec.get('precision', '?')} on {rec.get('device_name', '?')}.",
         rec["table"],
         "Teacher–student similarity on the test set (KL at temperature 1, linear CKA of pooled embeddings):",
         rec.get("similarity", []),

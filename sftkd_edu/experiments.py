@@ -386,7 +386,9 @@ def grid_report(out_dir, title:str|None=None):
     s, (ok, _) = summarize(out_dir), load_runs(out_dir)
     out = Path(out_dir)
     if not s["n_ok"] and not s["failed"]: raise ValueError(f"no runs in {out / 'runs'}: run a grid there first")
-    parts = [f"{s['n_ok']} finished runs, {len(s['failed'])} failed. Mean ± sample std over seeds; n per row.", s["table"]]
+    how = sorted({f"{r.get('precision', r['params'].get('precision', '?'))} on {r.get('device_name', r['versions'].get('cuda') or r['versions'].get('cpu', '?'))}" for r in ok})
+    parts = [f"{s['n_ok']} finished runs, {len(s['failed'])} failed, computed in {'; '.join(how) or '–'}. "
+             "Mean ± sample std over seeds; n per row.", s["table"]]
     if s["gains"]:
         parts += ["Gain of each SFTN kind over the standard teacher (difference of the mean last-epoch student accuracies); "
                   "a gain inside the seeds' spread is not evidence.", s["gains"]]
