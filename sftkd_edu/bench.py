@@ -13,8 +13,9 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
+from .files import atomic_write_text
 from .data import DataBundle, TensorImageDataset, make_batches
-from .models import create_model
+from .models import create_model, flops as model_flops
 from .sftn import SFTNTeacher
 from .train import (fit, Callback, Supervised, SFTNObjective, Distillation, resolve_device, resolve_precision, device_name,
                              PRECISIONS,
@@ -184,14 +185,9 @@ def measure(step:str, impl:str, teacher:str="resnet32x4", student:str="resnet8x4
 # %% ../nbs/11_bench.ipynb #c016
 def flops(teacher:str="resnet32x4", student:str="resnet8x4", image_size:int=32, in_chans:int=3, num_classes:int=100) -> dict:
     "Forward FLOPs per image: `teacher_gflops`, `branch_gflops` (bridges + student branches of the SFTN teacher) and their ratio."
-    from torch.utils.flop_counter import FlopCounterMode
-    t = create_model(teacher, num_classes=num_classes, in_chans=in_chans).eval()
-    sftn = SFTNTeacher(t, student, image_size=image_size).eval()
-    x = torch.zeros(1, in_chans, image_size, image_size)
-    def count(f):
-        with torch.no_grad(), FlopCounterMode(display=False) as fc: f(x)
-        return fc.get_total_flops()
-    ft, fs = count(t), count(sftn)
+    t = create_model(teacher, num_classes=num_classes, in_chans=in_chans)
+    sftn = SFTNTeacher(t, student, image_size=image_size)
+    ft, fs = model_flops(t, image_size, in_chans), model_flops(sftn, image_size, in_chans)   # the zoo's one FLOP counter
     return {"teacher_gflops": ft / 1e9, "branch_gflops": (fs - ft) / 1e9, "branch_teacher_flops_ratio": (fs - ft) / ft,
             "branches": sftn.num_branches}
 
@@ -288,12 +284,7 @@ def save_bench(records:list, path) -> Path:
     "Write the records as a JSON list, atomically."
     path = Path(path)
     if path.exists() and path.is_dir(): raise IsADirectoryError(f"--json needs a file path, {path} is a folder")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        tmp.write_text(json.dumps(records, indent=1, default=str)); os.replace(tmp, path)
-    finally: tmp.unlink(missing_ok=True)
-    return path
+    return atomic_write_text(path, json.dumps(records, indent=1, default=str))
 
 def plot_bench(records:list, title:str="training throughput"):
     "Grouped bars: images/s per step, one colour per implementation."

@@ -48,7 +48,7 @@ def copy_tutorials(dest, # folder to copy the notebooks into (created when missi
                    force:bool=False): # overwrite notebooks of the same name
     "Copy every tutorial notebook into `dest`; return the paths written."
     from sftkd_edu.experiments import list_tutorials, tutorial_path
-    from sftkd_edu.viz import atomic_write_text
+    from sftkd_edu.files import atomic_write_text
     src = [tutorial_path(n) for n in list_tutorials()]
     if not src: raise ValueError("this installation of sftkd_edu has no tutorials")
     dest = Path(dest)

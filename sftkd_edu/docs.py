@@ -11,7 +11,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, unquote
 import nbformat
 import sftkd_edu
-from .viz import atomic_write_text
+from .files import atomic_write_text
 
 # %% auto #0
 __all__ = ['cell_directives', 'strip_directives', 'readme_text', 'find_root', 'write_readme', 'signature_text', 'api_markdown',

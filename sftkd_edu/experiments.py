@@ -10,15 +10,16 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 import sftkd_edu
-from .viz import atomic_write_text, write_report
+from .files import atomic_write, atomic_write_text
+from .viz import write_report
 
 # %% auto #0
 __all__ = ['TEACHER_KINDS', 'RECORD', 'PAPER_METHODS', 'PRESETS', 'STUDY_RECIPES', 'SWEEP_KEYS', 'BENCH_REGIME', 'BENCH_RECIPES',
-           'BENCH_METHODS', 'BENCH_LENGTHS', 'list_tutorials', 'tutorial_path', 'notebook_params', 'plain_value',
-           'check_params', 'parse_param', 'versions', 'save_record', 'load_record', 'NotebookError', 'run_notebook',
-           'mean_std', 'summarize_quickstarts', 'teacher_key', 'get_teacher', 'expand_grid', 'run_id', 'run_grid',
-           'load_runs', 'summarize', 'grid_report', 'sftn_study_grid', 'load_sweep', 'sweep', 'study_gains',
-           'study_table', 'sftn_bench_grid', 'bench_table', 'bench_criteria', 'bench_gains']
+           'BENCH_METHODS', 'list_tutorials', 'tutorial_path', 'notebook_params', 'plain_value', 'check_params',
+           'parse_param', 'versions', 'save_record', 'load_record', 'NotebookError', 'run_notebook', 'mean_std',
+           'summarize_quickstarts', 'teacher_key', 'get_teacher', 'expand_grid', 'run_id', 'run_grid', 'load_runs',
+           'summarize', 'grid_report', 'sftn_study_grid', 'load_sweep', 'sweep', 'study_gains', 'study_table',
+           'sftn_bench_grid', 'bench_table', 'bench_criteria', 'bench_gains']
 
 # %% ../nbs/08_experiments.ipynb #c005
 def _tutorial_dirs():
@@ -234,9 +235,8 @@ def get_teacher(data, # the `DataBundle` the teacher trains on
                 return model, {**info, "cached": True}
             except Exception as e: warnings.warn(f"cached teacher {wpath.name} is unreadable ({type(e).__name__}: {e}); training it again")
         model, info = train()
-        tmp = wpath.with_name(wpath.name + ".tmp")
-        save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(tmp))
-        os.replace(tmp, wpath); save_record(info, mpath)   # the record last: weights without a record are never read
+        weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+        atomic_write(wpath, lambda tmp: save_file(weights, str(tmp))); save_record(info, mpath)   # the record last: weights without a record are never read
         return model, {**info, "cached": False}
 
 # %% ../nbs/08_experiments.ipynb #c023
@@ -586,8 +586,9 @@ PRESETS["digits100-bench"] = {"template": "07_experiment", "out": "sweep_digits1
 PRESETS["digits100-bench-length"] = {"template": "07_experiment", "out": "sweep_digits100_bench", "workers": 2,   # gain vs schedule length:
                                      "base": BENCH_REGIME, "grid": [r for e in (8, 15, 60) for r in sftn_bench_grid(   # 30 epochs is the main
                                          seeds=(0, 1, 2), epochs=e, methods=("kd",), recipes=("standard", "sftn"))]}   # preset, in the same folder
-BENCH_LENGTHS = (8, 15, 30, 60)
-
+PRESETS["digits100-bench-gpu"] = {"template": "07_experiment", "out": "sweep_digits100_bench_gpu", "workers": 1,   # paper length, one GPU
+    "base": {**BENCH_REGIME, "device": "cuda"},   # DKD warms up over mdistiller's own 20 of 240 epochs
+    "grid": [{**r, "method_params": {"warmup": 20}} if r["method"] == "dkd" else r for r in sftn_bench_grid(epochs=240)]}
 
 # %% ../nbs/08_experiments.ipynb #b004
 def _bench_groups(out_dir):
@@ -659,5 +660,3 @@ def bench_gains(out_dir, method:str="kd", recipe:str="sftn", baseline:str="stand
         if m != method or rec != recipe or not base: continue
         out[int(length.split()[0])] = [by_seed[s]["student"]["test_acc_last"] - base[s]["student"]["test_acc_last"] for s in sorted(set(by_seed) & set(base))]
     return dict(sorted(out.items()))
-PRESETS["digits100-bench-gpu"] = {"template": "07_experiment", "out": "sweep_digits100_bench_gpu", "workers": 1,   # paper length, one GPU
-                                  "base": {**BENCH_REGIME, "device": "cuda"}, "grid": sftn_bench_grid(epochs=240)}

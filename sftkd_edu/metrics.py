@@ -7,6 +7,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from .data import DataBundle, make_batches
+from .models import eval_mode
+from .distill.functional import softened_entropy
 from .train import accuracy, History
 
 # %% auto #0
@@ -37,16 +39,13 @@ def similarity(teacher, student, data:DataBundle, batch_size:int=500, max_exampl
     "KL, agreement and linear CKA (embeddings) between a teacher and a student on the test split."
     ds = data.test if isinstance(data, DataBundle) else data
     dev = next(student.parameters()).device
-    tw, sw = teacher.training, student.training
-    teacher.eval(); student.eval()
     tl, sl, te, se, n = [], [], [], [], 0
-    try:
+    with eval_mode(teacher, student):
         for x, _ in make_batches(ds, batch_size, device=dev):
             _, e_t, z_t = teacher.forward_all(x); _, e_s, z_s = student.forward_all(x)
             tl.append(z_t.float().cpu()); sl.append(z_s.float().cpu()); te.append(e_t.float().cpu()); se.append(e_s.float().cpu())
             n += len(x)
             if n >= max_examples: break
-    finally: teacher.train(tw); student.train(sw)
     tl, sl = torch.cat(tl), torch.cat(sl)
     return {"kl": teacher_student_kl(tl, sl), "agreement": agreement(tl, sl), "cka": linear_cka(torch.cat(te), torch.cat(se))}
 
@@ -66,11 +65,8 @@ def output_entropy(model, data:DataBundle, T:float=4.0, batch_size:int=500):
     "Mean entropy (nats) of `softmax(logits / T)` of `model` over the test split; log K is uniform."
     if not T > 0: raise ValueError(f"temperature T must be positive, got {T!r}")
     ds = data.test if isinstance(data, DataBundle) else data
-    was = model.training; model.eval()
     tot, n = 0.0, 0
-    try:
+    with eval_mode(model):
         for x, _ in make_batches(ds, batch_size, device=next(model.parameters()).device):
-            p = F.softmax(model(x).float() / T, 1)
-            tot += -(p * p.clamp_min(1e-12).log()).sum().item(); n += len(x)
-    finally: model.train(was)
+            tot += softened_entropy(model(x), T).sum().item(); n += len(x)
     return tot / n

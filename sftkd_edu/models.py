@@ -4,13 +4,14 @@
 
 # %% ../nbs/01_models.ipynb #c002
 from __future__ import annotations
+from contextlib import contextmanager
 import torch
 from torch import nn
 import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['MODELS', 'VGG_CFGS', 'MBV2_SETTING', 'MBV2_STAGES', 'StagedNet', 'stage_shapes', 'num_params', 'BasicBlock',
-           'cifar_resnet', 'WideBlock', 'wide_resnet', 'list_models', 'create_model', 'downsampling',
+__all__ = ['MODELS', 'VGG_CFGS', 'MBV2_SETTING', 'MBV2_STAGES', 'StagedNet', 'eval_mode', 'stage_shapes', 'num_params',
+           'BasicBlock', 'cifar_resnet', 'WideBlock', 'wide_resnet', 'list_models', 'create_model', 'downsampling',
            'check_input_size', 'vgg', 'InvertedResidual', 'mobilenet_v2', 'channel_shuffle', 'ShuffleV1Block',
            'shufflenet_v1', 'ShuffleV2Block', 'ShuffleV2Down', 'shufflenet_v2', 'Bottleneck', 'bottleneck_resnet',
            'wrap_torchvision', 'tv_staged', 'load_weights', 'flops', 'model_card']
@@ -44,15 +45,22 @@ class StagedNet(nn.Module):
     def extra_repr(self): return f"name={self.name!r}, stages={self.num_stages}"
 
 # %% ../nbs/01_models.ipynb #c006
+@contextmanager
+def eval_mode(*models:nn.Module):
+    "Inside the block every model is in eval mode; afterwards each is back in the train/eval mode it had."
+    was = [m.training for m in models]
+    for m in models: m.eval()
+    try: yield models[0] if len(models) == 1 else models
+    finally:
+        for m, w in zip(models, was): m.train(w)
+
 @torch.no_grad()
 def stage_shapes(model:StagedNet, image_size:int=32, in_chans:int|None=None):
     "The `(C, H, W)` of each stage's output for one `image_size`² input (a dry run in eval mode)."
     in_chans = in_chans or _in_chans(model)
-    was = model.training; model.eval()
-    try:
-        p = next(model.parameters())
+    p = next(model.parameters())
+    with eval_mode(model):
         feats, _ = model.forward_stages(torch.zeros(1, in_chans, image_size, image_size, device=p.device, dtype=p.dtype))
-    finally: model.train(was)
     return [tuple(f.shape[1:]) for f in feats]
 
 def _in_chans(model):
@@ -460,10 +468,7 @@ MODELS.update({f"tv_{a}": (lambda a: lambda **kw: tv_staged(a, **kw))(a)
 def flops(model:nn.Module, image_size:int=32, in_chans:int=3):
     "Forward FLOPs of `model` for one `in_chans`×`image_size`² image."
     from torch.utils.flop_counter import FlopCounterMode
-    was = model.training; model.eval()
-    try:
-        with FlopCounterMode(display=False) as fc: model(torch.zeros(1, in_chans, image_size, image_size))
-    finally: model.train(was)
+    with eval_mode(model), FlopCounterMode(display=False) as fc: model(torch.zeros(1, in_chans, image_size, image_size))
     return fc.get_total_flops()
 
 def model_card(names:list|None=None): # model names (default: the whole zoo)

@@ -12,10 +12,12 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
+from .files import atomic_write
 from .data import DataBundle, TensorImageDataset, make_batches
-from .models import StagedNet, check_input_size
+from .models import StagedNet, check_input_size, eval_mode
 from .sftn import SFTNTeacher, sftn_loss
 from .distill import Distiller, create_method
+from .distill.functional import softened_entropy
 from .distributed import setup_distributed, ShardedBatches, all_reduce_mean, all_agree, broadcast_object, _sync_bn
 
 # %% auto #0
@@ -106,8 +108,7 @@ class SFTNObjective(Objective):
     def forward(self, x, y):
         t_logits, b_logits = self.sftn(x)
         terms = sftn_loss(t_logits, b_logits, y, **{**self.weights, "lam_kl": self.weights["lam_kl"] * self.kl_scale})
-        p = F.softmax(t_logits.detach().float() / self.kd_T, 1)
-        self._stats = {"teacher_entropy": -(p * p.clamp_min(1e-12).log()).sum(1).mean()}
+        self._stats = {"teacher_entropy": softened_entropy(t_logits.detach(), self.kd_T).mean()}
         if self.kl_warmup: self._stats["lam_kl"] = self.weights["lam_kl"] * self.kl_scale
         if self._grad_due and torch.is_grad_enabled():   # one batch per epoch: each term's pull on the teacher body
             body = [q for st in self.sftn.teacher.stages for q in st.parameters() if q.requires_grad]
@@ -214,18 +215,16 @@ def evaluate(model:nn.Module, # an `Objective` (all its metrics) or a plain mode
     ds = data.test if isinstance(data, DataBundle) else data
     device = resolve_device(device)
     precision = resolve_precision(precision, device)
-    was = model.training; model.eval()
     p = next(model.parameters())
     cl = any(q.dim() == 4 and not q.is_contiguous() and q.is_contiguous(memory_format=torch.channels_last) for q in model.parameters())
     correct, n = {}, 0
-    try:
+    with eval_mode(model):
         for x, y in make_batches(ds, batch_size, device=p.device):
             if cl and x.dim() == 4: x = x.contiguous(memory_format=torch.channels_last)   # inside `fit` with channels_last: match the weights
             with _autocast(device, precision):
                 preds = model.predict(x) if isinstance(model, Objective) else {"test_acc": model(x)}
             for k, z in preds.items(): correct[k] = correct.get(k, 0) + (z.argmax(1) == y).sum().item()
             n += len(y)
-    finally: model.train(was)
     return {k: c / n * 100 for k, c in correct.items()}
 
 # %% ../nbs/04_train.ipynb #c016
@@ -346,20 +345,7 @@ class CheckpointWarning(UserWarning):
 
 def save_checkpoint(ck:dict, path):
     "`torch.save` `ck` crash-safely: a temporary file in the same folder, flushed and fsynced, then renamed over `path`."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            torch.save(ck, f); f.flush(); os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True); raise
-    try:   # make the rename itself durable
-        fd = os.open(path.parent, os.O_RDONLY)
-        try: os.fsync(fd)
-        finally: os.close(fd)
-    except OSError: pass
-    return path
+    return atomic_write(path, lambda tmp: torch.save(ck, tmp))
 
 def _why(e):
     lines = [l.strip() for l in str(e).splitlines() if l.strip()]

@@ -4,14 +4,15 @@
 
 # %% ../nbs/06_viz.ipynb #c002
 from __future__ import annotations
-import html, os, tempfile
+import html
 from pathlib import Path
 import plotly.graph_objects as go
 import plotly.io as pio
 from .train import History
+from .files import atomic_write_text   # kept importable from here: reports are written with it
 
 # %% auto #0
-__all__ = ['plot_curves', 'markdown_table', 'html_table', 'atomic_write_text', 'write_report']
+__all__ = ['plot_curves', 'markdown_table', 'html_table', 'write_report']
 
 # %% ../nbs/06_viz.ipynb #c005
 def plot_curves(histories:dict, # {run name: History or its `to_dict()`}
@@ -46,20 +47,6 @@ def html_table(rows:list):
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 # %% ../nbs/06_viz.ipynb #c011
-def atomic_write_text(path, text:str):
-    "Write `text` to `path` via a temporary file in the same folder and an atomic rename."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    umask = os.umask(0); os.umask(umask)
-    try:
-        os.chmod(tmp, 0o666 & ~umask)   # mkstemp makes 0600 files; give the usual permissions
-        with os.fdopen(fd, "w", encoding="utf-8") as f: f.write(text); f.flush(); os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp): os.unlink(tmp)
-        raise
-    return path
-
 def write_report(path, # where to write the .html file
                  title:str,
                  sections:list): # items: str (HTML paragraph text), list of dicts (a table) or go.Figure

@@ -12,6 +12,8 @@ import plotly.graph_objects as go
 from IPython.display import display
 from .stepper import SFTNStepper, STAGES
 from .train import Callback
+from .models import eval_mode
+from .distill.functional import softened_entropy
 from .viz import html_table
 
 # %% auto #0
@@ -94,16 +96,14 @@ class TemperaturePlayground(_View):
         "Teacher and student logits for the chosen test image."
         x, y = self.data.test[self.index.value]
         dev = next(self.teacher.parameters()).device
-        tw, sw = self.teacher.training, self.student.training
-        self.teacher.eval(); self.student.eval()
-        try: return self.teacher(x[None].to(dev))[0].float().cpu(), self.student(x[None].to(dev))[0].float().cpu(), int(y)
-        finally: self.teacher.train(tw); self.student.train(sw)
+        with eval_mode(self.teacher, self.student):
+            return self.teacher(x[None].to(dev))[0].float().cpu(), self.student(x[None].to(dev))[0].float().cpu(), int(y)
     def update(self):
         zt, zs, y = self.logits()
         T = self.T.value
         pt, ps = F.softmax(zt / T, 0), F.softmax(zs / T, 0)
         self.kl = float(F.kl_div(F.log_softmax(zs / T, 0), pt, reduction="sum")) * T ** 2
-        ent = float(-(pt * pt.clamp_min(1e-12).log()).sum())
+        ent = float(softened_entropy(zt[None], T))
         self.readout.value = (f"<b>T = {T:g}</b>: KL(teacher ‖ student)·T² = {self.kl:.4f}; teacher's probability for the true class "
                               f"{y}: {pt[y]:.3f}; entropy of the teacher's softened output: {ent:.3f} nats")
         top = pt.topk(min(self.top, len(pt))).indices

@@ -10,7 +10,7 @@ from torch import nn
 import torch.nn.functional as F
 import math
 from . import functional
-from ..models import stage_shapes, _in_chans
+from ..models import stage_shapes, _in_chans, eval_mode
 from ..sftn import Bridge
 
 # %% auto #0
@@ -60,9 +60,7 @@ def _stage_pairs(student, teacher, image_size):
 def _embed_dim(model, image_size):
     "Size of a staged net's pooled embedding."
     p = next(model.parameters())
-    was = model.training; model.eval()
-    try: return model.forward_all(torch.zeros(1, _in_chans(model), image_size, image_size, device=p.device))[1].shape[1]
-    finally: model.train(was)
+    with eval_mode(model): return model.forward_all(torch.zeros(1, _in_chans(model), image_size, image_size, device=p.device))[1].shape[1]
 
 class FeatureDistiller(Distiller):
     "Base of the feature/relation methods: `ce_weight`·CE + `kd_weight`·KD (optional) + `weight`·`self.loss(...)` under `self.term`."
@@ -189,11 +187,9 @@ class PreReLU:
     @torch.no_grad()
     def _check(self, image_size):
         "Keep a hook only where ReLU(captured) is exactly the stage output; use an unrectified output itself; else refuse."
-        p, was = next(self.model.parameters()), self.model.training
+        p = next(self.model.parameters())
         x = torch.randn(2, _in_chans(self.model), image_size, image_size, generator=torch.Generator().manual_seed(0)).to(p.device)
-        self.model.eval()
-        try: pre, outs = self(x)[0], self.model.forward_all(x)[0]
-        finally: self.model.train(was)
+        with eval_mode(self.model): pre, outs = self(x)[0], self.model.forward_all(x)[0]
         for i, (a, o) in enumerate(zip(pre, outs)):
             if self.use[i] and a.shape == o.shape and torch.equal(F.relu(a), o): continue
             if (o < 0).any(): self.use[i] = False; continue                 # not rectified: the output is the pre-activation
@@ -330,10 +326,8 @@ def _maps(model, x):
 
 @torch.no_grad()
 def _map_channels(model, image_size):
-    p, was = next(model.parameters()), model.training
-    model.eval()
-    try: return [m.shape[1] for m in _maps(model, torch.zeros(1, _in_chans(model), image_size, image_size, device=p.device))[0]]
-    finally: model.train(was)
+    p = next(model.parameters())
+    with eval_mode(model): return [m.shape[1] for m in _maps(model, torch.zeros(1, _in_chans(model), image_size, image_size, device=p.device))[0]]
 
 class FSP(_InitPhase, FeatureDistiller):
     "Flow of solution procedure: init phase trains the student on the FSP matrices of consecutive maps (stem + stages); then CE (+ KD)."

@@ -8,8 +8,8 @@ import torch
 import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['kd', 'hint', 'at', 'sp', 'pkt', 'rkd', 'nst', 'cc', 'dkd', 'vid', 'ab', 'ft', 'fsp_matrix', 'fsp', 'crd_nce',
-           'sskd_sim', 'keep_ranked', 'sskd', 'oh_margin', 'overhaul']
+__all__ = ['kd', 'softened_entropy', 'hint', 'at', 'sp', 'pkt', 'rkd', 'nst', 'cc', 'dkd', 'vid', 'ab', 'ft', 'fsp_matrix', 'fsp',
+           'crd_nce', 'sskd_sim', 'keep_ranked', 'sskd', 'oh_margin', 'overhaul']
 
 # %% ../../nbs/03_distill_functional.ipynb #c005
 def kd(s_logits:torch.Tensor, # student logits, B×K
@@ -19,6 +19,15 @@ def kd(s_logits:torch.Tensor, # student logits, B×K
     if s_logits.shape != t_logits.shape: raise ValueError(f"student logits {tuple(s_logits.shape)} and teacher logits {tuple(t_logits.shape)} differ in shape")
     if T <= 0: raise ValueError(f"temperature T must be positive, got {T}")
     return F.kl_div(F.log_softmax(s_logits / T, dim=1), F.softmax(t_logits / T, dim=1), reduction="sum") * T ** 2 / s_logits.shape[0]
+
+# %% ../../nbs/03_distill_functional.ipynb #c008c
+def softened_entropy(logits:torch.Tensor, # B×K
+                     T:float=1.0): # temperature
+    "Entropy (nats) of `softmax(logits / T)` per row, computed in float32 or wider: 0 for one-hot, log K for uniform."
+    if T <= 0: raise ValueError(f"temperature T must be positive, got {T}")
+    z = logits.float() if logits.dtype in (torch.float16, torch.bfloat16) else logits   # no entropy in 8 significant bits
+    logp = F.log_softmax(z / T, 1)
+    return -(logp.exp() * logp).sum(1)
 
 # %% ../../nbs/03_distill_functional.ipynb #c010
 def _same_batch(x_s:torch.Tensor, x_t:torch.Tensor):
