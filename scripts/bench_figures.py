@@ -5,19 +5,8 @@ grid folder's records and rendered by Debian's chromium (headless, offline; no i
 """
 import subprocess, sys, tempfile
 from pathlib import Path
-from sftkd_edu.experiments import load_runs, bench_gains
+from sftkd_edu.experiments import bench_gains, bench_gains_at
 from sftkd_edu.viz import plot_paired_gains, plot_gain_by_length
-
-
-def gains_at(out_dir, epochs:int=30):
-    "`{'method ← recipe': [gain per seed]}` at one schedule length, every method and non-standard recipe of the grid."
-    ok, _ = load_runs(out_dir)
-    by = {(r["params"]["tags"]["regime"], r["params"]["tags"]["recipe"], r["params"]["seed"]): r for r in ok if r["params"].get("tags")}
-    out = {}
-    for (reg, rec, sd), r in sorted(by.items()):
-        if rec != "standard" and reg.startswith(f"{epochs} epochs · ") and (reg, "standard", sd) in by:
-            out.setdefault(f"{reg.split(' · ')[1]} ← {rec}", []).append(r["student"]["test_acc_last"] - by[(reg, "standard", sd)]["student"]["test_acc_last"])
-    return out
 
 
 def png(fig, path:Path, width:int=1000, height:int=None):
@@ -36,6 +25,6 @@ def png(fig, path:Path, width:int=1000, height:int=None):
 if __name__ == "__main__":
     grid, out = Path(sys.argv[1]), Path(sys.argv[2])
     out.mkdir(parents=True, exist_ok=True)
-    print(png(plot_paired_gains(gains_at(grid), "digits100-bench, 30 epochs: student of an SFTN-kind teacher − student of the standard one"), out / "bench_gains.png"))
+    print(png(plot_paired_gains({f"{m} ← {r}": g for (m, r), g in bench_gains_at(grid, 30).items()}, "digits100-bench, 30 epochs: student of an SFTN-kind teacher − student of the standard one"), out / "bench_gains.png"))
     print(png(plot_gain_by_length(bench_gains(grid, "kd", "sftn"), "KD student: the paper's SFTN teacher − the standard teacher, "
                                   "by schedule length"), out / "bench_length.png"))

@@ -11,15 +11,15 @@ import torch
 from tqdm.auto import tqdm
 import sftkd_edu
 from .files import atomic_write, atomic_write_text
-from .viz import write_report
+from .viz import write_report, mean_std
 
 # %% auto #0
 __all__ = ['TEACHER_KINDS', 'RECORD', 'PAPER_METHODS', 'PRESETS', 'STUDY_RECIPES', 'SWEEP_KEYS', 'BENCH_REGIME', 'BENCH_RECIPES',
            'BENCH_METHODS', 'list_tutorials', 'tutorial_path', 'notebook_params', 'plain_value', 'check_params',
-           'parse_param', 'versions', 'save_record', 'load_record', 'NotebookError', 'run_notebook', 'mean_std',
+           'parse_param', 'versions', 'save_record', 'load_record', 'NotebookError', 'run_notebook',
            'summarize_quickstarts', 'teacher_key', 'get_teacher', 'expand_grid', 'run_id', 'run_grid', 'load_runs',
            'summarize', 'grid_report', 'sftn_study_grid', 'load_sweep', 'sweep', 'study_gains', 'study_table',
-           'sftn_bench_grid', 'bench_table', 'bench_criteria', 'bench_gains']
+           'sftn_bench_grid', 'bench_table', 'bench_criteria', 'bench_gains', 'bench_gains_at']
 
 # %% ../nbs/08_experiments.ipynb #c005
 def _tutorial_dirs():
@@ -135,12 +135,6 @@ def run_notebook(src, # notebook path, or a tutorial name
     return dst
 
 # %% ../nbs/08_experiments.ipynb #c016
-def mean_std(xs:list):
-    "Mean and sample standard deviation (0 for a single value)."
-    import statistics
-    xs = [float(x) for x in xs]
-    return statistics.fmean(xs), (statistics.stdev(xs) if len(xs) > 1 else 0.0)
-
 def summarize_quickstarts(paths:list, # record files (or folders holding one named `record`)
                           early_epoch:int|None=3, # also report accuracy after this epoch (convergence speed); None: skip
                           record:str="quickstart.json"): # the record's file name inside a folder, e.g. "unknown_student.json"
@@ -342,7 +336,7 @@ def load_runs(out_dir):
         else: bad.append({"run": d.name, "error": f"record {s}"})
     return ok, bad
 
-def _ms(xs): m, s = mean_std(xs); return f"{m:.2f} ± {s:.2f}"
+def _ms(xs, nd:int=2): m, s = mean_std(xs); return f"{m:.{nd}f} ± {s:.{nd}f}"
 
 _NOT_GROUPED = ("seed", "out_dir", "teacher_cache", "progress", "device", "tags")
 _RECIPE_KEYS = ("teacher_kind", "lam_t", "lam_kl", "lam_ce", "tau", "finetune_fraction", "finetune_lr", "kl_warmup", "stop_kl_grad", "branch_lr")
@@ -527,13 +521,17 @@ def _study_groups(out_dir):
                        list(STUDY_RECIPES).index(k[1]) if k[1] in STUDY_RECIPES else 99, k[1])
     return dict(sorted(groups.items(), key=lambda kv: order(kv[0])))
 
+def _paired(by_seed:dict, base:dict) -> list:
+    "Student last-epoch accuracy of `by_seed` minus `base`'s, for each seed both finished (`{seed: record}` each)."
+    return [by_seed[s]["student"]["test_acc_last"] - base[s]["student"]["test_acc_last"] for s in sorted(set(by_seed) & set(base))]
+
 def study_gains(out_dir, baseline:str="standard"):
     "`{(regime, recipe): [student accuracy − the baseline recipe's, per seed both finished]}` of a tagged grid."
     groups, out = _study_groups(out_dir), {}
     for (regime, recipe), by_seed in groups.items():
         base = groups.get((regime, baseline))
         if recipe == baseline or not base: continue
-        out[(regime, recipe)] = [by_seed[k]["student"]["test_acc_last"] - base[k]["student"]["test_acc_last"] for k in sorted(set(by_seed) & set(base))]
+        out[(regime, recipe)] = _paired(by_seed, base)
     return out
 
 def study_table(out_dir, baseline:str="standard", early_epoch:int=2):
@@ -620,11 +618,10 @@ def bench_table(out_dir, baseline:str="standard"):
                "student acc": _ms([r["student"]["test_acc_last"] for r in rs])}
         base = groups.get((regime, baseline))
         if method != "alone" and recipe != baseline and base:
-            g = [by_seed[s]["student"]["test_acc_last"] - base[s]["student"]["test_acc_last"] for s in sorted(set(by_seed) & set(base))]
+            g = _paired(by_seed, base)
             row[f"gain vs {baseline} (paired)"], row["seeds gaining"] = _ms(g), f"{sum(x > 0 for x in g)}/{len(g)}"
         else: row[f"gain vs {baseline} (paired)"], row["seeds gaining"] = "", ""
-        row.update({"KL(t‖s)": f"{mean_std([r['similarity']['kl'] for r in rs])[0]:.4f} ± {mean_std([r['similarity']['kl'] for r in rs])[1]:.4f}",
-                    "CKA": f"{mean_std([r['similarity']['cka'] for r in rs])[0]:.3f} ± {mean_std([r['similarity']['cka'] for r in rs])[1]:.3f}",
+        row.update({"KL(t‖s)": _ms([r["similarity"]["kl"] for r in rs], 4), "CKA": _ms([r["similarity"]["cka"] for r in rs], 3),
                     "epochs to 90 %": _ms([r["convergence"]["epochs_to_90"] for r in rs])})
         rows.append(row)
     return rows
@@ -653,12 +650,19 @@ def bench_criteria(out_dir, epochs:int|None=None): # the schedule length to chec
             "(c) capacity gap: teacher − student alone (points)": {"value": round(t_mean - a_mean, 2), "ok": t_mean - a_mean >= 3},
             "(d) KD matters: seeds where KD beats the student alone": {"value": f"{wins}/{len(seeds)}", "ok": wins >= 0.8 * len(seeds)}}
 
-def bench_gains(out_dir, method:str="kd", recipe:str="sftn", baseline:str="standard") -> dict:
-    "`{epochs: [student accuracy of `recipe`'s teacher − `baseline`'s, per seed both finished]}` of a benchmark grid, per schedule length."
+def _bench_paired(out_dir, baseline:str="standard") -> dict:
+    "`{(epochs, method, recipe): [gain per seed]}`: every non-baseline recipe of a benchmark grid against the baseline's student."
     groups, out = _bench_groups(out_dir), {}
     for (regime, rec), by_seed in groups.items():
         length, m = regime.split(" · ")
         base = groups.get((regime, baseline))
-        if m != method or rec != recipe or not base: continue
-        out[int(length.split()[0])] = [by_seed[s]["student"]["test_acc_last"] - base[s]["student"]["test_acc_last"] for s in sorted(set(by_seed) & set(base))]
+        if m != "alone" and rec != baseline and base: out[(int(length.split()[0]), m, rec)] = _paired(by_seed, base)
     return dict(sorted(out.items()))
+
+def bench_gains(out_dir, method:str="kd", recipe:str="sftn", baseline:str="standard") -> dict:
+    "`{epochs: [student accuracy of `recipe`'s teacher − `baseline`'s, per seed both finished]}` of a benchmark grid, per schedule length."
+    return {e: g for (e, m, r), g in _bench_paired(out_dir, baseline).items() if (m, r) == (method, recipe)}
+
+def bench_gains_at(out_dir, epochs:int, baseline:str="standard") -> dict:
+    "`{(method, recipe): [gain per seed]}` at one schedule length: every KD method and teacher recipe against `baseline`."
+    return {(m, r): g for (e, m, r), g in _bench_paired(out_dir, baseline).items() if e == epochs}

@@ -12,7 +12,7 @@ from .train import History
 from .files import atomic_write_text   # kept importable from here: reports are written with it
 
 # %% auto #0
-__all__ = ['plot_curves', 'markdown_table', 'html_table', 'plot_paired_gains', 'plot_gain_by_length', 'write_report']
+__all__ = ['plot_curves', 'markdown_table', 'html_table', 'mean_std', 'plot_paired_gains', 'plot_gain_by_length', 'write_report']
 
 # %% ../nbs/06_viz.ipynb #c005
 def plot_curves(histories:dict, # {run name: History or its `to_dict()`}
@@ -47,9 +47,11 @@ def html_table(rows:list):
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 # %% ../nbs/06_viz.ipynb #v001
-def _mean_sd(xs):
-    m = sum(xs) / len(xs)
-    return m, (sum((x - m) ** 2 for x in xs) / (len(xs) - 1)) ** 0.5 if len(xs) > 1 else 0.0
+def mean_std(xs:list):
+    "Mean and sample standard deviation (0 for a single value)."
+    import statistics
+    xs = [float(x) for x in xs]
+    return statistics.fmean(xs), (statistics.stdev(xs) if len(xs) > 1 else 0.0)
 
 def plot_paired_gains(gains:dict, # {setting label: [gain per seed]}
                       title:str, xaxis_title:str="gain in test accuracy (points)"):
@@ -57,7 +59,7 @@ def plot_paired_gains(gains:dict, # {setting label: [gain per seed]}
     fig = go.Figure()
     for label, d in gains.items():
         if not d: continue
-        m, s = _mean_sd(d)
+        m, s = mean_std(d)
         fig.add_bar(x=[m], y=[label], orientation="h", error_x=dict(type="data", array=[s]), showlegend=False,
                     marker_color="seagreen" if m > 0 else "indianred", hovertemplate=f"{label}: %{{x:+.2f}} ± {s:.2f} (n={len(d)})<extra></extra>")
         fig.add_scatter(x=list(d), y=[label] * len(d), mode="markers", marker=dict(color="black", size=6), showlegend=False)
@@ -72,8 +74,8 @@ def plot_gain_by_length(gains:dict, # {epochs: [gain per seed]}
     fig = go.Figure()
     fig.add_scatter(x=[e for e in xs for _ in gains[e]], y=[g for e in xs for g in gains[e]], mode="markers",
                     marker=dict(color="black", size=7), name="one seed")
-    fig.add_scatter(x=xs, y=[_mean_sd(gains[e])[0] for e in xs], mode="lines+markers", name="mean ± std",
-                    error_y=dict(type="data", array=[_mean_sd(gains[e])[1] for e in xs]))
+    fig.add_scatter(x=xs, y=[mean_std(gains[e])[0] for e in xs], mode="lines+markers", name="mean ± std",
+                    error_y=dict(type="data", array=[mean_std(gains[e])[1] for e in xs]))
     fig.add_hline(y=0, line_color="gray")
     return fig.update_layout(title=title, xaxis_title="epochs (teacher and student)", yaxis_title=yaxis_title, xaxis_type="log",
                              xaxis=dict(tickvals=xs), template="plotly_white", height=400)
