@@ -4,230 +4,27 @@
 
 # %% ../nbs/04_train.ipynb #c002
 from __future__ import annotations
-import math, os, pickle, random, re, time, warnings
-from pathlib import Path
-from contextlib import nullcontext
-import numpy as np
+import math, time, warnings
 import torch
-from torch import nn
-import torch.nn.functional as F
-from tqdm.auto import tqdm
-from .files import atomic_write
-from .data import DataBundle, TensorImageDataset, make_batches
-from .models import StagedNet, check_input_size, eval_mode
-from .sftn import SFTNTeacher, sftn_loss
+from .data import DataBundle, make_batches
+from .models import StagedNet, check_input_size
+from .sftn import SFTNTeacher
 from .distill import Distiller, create_method
-from .distill.functional import softened_entropy
-from .distributed import setup_distributed, ShardedBatches, all_reduce_mean, all_agree, broadcast_object, _sync_bn
+from .distributed import setup_distributed, ShardedBatches, all_reduce_mean, broadcast_object, _sync_bn
+from .runtime import (set_seed, resolve_device, device_name, cpu_bf16_supported, resolve_precision, PerformanceWarning,
+                               PRECISIONS, OPTIM_IMPLS, CPU_BF16_ENV, _autocast, _make_optimizer, _compiled, _is_compile_error,
+                               _check_speed_args, _channels_last)
+from .objective import Objective, Supervised, History, accuracy, evaluate
+from .callbacks import Callback, FitState, run_callbacks, ProgressBar, NonFinitePolicy, NonFiniteLossError, NONFINITE
+from .checkpoint import (CKPT_FORMAT, CheckpointError, CheckpointWarning, save_checkpoint, load_checkpoint, list_checkpoints,
+                                  rng_state, set_rng_state, objective_signature, check_signature, resume_checkpoint, restore_run,
+                                  Checkpointer, _check_ckpt_args)
+from .sftn_objective import SFTNObjective, CollapseGuard, CollapseWarning
 
 # %% auto #0
-__all__ = ['SCHEDULES', 'PRECISIONS', 'OPTIM_IMPLS', 'CPU_BF16_ENV', 'CKPT_FORMAT', 'NONFINITE', 'set_seed', 'resolve_device',
-           'device_name', 'Objective', 'Supervised', 'SFTNObjective', 'Distillation', 'History', 'Callback', 'FitState',
-           'NonFiniteLossError', 'accuracy', 'evaluate', 'PerformanceWarning', 'cpu_bf16_supported',
-           'resolve_precision', 'CheckpointError', 'CheckpointWarning', 'save_checkpoint', 'load_checkpoint',
-           'list_checkpoints', 'rng_state', 'set_rng_state', 'objective_signature', 'check_signature', 'fit',
-           'CollapseWarning', 'CollapseGuard']
+__all__ = ['SCHEDULES', 'fit', 'Distillation']
 
-# %% ../nbs/04_train.ipynb #c005
-def set_seed(seed:int):
-    "Seed `random`, NumPy and torch (all devices)."
-    if not isinstance(seed, int): raise ValueError(f"seed must be an int, got {seed!r}")
-    random.seed(seed); np.random.seed(seed % 2**32); torch.manual_seed(seed)
-
-def resolve_device(device="auto"):
-    "`'auto'` → CUDA if available else CPU; anything else is checked and passed to `torch.device`."
-    if device in (None, "auto"): return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try: d = torch.device(device)
-    except (RuntimeError, TypeError): raise ValueError(f"unknown device {device!r}; use 'auto', 'cpu', 'cuda' or 'cuda:N'") from None
-    if d.type == "cuda" and not torch.cuda.is_available(): raise ValueError(f"device {device!r} asked for but CUDA is not available; use 'auto' or 'cpu'")
-    return d
-
-def _cpu_model() -> str:
-    "The CPU's model name (from /proc/cpuinfo on Linux, else `platform.processor()`)."
-    import platform
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"): return line.split(":", 1)[1].strip()
-    except OSError: pass
-    return platform.processor() or platform.machine() or "unknown CPU"
-
-def device_name(device="auto") -> str:
-    "What ran the arithmetic, for records: the GPU's name, or the CPU's model and whether it has native bf16."
-    d = resolve_device(device)
-    if d.type == "cuda": return torch.cuda.get_device_name(d)
-    if d.type != "cpu": return d.type
-    return f"{_cpu_model()} ({'native bf16' if cpu_bf16_supported() else 'no native bf16'})"
-
-# %% ../nbs/04_train.ipynb #c008
-class Objective(nn.Module):
-    "What `fit` trains: `forward(x, y) -> {term: weighted loss}`, `predict(x) -> {metric: logits}`."
-    needs_index = False   # True: `fit` passes each sample's training-set index as a third argument (CRD)
-    def forward(self, x, y): raise NotImplementedError
-    def predict(self, x): raise NotImplementedError
-    def stats(self) -> dict:
-        "Diagnostics of the last step (not part of the loss), averaged per epoch by `fit` over the steps that report them."
-        return {}
-    def on_fit_start(self, data, epochs:int):
-        "Called by `fit` once, before the optimizer is built: the hook for state sized by the data (CRD's memory bank)."
-    def on_epoch_start(self, epoch:int, epochs:int):
-        "Called by `fit` before each epoch (1-based): the hook for schedules inside an objective, e.g. a loss warm-up or an init phase."
-    def loop_state(self) -> dict:
-        "Plain values (no tensors) that change inside an epoch outside the parameters and buffers; saved in mid-epoch checkpoints."
-        return {}
-    def load_loop_state(self, state:dict):
-        "Restore what `loop_state` returned (on resuming inside an epoch, after `on_epoch_start`)."
-    def param_groups(self) -> list:
-        "Optimizer groups `[{'params': […], 'lr_mult': m}, …]` (`fit` sets each group's lr to lr × m); default: one group of everything trainable."
-        return [{"params": [p for p in self.parameters() if p.requires_grad]}]
-
-class Supervised(Objective):
-    "Plain training with cross-entropy: a standard teacher, or a student trained alone."
-    def __init__(self, model:StagedNet):
-        super().__init__(); self.model = model
-    def forward(self, x, y): return {"ce": F.cross_entropy(self.model(x), y)}
-    def predict(self, x): return {"test_acc": self.model(x)}
-
-class SFTNObjective(Objective):
-    "Training a teacher with student branches: the three terms of `sftn_loss`; scores the teacher and each branch."
-    def __init__(self, sftn:SFTNTeacher, lam_t:float=1.0, lam_kl:float=3.0, lam_ce:float=1.0, tau:float=1.0,
-                 kd_T:float=4.0, # temperature of the logged `teacher_entropy` (the KD temperature the teacher will teach at)
-                 diagnostics:bool=True, # once per epoch, log the gradient norm each term sends into the teacher body
-                 kl_warmup:int=0, # stabilizer: ramp λ_KL linearly from 0 over this many epochs (0: the paper, full weight at once)
-                 stop_kl_grad:bool=False, # stabilizer: the KL sends no gradient into the teacher logits (features still get branch gradients)
-                 branch_lr:float=1.0): # stabilizer: learning-rate multiplier of the bridges and branches (1: the paper)
-        super().__init__()
-        if not isinstance(sftn, SFTNTeacher): raise TypeError(f"SFTNObjective needs an SFTNTeacher, got {type(sftn).__name__}")
-        for k, v in dict(lam_t=lam_t, lam_kl=lam_kl, lam_ce=lam_ce).items():
-            if not (isinstance(v, (int, float)) and v >= 0): raise ValueError(f"{k} must be a number ≥ 0, got {v!r}")
-        for k, v in dict(tau=tau, kd_T=kd_T, branch_lr=branch_lr).items():
-            if not (isinstance(v, (int, float)) and v > 0): raise ValueError(f"{k} must be a number > 0, got {v!r}")
-        if not isinstance(kl_warmup, int) or kl_warmup < 0: raise ValueError(f"kl_warmup must be an int ≥ 0 (epochs), got {kl_warmup!r}")
-        self.sftn, self.weights = sftn, dict(lam_t=lam_t, lam_kl=lam_kl, lam_ce=lam_ce, tau=tau, detach_target=bool(stop_kl_grad))
-        self.kl_warmup, self.branch_lr, self.kl_scale = kl_warmup, branch_lr, 1.0
-        self.kd_T, self.diagnostics, self._stats, self._grad_due = kd_T, diagnostics, {}, diagnostics
-    def forward(self, x, y):
-        t_logits, b_logits = self.sftn(x)
-        terms = sftn_loss(t_logits, b_logits, y, **{**self.weights, "lam_kl": self.weights["lam_kl"] * self.kl_scale})
-        self._stats = {"teacher_entropy": softened_entropy(t_logits.detach(), self.kd_T).mean()}
-        if self.kl_warmup: self._stats["lam_kl"] = self.weights["lam_kl"] * self.kl_scale
-        if self._grad_due and torch.is_grad_enabled():   # one batch per epoch: each term's pull on the teacher body
-            body = [q for st in self.sftn.teacher.stages for q in st.parameters() if q.requires_grad]
-            for k, v in terms.items():
-                gs = torch.autograd.grad(v, body, retain_graph=True, allow_unused=True)
-                self._stats[f"grad_{k}"] = torch.sqrt(sum(((g.float() ** 2).sum() for g in gs if g is not None), torch.zeros((), device=x.device)))
-            self._grad_due = False
-        return terms
-    def stats(self): return self._stats
-    def loop_state(self): return {"grad_due": bool(self._grad_due)}   # the once-per-epoch diagnostics batch already happened?
-    def load_loop_state(self, state): self._grad_due = state.get("grad_due", self._grad_due)
-    def on_epoch_start(self, epoch, epochs):
-        self._grad_due = self.diagnostics
-        self.kl_scale = min(1.0, (epoch - 1) / self.kl_warmup) if self.kl_warmup else 1.0
-    def param_groups(self):
-        grafts = list(self.sftn.bridges.parameters()) + list(self.sftn.branches.parameters())
-        return [{"params": [p for p in self.sftn.teacher.parameters() if p.requires_grad]},
-                {"params": [p for p in grafts if p.requires_grad], "lr_mult": self.branch_lr}]
-    def predict(self, x):
-        t_logits, b_logits = self.sftn(x)
-        return {"test_acc": t_logits, **{f"branch{i + 1}_test_acc": b for i, b in enumerate(b_logits)}}
-
-class Distillation(Objective):
-    "A student learning from a frozen teacher (always in eval mode, no gradients) through a KD method."
-    def __init__(self, student:StagedNet, teacher:nn.Module, method:str|Distiller="kd", **hparams):
-        super().__init__()
-        if isinstance(teacher, SFTNTeacher): teacher = teacher.teacher   # the branches are not part of the teacher
-        self.student, self.teacher = student, teacher.requires_grad_(False).eval()
-        self.method = create_method(method, student, teacher, **hparams) if isinstance(method, str) else method
-    def train(self, mode:bool=True):
-        super().train(mode); self.teacher.eval(); return self
-    @property
-    def needs_index(self): return getattr(self.method, "needs_index", False)
-    def forward(self, x, y, idx=None):
-        if isinstance(self.method, Distiller): return self.method.step(self.student, self.teacher, x, y, idx)
-        with torch.no_grad(): t_feats, t_emb, t_logits = self.teacher.forward_all(x)   # any other module with the forward protocol
-        s_feats, s_emb, s_logits = self.student.forward_all(x)
-        return self.method(s_feats, s_logits, t_feats, t_logits, y, s_embed=s_emb, t_embed=t_emb)
-    def predict(self, x): return {"test_acc": self.student(x)}
-    def on_fit_start(self, data, epochs):
-        if hasattr(self.method, "on_fit_start"): self.method.on_fit_start(data, epochs)
-    def on_epoch_start(self, epoch, epochs):
-        if hasattr(self.method, "on_epoch_start"): self.method.on_epoch_start(epoch, epochs)
-    def loop_state(self): return self.method.loop_state() if hasattr(self.method, "loop_state") else {}
-    def load_loop_state(self, state):
-        if hasattr(self.method, "load_loop_state"): self.method.load_loop_state(state)
-
-# %% ../nbs/04_train.ipynb #c010
-class History:
-    "Per-epoch records of a training run; `h[key]` is a column, `h.last` the last record."
-    def __init__(self, records:list|None=None, name:str="",
-                 meta:dict|None=None): # how the run was computed, e.g. `{"precision": "fp32", "device": "cpu", "device_name": …}`
-        self.records, self.name, self.meta = list(records or []), name, dict(meta or {})
-    def append(self, rec:dict): self.records.append(rec)
-    def __len__(self): return len(self.records)
-    def __getitem__(self, key):
-        if isinstance(key, int): return self.records[key]
-        if not any(key in r for r in self.records): raise KeyError(f"{key!r} not in history; keys: {self.keys()}")
-        return [r.get(key) for r in self.records]
-    def keys(self): return list(dict.fromkeys(k for r in self.records for k in r))   # in first-seen order (an init phase logs other terms)
-    @property
-    def last(self): return self.records[-1] if self.records else {}
-    def best(self, key:str="test_acc"): "Largest value of `key` over epochs." ; return max(self[key])
-    def to_dict(self): return {"name": self.name, "meta": self.meta, "records": self.records}
-    @classmethod
-    def from_dict(cls, d): return cls(d["records"], d.get("name", ""), d.get("meta"))
-    def __repr__(self):
-        if not self.records: return f"History({self.name!r}, empty)"
-        last = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in self.last.items())
-        how = ", " + self.meta["precision"] if "precision" in self.meta else ""
-        return f"History({self.name!r}, {len(self)} epochs{how}; last: {last})"
-
-# %% ../nbs/04_train.ipynb #c012
-class Callback:
-    "Hooks called by `fit`; override the ones you need."
-    def on_fit_start(self, state): pass
-    def on_epoch_start(self, state): pass
-    def on_step_end(self, state): pass   # after every optimizer step (`state.step`: 1-based within the epoch)
-    def on_epoch_end(self, state): pass
-    def on_fit_end(self, state): pass
-
-class FitState:
-    "What callbacks see: the objective, optimizer, scheduler, history, current epoch and a `stop` flag."
-    def __init__(self, **kw): self.stop = False; self.__dict__.update(kw)
-
-class NonFiniteLossError(FloatingPointError):
-    "Raised when a loss term becomes NaN or infinite during training."
-
-# %% ../nbs/04_train.ipynb #c014
-def accuracy(logits:torch.Tensor, targets:torch.Tensor):
-    "Top-1 accuracy in percent."
-    return (logits.argmax(1) == targets).float().mean().item() * 100
-
-def _autocast(device, precision):
-    "Autocast for an already resolved precision (`resolve_precision`)."
-    if precision == "fp32": return nullcontext()
-    return torch.autocast(device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
-
-@torch.no_grad()
-def evaluate(model:nn.Module, # an `Objective` (all its metrics) or a plain model (key `test_acc`)
-             data:DataBundle|TensorImageDataset, # a bundle (its test split is used) or a dataset
-             batch_size:int=500, device="auto", precision:str="fp32"):
-    "Accuracy (%) of every metric the model predicts, on the test split."
-    ds = data.test if isinstance(data, DataBundle) else data
-    device = resolve_device(device)
-    precision = resolve_precision(precision, device)
-    p = next(model.parameters())
-    cl = any(q.dim() == 4 and not q.is_contiguous() and q.is_contiguous(memory_format=torch.channels_last) for q in model.parameters())
-    correct, n = {}, 0
-    with eval_mode(model):
-        for x, y in make_batches(ds, batch_size, device=p.device):
-            if cl and x.dim() == 4: x = x.contiguous(memory_format=torch.channels_last)   # inside `fit` with channels_last: match the weights
-            with _autocast(device, precision):
-                preds = model.predict(x) if isinstance(model, Objective) else {"test_acc": model(x)}
-            for k, z in preds.items(): correct[k] = correct.get(k, 0) + (z.argmax(1) == y).sum().item()
-            n += len(y)
-    return {k: c / n * 100 for k, c in correct.items()}
-
-# %% ../nbs/04_train.ipynb #c016
+# %% ../nbs/04_train.ipynb #t001
 def _lr_factor(schedule, epoch, epochs, milestones, lr_decay):
     "Multiplier of the base learning rate for (0-based) `epoch`."
     if schedule == "constant": return 1.0
@@ -235,79 +32,8 @@ def _lr_factor(schedule, epoch, epochs, milestones, lr_decay):
     return lr_decay ** sum(epoch >= round(m * epochs) for m in milestones)
 
 SCHEDULES = ("step", "cosine", "constant")
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-OPTIM_IMPLS = ("auto", "fused", "foreach", "loop")
 
-class PerformanceWarning(UserWarning):
-    "A speed option the device cannot honour: `fit` falls back to one that works and says so, instead of crashing or running slow."
-
-CPU_BF16_ENV = "SFTKD_CPU_BF16"   # test-only switch: "1"/"0" make `cpu_bf16_supported` answer as on a CPU with/without native bf16
-
-def cpu_bf16_supported() -> bool:
-    "Whether this CPU does bf16 arithmetic natively (AVX512-BF16 or AMX); without it bf16 autocast is emulated and many times slower."
-    forced = os.environ.get(CPU_BF16_ENV, "")
-    if forced:
-        if forced not in ("0", "1"): raise ValueError(f"{CPU_BF16_ENV}={forced!r}: use '1' (act as a CPU with native bf16), '0' (without) or unset it")
-        return forced == "1"
-    try: return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError): return False
-
-def resolve_precision(precision:str, # "auto", "fp32", "bf16" or "fp16"
-                      device) -> str:
-    "The arithmetic used on `device`: `'auto'` (an opt-in) → bf16 where the hardware has it (fp16 + grad scaling on CUDA GPUs without bf16), else fp32."
-    if precision not in PRECISIONS: raise ValueError(f"unknown precision {precision!r}; valid: {list(PRECISIONS)}")
-    device = torch.device(device)
-    if device.type == "cuda":
-        bf16 = torch.cuda.is_bf16_supported()
-        if precision == "auto": return "bf16" if bf16 else "fp16"
-        if precision == "bf16" and not bf16:
-            warnings.warn(f"precision='bf16' asked for, but this GPU has no bf16 arithmetic; training in fp16 with gradient scaling instead", PerformanceWarning)
-            return "fp16"
-        return precision
-    if precision == "auto": return "bf16" if device.type == "cpu" and cpu_bf16_supported() else "fp32"
-    if device.type == "cpu" and precision == "bf16" and not cpu_bf16_supported():
-        warnings.warn("precision='bf16' asked for, but this CPU has no native bf16 arithmetic (AVX512-BF16 or AMX): autocast would be "
-                      "emulated and many times slower (about 20× on the project's AVX2 CI machine); training in fp32 instead. "
-                      "Pass precision='fp32' (or 'auto') to silence this.", PerformanceWarning)
-        return "fp32"
-    if device.type == "cpu" and precision == "fp16":
-        warnings.warn("precision='fp16' (autocast with gradient scaling) is for CUDA GPUs; training in fp32 on the CPU instead", PerformanceWarning)
-        return "fp32"
-    return precision
-
-def _make_optimizer(groups, lr, momentum, weight_decay, impl, device):
-    "SGD with the requested kernel: `fused` (one kernel for all parameters), `foreach` (batched ops) or a plain `loop`."
-    if impl not in OPTIM_IMPLS: raise ValueError(f"unknown optim_impl {impl!r}; valid: {list(OPTIM_IMPLS)}")
-    if impl == "auto": impl = "fused" if device.type == "cuda" else "foreach"
-    kw = {"fused": dict(fused=True), "foreach": dict(foreach=True), "loop": dict(foreach=False)}[impl]
-    try: return torch.optim.SGD(groups, lr=lr, momentum=momentum, weight_decay=weight_decay, **kw)
-    except (RuntimeError, ValueError) as e:
-        warnings.warn(f"optim_impl={impl!r} is not available here ({e}); using 'foreach'", PerformanceWarning)
-        return torch.optim.SGD(groups, lr=lr, momentum=momentum, weight_decay=weight_decay, foreach=True)
-
-def _compiled(model, compile):
-    "`torch.compile(model)` (a backend name, or inductor for True); `None` with a warning when the backend cannot be set up."
-    if not compile: return None
-    backend = "inductor" if compile is True else compile
-    if not (isinstance(backend, str) or callable(backend)):
-        raise ValueError(f"compile must be False, True, a torch.compile backend name or a backend callable, got {compile!r}")
-    try: return torch.compile(model, backend=backend)
-    except Exception as e:   # an unknown backend, or no torch.compile on this platform
-        warnings.warn(f"torch.compile(backend={backend!r}) failed ({type(e).__name__}: {e}); training eagerly instead", PerformanceWarning)
-        return None
-
-def _is_compile_error(e):
-    return type(e).__module__.startswith(("torch._dynamo", "torch._inductor")) or isinstance(e, ImportError)
-
-def _check_speed_args(precision, channels_last, optim_impl):
-    "The speed options of `fit` (also checked by `sftkd_edu.bench` before it starts any measurement)."
-    if precision not in PRECISIONS: raise ValueError(f"unknown precision {precision!r}; valid: {list(PRECISIONS)}")
-    if channels_last not in (True, False, "auto"): raise ValueError(f"channels_last must be True, False or 'auto', got {channels_last!r}")
-    if optim_impl not in OPTIM_IMPLS: raise ValueError(f"unknown optim_impl {optim_impl!r}; valid: {list(OPTIM_IMPLS)}")
-
-def _channels_last(channels_last, device) -> bool:
-    "`'auto'` → on for CPU and CUDA."
-    return device.type in ("cpu", "cuda") if channels_last == "auto" else bool(channels_last)
+SCHEDULES = ("step", "cosine", "constant")
 
 def _check_fit_args(epochs, lr, batch_size, momentum, weight_decay, schedule, milestones, max_shift, precision, channels_last=False, optim_impl="auto"):
     if not isinstance(epochs, int) or epochs < 1: raise ValueError(f"epochs must be a positive int, got {epochs!r}")
@@ -319,7 +45,6 @@ def _check_fit_args(epochs, lr, batch_size, momentum, weight_decay, schedule, mi
     if not isinstance(max_shift, int) or max_shift < 0: raise ValueError(f"max_shift must be an int ≥ 0, got {max_shift!r}")
     _check_speed_args(precision, channels_last, optim_impl)
 
-# %% ../nbs/04_train.ipynb #c017
 def _param_groups(objective, lr):
     "The objective's optimizer groups with absolute learning rates, checked to hold every trainable parameter exactly once."
     groups = [dict(g) for g in objective.param_groups()]
@@ -331,142 +56,139 @@ def _param_groups(objective, lr):
     for g in groups: g["lr"] = lr * g.pop("lr_mult", 1.0)
     return [g for g in groups if g["params"]]
 
-# %% ../nbs/04_train.ipynb #k001
-import os, pickle, re
-from pathlib import Path
+# %% ../nbs/04_train.ipynb #t003
+class _EpochMeter:
+    "An epoch's running sums of the loss terms and of the objective's `stats()`, kept as tensors (read once, at the epoch's end)."
+    def __init__(self, partial:dict|None=None, device=None):
+        p = partial or {}
+        self.sums = {k: v.to(device) for k, v in p.get("sums", {}).items()}
+        self.ssums = {k: v.to(device) for k, v in p.get("ssums", {}).items()}
+        self.scounts, self.n_steps, self.n_skipped = dict(p.get("scounts", {})), p.get("n_steps", 0), p.get("n_skipped", 0)
+    def add(self, losses:dict, stats:dict):
+        for k, v in losses.items(): self.sums[k] = self.sums.get(k, 0.0) + v.detach().float()
+        for k, v in stats.items():
+            self.ssums[k] = self.ssums.get(k, 0.0) + torch.as_tensor(v).detach().float(); self.scounts[k] = self.scounts.get(k, 0) + 1
+        self.n_steps += 1
+    def partial(self) -> dict:
+        return {"sums": self.sums, "ssums": self.ssums, "scounts": self.scounts, "n_steps": self.n_steps, "n_skipped": self.n_skipped}
+    def means(self, dist) -> dict:
+        "Each term's mean over the epoch's steps (and processes), their sum as `loss`, and each statistic's mean over the steps reporting it."
+        n = self.n_steps
+        rec = {k: all_reduce_mean(v / max(n, 1), dist).item() if n else math.nan for k, v in self.sums.items()}
+        rec["loss"] = sum(rec[k] for k in self.sums)
+        rec.update({k: all_reduce_mean(v / self.scounts[k], dist).item() for k, v in self.ssums.items()})
+        return rec
 
-CKPT_FORMAT = "sftkd_edu.checkpoint"
+class _Forward:
+    "The objective's training forward under autocast; through `torch.compile` when asked, eagerly from the first compile failure on."
+    def __init__(self, model, compile, device, precision):
+        self.model, self.compiled, self.device, self.precision = model, _compiled(model, compile), device, precision
+    def __call__(self, x, y, idx):
+        with _autocast(self.device, self.precision):
+            if self.compiled is not None:
+                try: return self.compiled(x, y, *idx)
+                except Exception as e:
+                    if not _is_compile_error(e): raise
+                    warnings.warn(f"torch.compile failed ({type(e).__name__}: {str(e)[:300]}); training eagerly from this step on",
+                                  PerformanceWarning)
+                    self.compiled = None
+            return self.model(x, y, *idx)
 
-class CheckpointError(RuntimeError):
-    "A checkpoint that cannot be read, is refused (it holds more than tensors and plain values), or does not fit the objective."
+# %% ../nbs/04_train.ipynb #t006
+def _prepare(objective, data, epochs, lr, batch_size, momentum, weight_decay, schedule, milestones, lr_decay, max_shift, flip, seed,
+             device, precision, channels_last, compile, optim_impl, callbacks, progress, name, eval_batch_size, checkpoint_dir,
+             checkpoint_every_steps, keep_checkpoints, resume, on_nonfinite, distributed, sync_bn) -> FitState:
+    "Check every argument of `fit`, then set up the run: device and DDP, optimizer, schedule, batches, callbacks, a resumed state."
+    if not isinstance(objective, Objective): raise TypeError(f"fit needs an Objective (Supervised, SFTNObjective, Distillation, …), got {type(objective).__name__}")
+    if max_shift is None: max_shift = data.augment.get("max_shift", 0)
+    if flip is None: flip = data.augment.get("flip", False)
+    _check_fit_args(epochs, lr, batch_size, momentum, weight_decay, schedule, milestones, max_shift, precision, channels_last, optim_impl)
+    _check_ckpt_args(checkpoint_dir, checkpoint_every_steps, keep_checkpoints, resume)
+    policy = NonFinitePolicy(on_nonfinite)
+    for m in objective.modules():   # every staged net must accept the data's image size (a dry run on each, once)
+        if isinstance(m, StagedNet): check_input_size(m, data.image_size)
+    di = setup_distributed(distributed, resolve_device(device))
+    device, world = di.device, di.world_size
+    precision, channels_last = resolve_precision(precision, device), _channels_last(channels_last, device)
+    if di.enabled and len(data.train) < batch_size * world:
+        raise ValueError(f"under DDP the global batch is batch_size × world size = {batch_size} × {world} = {batch_size * world}, "
+                         f"more than the {len(data.train)} training images; use a smaller batch_size")
+    objective.on_fit_start(data, epochs)
+    objective.to(device)
+    if channels_last: objective.to(memory_format=torch.channels_last)
+    if di.enabled and sync_bn: _sync_bn(objective, device)
+    opt = _make_optimizer(_param_groups(objective, lr), lr, momentum, weight_decay, optim_impl, device)
+    config = dict(epochs=epochs, lr=lr, batch_size=batch_size, momentum=momentum, weight_decay=weight_decay, schedule=schedule,
+                  milestones=list(milestones), lr_decay=lr_decay, max_shift=max_shift, flip=bool(flip), seed=seed,
+                  precision=precision, world_size=world, sync_bn=bool(sync_bn and di.enabled), n_train=len(data.train))
+    meta = dict(precision=precision, device=str(device), device_name=device_name(device))   # what computed the numbers, in every history
+    s = FitState(objective=objective, data=data, optimizer=opt, config=config, dist=di, device=device, precision=precision,
+                 scheduler=torch.optim.lr_scheduler.LambdaLR(opt, lambda e: _lr_factor(schedule, e, epochs, milestones, lr_decay)),
+                 scaler=torch.amp.GradScaler(device.type, enabled=precision == "fp16"), history=History(name=name, meta=meta),
+                 channels_last=channels_last, epochs=epochs, epoch=0, name=name, eval_batch_size=eval_batch_size,
+                 checkpoint_dir=checkpoint_dir, start_epoch=0, start_step=0, ck=None, global_batch=batch_size * world)
+    if resume:   # before any training: a checkpoint for another objective is refused here
+        ck, path = resume_checkpoint(objective, checkpoint_dir, resume, di)
+        if ck is not None: restore_run(s, ck, path)
+    s.batches = make_batches(data.train, s.global_batch, shuffle=True, max_shift=max_shift, flip=flip,
+                             drop_last=len(data.train) > s.global_batch, seed=seed, device=device, with_index=objective.needs_index)
+    if di.enabled: s.batches = ShardedBatches(s.batches, di.rank, world)
+    s.model = objective
+    if di.enabled:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+        s.model = DDP(objective, device_ids=[device.index] if device.type == "cuda" else None,
+                      find_unused_parameters=objective.ddp_find_unused_parameters)
+    s.forward = _Forward(s.model, compile, device, precision)
+    s.callbacks = [ProgressBar(progress), policy, *callbacks]
+    if checkpoint_dir is not None: s.callbacks.append(Checkpointer(checkpoint_dir, checkpoint_every_steps, keep_checkpoints))
+    return s
 
-class CheckpointWarning(UserWarning):
-    "A checkpoint was skipped (unreadable) or differs in its training settings; `fit` says which and what it does instead."
+# %% ../nbs/04_train.ipynb #t007
+def _train_step(s:FitState, x, y, idx):
+    "One batch: the loss terms, the callbacks' say on them (`after_loss`), the optimizer step unless skipped, the running sums."
+    if s.channels_last and x.dim() == 4: x = x.contiguous(memory_format=torch.channels_last)
+    s.losses = s.forward(x, y, idx); s.total = sum(s.losses.values()); s.skipped = False
+    run_callbacks(s.callbacks, "after_loss", s)
+    if s.skipped: s.meter.n_skipped += 1
+    else:
+        s.optimizer.zero_grad(set_to_none=True)
+        s.scaler.scale(s.total).backward()
+        s.scaler.step(s.optimizer); s.scaler.update()
+        s.meter.add(s.losses, s.objective.stats())
+    run_callbacks(s.callbacks, "on_step_end", s)
 
-def save_checkpoint(ck:dict, path):
-    "`torch.save` `ck` crash-safely: a temporary file in the same folder, flushed and fsynced, then renamed over `path`."
-    return atomic_write(path, lambda tmp: torch.save(ck, tmp))
+def _epoch_record(s:FitState, t0:float) -> dict:
+    "The epoch's record: lr, mean terms and statistics, test accuracies, time and throughput; the schedule steps here."
+    train_time = time.perf_counter() - t0
+    rec = {"epoch": s.epoch, "lr": s.optimizer.param_groups[0]["lr"], **s.meter.means(s.dist)}
+    s.scheduler.step()
+    rec.update(evaluate(s.objective, s.data.test, s.eval_batch_size, s.device, s.precision))
+    rec["time_s"] = time.perf_counter() - t0
+    rec["images_per_s"] = s.meter.n_steps * s.global_batch / train_time
+    return rec
 
-def _why(e):
-    lines = [l.strip() for l in str(e).splitlines() if l.strip()]
-    return next((l for l in lines if "GLOBAL" in l), lines[0] if lines else type(e).__name__)
-
-def load_checkpoint(path, map_location="cpu"):
-    "Read a checkpoint written by `fit` with `weights_only=True`: tensors and plain Python values only, never pickled code."
-    path = Path(path)
-    if not path.is_file(): raise FileNotFoundError(f"checkpoint {path} does not exist")
-    try: ck = torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as e:
-        raise CheckpointError(f"refused to load {path}: it holds objects other than tensors and plain Python values "
-                              f"(weights_only=True will not unpickle them; a pickled callable could run code). "
-                              f"Only load files you trust. torch said: {_why(e)}") from None
-    except Exception as e:
-        raise CheckpointError(f"checkpoint {path} is unreadable (truncated or corrupt?): {type(e).__name__}: {str(e).strip().splitlines()[0]}") from None
-    if not isinstance(ck, dict) or ck.get("format") != CKPT_FORMAT:
-        raise CheckpointError(f"{path} is not a sftkd_edu checkpoint (no format={CKPT_FORMAT!r} entry)")
-    return ck
-
-_CKPT_RE = re.compile(r"^ckpt-(\d+)-(\d+)\.pt$")
-
-def _ckpt_name(epochs_done:int, step:int): return f"ckpt-{epochs_done:04d}-{step:06d}.pt"
-
-def list_checkpoints(folder) -> list:
-    "The checkpoint files `fit` wrote in `folder`, oldest first (by completed epochs, then steps into the next epoch)."
-    folder = Path(folder)
-    if not folder.is_dir(): return []
-    found = [(tuple(map(int, m.groups())), p) for p in folder.iterdir() if (m := _CKPT_RE.match(p.name))]
-    return [p for _, p in sorted(found)]
-
-# %% ../nbs/04_train.ipynb #k004
-def rng_state() -> dict:
-    "The global random states of Python, NumPy and torch (CPU and every CUDA device) as tensors and plain values."
-    py = random.getstate()
-    name, keys, pos, has_gauss, gauss = np.random.get_state()
-    return {"python": [py[0], list(py[1]), py[2]], "numpy": [name, keys.tolist(), int(pos), int(has_gauss), float(gauss)],
-            "torch": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
-
-def set_rng_state(s:dict):
-    "Restore what `rng_state` returned."
-    random.setstate((s["python"][0], tuple(s["python"][1]), s["python"][2]))
-    name, keys, pos, has_gauss, gauss = s["numpy"]
-    np.random.set_state((name, np.array(keys, dtype=np.uint32), pos, has_gauss, gauss))
-    torch.set_rng_state(s["torch"])
-    if s["cuda"] and torch.cuda.is_available(): torch.cuda.set_rng_state_all(s["cuda"])
-
-# %% ../nbs/04_train.ipynb #k007
-def _describe(objective):
-    if isinstance(objective, SFTNObjective): return f"SFTNObjective with {len(objective.sftn.branches)} branches"
-    if isinstance(objective, Distillation): return f"Distillation({type(objective.method).__name__})"
-    return type(objective).__name__
-
-def objective_signature(objective:Objective) -> dict:
-    "What a checkpoint must match: the kind of objective (class, KD method, number of branches) and each parameter's name and shape."
-    return {"objective": _describe(objective), "params": {k: list(p.shape) for k, p in objective.named_parameters()}}
-
-def check_signature(saved:dict, objective:Objective, where:str="the checkpoint"):
-    "Raise a `CheckpointError` naming what differs when a checkpoint's signature does not fit `objective`."
-    now = objective_signature(objective)
-    if saved["objective"] != now["objective"]: raise CheckpointError(f"{where} is for {saved['objective']}, got {now['objective']}")
-    a, b = saved["params"], now["params"]
-    diffs = [f"parameter {k} has shape {tuple(a[k])} in the checkpoint but {tuple(b[k])} in the model"
-             for k in a if k in b and list(a[k]) != list(b[k])]
-    for what, ks in (("the checkpoint", [k for k in a if k not in b]), ("the model", [k for k in b if k not in a])):
-        if ks: diffs.append(f"{len(ks)} parameter(s) only in {what} (first: {ks[0]})")
-    if diffs:
-        more = f"; … {len(diffs) - 4} more" if len(diffs) > 4 else ""
-        raise CheckpointError(f"{where} does not fit this {now['objective']} (another architecture or class count?): "
-                              + "; ".join(diffs[:4]) + more)
-
-# %% ../nbs/04_train.ipynb #k010
-def _load_objective_state(objective, sd:dict):
-    "`load_state_dict`, after giving lazily filled buffers (empty until the first batch, e.g. OH's margins) the saved size."
-    own = objective.state_dict()
-    for k, v in sd.items():
-        if k in own and own[k].numel() == 0 and v.numel() > 0:
-            mod, _, buf = k.rpartition(".")
-            m = objective.get_submodule(mod) if mod else objective
-            if buf in m._buffers: m._buffers[buf] = v.detach().clone().to(own[k].device)
-    objective.load_state_dict(sd)
-
-def _pick_checkpoint(checkpoint_dir, resume, objective:Objective):
-    "The checkpoint to resume from (checked against `objective`), or None: `resume` is a file, or True for the newest readable one."
-    if resume is not True:
-        ck = load_checkpoint(resume); check_signature(ck["signature"], objective, f"checkpoint {resume}")
-        return ck, Path(resume)
-    files = list_checkpoints(checkpoint_dir)
-    for i, p in enumerate(reversed(files)):
-        try: ck = load_checkpoint(p)
-        except CheckpointError as e:
-            prev = files[-i - 2].name if i + 1 < len(files) else None
-            warnings.warn(f"{e}; resuming from the previous checkpoint, {prev}" if prev else f"{e}; no older checkpoint: training from the start",
-                          CheckpointWarning)
-            continue
-        check_signature(ck["signature"], objective, f"checkpoint {p}")
-        return ck, p
-    return None, None
-
-def _check_config(saved:dict, now:dict, path):
-    diff = {k: (saved.get(k), v) for k, v in now.items() if saved.get(k) != v}
-    if diff:
-        warnings.warn(f"resuming {path} with other training settings than it was written with: "
-                      + ", ".join(f"{k}={b!r} (checkpoint: {a!r})" for k, (a, b) in diff.items())
-                      + "; the result will not equal an uninterrupted run", CheckpointWarning)
-
-NONFINITE = ("raise", "skip")
-
-def _check_ckpt_args(checkpoint_dir, checkpoint_every_steps, keep_checkpoints, resume, on_nonfinite):
-    if not isinstance(checkpoint_every_steps, int) or isinstance(checkpoint_every_steps, bool) or checkpoint_every_steps < 0:
-        raise ValueError(f"checkpoint_every_steps must be an int ≥ 0 (0: only at epoch ends), got {checkpoint_every_steps!r}")
-    if not isinstance(keep_checkpoints, int) or isinstance(keep_checkpoints, bool) or keep_checkpoints < 1:
-        raise ValueError(f"keep_checkpoints must be an int ≥ 1, got {keep_checkpoints!r}")
-    if on_nonfinite not in NONFINITE: raise ValueError(f"unknown on_nonfinite {on_nonfinite!r}; valid: {list(NONFINITE)}")
-    if resume is True and checkpoint_dir is None: raise ValueError("resume=True needs a checkpoint_dir to resume from")
-    if resume not in (True, False, None) and not isinstance(resume, (str, os.PathLike)):
-        raise ValueError(f"resume must be True, False or a checkpoint path, got {resume!r}")
-    if (checkpoint_every_steps) and checkpoint_dir is None: raise ValueError("checkpoint_every_steps needs a checkpoint_dir")
+def _train_epoch(s:FitState, epoch:int):
+    "One epoch (0-based `epoch`): the steps — after a resume inside it, from the step reached — then its record and the callbacks."
+    resumed = s.ck is not None and epoch == s.start_epoch
+    if resumed and not s.start_step: set_rng_state(s.ck["rng"])
+    s.epoch = epoch + 1
+    run_callbacks(s.callbacks, "on_epoch_start", s)
+    s.objective.on_epoch_start(epoch + 1, s.epochs)
+    s.objective.train(); s.batches.set_epoch(epoch)
+    skip = s.start_step if resumed else 0
+    s.meter = _EpochMeter(s.ck["partial"] if skip else None, s.device)
+    if skip: s.objective.load_loop_state(s.ck["loop_state"]); set_rng_state(s.ck["rng"])   # as at step `skip` of the interrupted run
+    t0 = time.perf_counter()
+    for step, (x, y, *idx) in enumerate(s.batches):
+        if step < skip: continue   # drawing the batch replays the data order and its augmentation
+        s.step = step + 1
+        _train_step(s, x, y, idx)
+    s.history.append(_epoch_record(s, t0))
+    run_callbacks(s.callbacks, "on_epoch_end", s)
+    s.stop = broadcast_object(s.stop, s.dist)   # the main process decides, so that every process leaves together
 
 # %% ../nbs/04_train.ipynb #c018
-def fit(objective:Objective, # what to train: `Supervised`, `SFTNObjective`, `Distillation`, …
+def fit(objective:Objective, # what to train: `Supervised`, `SFTNObjective`, a KD method (`Distillation`), …
         data:DataBundle, # train split for training, test split for evaluation
         epochs:int=10, lr:float=0.05,
         batch_size:int=64, # per process: under DDP a step sees batch_size × world size images
@@ -491,194 +213,41 @@ def fit(objective:Objective, # what to train: `Supervised`, `SFTNObjective`, `Di
         distributed="auto", # DDP: "auto" (on under torchrun, WORLD_SIZE > 1), True or False
         sync_bn:bool=False): # under DDP, BatchNorm statistics over the global batch (`nn.SyncBatchNorm`)
     "Train `objective` on `data` and return the per-epoch `History`."
-    if not isinstance(objective, Objective): raise TypeError(f"fit needs an Objective (Supervised, SFTNObjective, Distillation, …), got {type(objective).__name__}")
-    if max_shift is None: max_shift = data.augment.get("max_shift", 0)
-    if flip is None: flip = data.augment.get("flip", False)
-    _check_fit_args(epochs, lr, batch_size, momentum, weight_decay, schedule, milestones, max_shift, precision, channels_last, optim_impl)
-    _check_ckpt_args(checkpoint_dir, checkpoint_every_steps, keep_checkpoints, resume, on_nonfinite)
-    for m in objective.modules():   # every staged net must accept the data's image size (a dry run on each, once)
-        if isinstance(m, StagedNet): check_input_size(m, data.image_size)
-    di = setup_distributed(distributed, resolve_device(device))
-    device, world = di.device, di.world_size
-    precision = resolve_precision(precision, device)
-    channels_last = _channels_last(channels_last, device)
-    if di.enabled and len(data.train) < batch_size * world:
-        raise ValueError(f"under DDP the global batch is batch_size × world size = {batch_size} × {world} = {batch_size * world}, "
-                         f"more than the {len(data.train)} training images; use a smaller batch_size")
-    objective.on_fit_start(data, epochs)
-    objective.to(device)
-    if channels_last: objective.to(memory_format=torch.channels_last)
-    if di.enabled and sync_bn: _sync_bn(objective, device)
-    opt = _make_optimizer(_param_groups(objective, lr), lr, momentum, weight_decay, optim_impl, device)
-    scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda e: _lr_factor(schedule, e, epochs, milestones, lr_decay))
-    config = dict(epochs=epochs, lr=lr, batch_size=batch_size, momentum=momentum, weight_decay=weight_decay, schedule=schedule,
-                  milestones=list(milestones), lr_decay=lr_decay, max_shift=max_shift, flip=bool(flip), seed=seed,
-                  precision=precision, world_size=world, sync_bn=bool(sync_bn and di.enabled), n_train=len(data.train))
-    meta = dict(precision=precision, device=str(device), device_name=device_name(device))   # what computed the numbers, in every history
-    history, start_epoch, start_step, ck = History(name=name, meta=meta), 0, 0, None
-    if resume:   # before any training: a checkpoint for another objective is refused here
-        found, err = None, None
-        if di.main:
-            try: ck, found = _pick_checkpoint(checkpoint_dir, resume, objective)
-            except (CheckpointError, FileNotFoundError) as e: err = e
-        msg = broadcast_object((str(err) if err else None, None if found is None else str(found)), di)   # no rank left waiting
-        if err is not None: raise err
-        if msg[0] is not None: raise CheckpointError(f"rank 0 could not resume: {msg[0]}")
-        found = msg[1]
-        if not di.main and found is not None: ck = load_checkpoint(found)
-        if ck is not None:
-            if di.main: _check_config(ck["config"], config, found)
-            _load_objective_state(objective, {k: v.to(device) for k, v in ck["objective"].items()})
-            opt.load_state_dict(ck["optimizer"]); sched.load_state_dict(ck["scheduler"])
-            if ck.get("scaler"): scaler.load_state_dict(ck["scaler"])
-            history = History.from_dict(ck["history"]); history.name = name or history.name; history.meta = meta
-            start_epoch, start_step = ck["epoch"], ck["step"]
-    gbs = batch_size * world
-    batches = make_batches(data.train, gbs, shuffle=True, max_shift=max_shift, flip=flip,
-                           drop_last=len(data.train) > gbs, seed=seed, device=device, with_index=objective.needs_index)
-    if di.enabled: batches = ShardedBatches(batches, di.rank, world)
-    model = objective
-    if di.enabled:
-        from torch.nn.parallel import DistributedDataParallel as DDP
-        model = DDP(objective, device_ids=[device.index] if device.type == "cuda" else None,
-                    find_unused_parameters=isinstance(objective, Distillation))   # init phases leave some parameters unused
-    ckdir = Path(checkpoint_dir) if checkpoint_dir is not None else None
-    compiled = _compiled(model, compile)
-
-    def forward(x, y, idx):
-        nonlocal compiled
-        with _autocast(device, precision):
-            if compiled is not None:
-                try: return compiled(x, y, *idx)
-                except Exception as e:
-                    if not _is_compile_error(e): raise
-                    warnings.warn(f"torch.compile failed ({type(e).__name__}: {str(e)[:300]}); training eagerly from this step on",
-                                  PerformanceWarning)
-                    compiled = None
-            return model(x, y, *idx)
-
-    def write_checkpoint(epochs_done, step, partial=None):
-        if ckdir is None or not di.main: return
-        ck_ = {"format": CKPT_FORMAT, "version": 1, "epoch": epochs_done, "step": step, "signature": objective_signature(objective),
-               "config": config, "objective": objective.state_dict(), "loop_state": objective.loop_state(),
-               "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "history": history.to_dict(),
-               "scaler": scaler.state_dict() if scaler.is_enabled() else None,
-               "rng": rng_state(), "partial": partial}
-        save_checkpoint(ck_, ckdir / _ckpt_name(epochs_done, step))
-        for old in list_checkpoints(ckdir)[:-keep_checkpoints]: old.unlink(missing_ok=True)
-
-    state = FitState(objective=objective, optimizer=opt, scheduler=sched, history=history, epoch=start_epoch, epochs=epochs, data=data,
-                     dist=di, model=model, step=0)
-    for cb in callbacks: cb.on_fit_start(state)
-    bar = tqdm(total=epochs * len(batches), initial=start_epoch * len(batches) + start_step,
-               desc=name or type(objective).__name__, disable=not progress or not di.main, leave=True)
-    if ck is not None and start_step == 0: set_rng_state(ck["rng"])
+    s = _prepare(**locals())   # every argument checked; the device, optimizer, schedule, callbacks and a resumed run in one FitState
+    run_callbacks(s.callbacks, "on_fit_start", s)
     try:
-        for epoch in range(start_epoch, epochs):
-            state.epoch = epoch + 1
-            for cb in callbacks: cb.on_epoch_start(state)
-            objective.on_epoch_start(epoch + 1, epochs)
-            objective.train(); batches.set_epoch(epoch)
-            sums, ssums, scounts, n_steps, n_skipped = {}, {}, {}, 0, 0
-            skip = start_step if epoch == start_epoch else 0
-            if skip:   # resume inside the epoch: the partial sums, the objective's loop state and the random state of step `skip`
-                p = ck["partial"]
-                sums = {k: v.to(device) for k, v in p["sums"].items()}; ssums = {k: v.to(device) for k, v in p["ssums"].items()}
-                scounts, n_steps, n_skipped = dict(p["scounts"]), p["n_steps"], p["n_skipped"]
-                objective.load_loop_state(ck["loop_state"]); set_rng_state(ck["rng"])
-            t0 = time.perf_counter()
-            for step, (x, y, *idx) in enumerate(batches):
-                if step < skip: continue   # drawing the batch replays the data order and its augmentation
-                if channels_last and x.dim() == 4: x = x.contiguous(memory_format=torch.channels_last)
-                losses = forward(x, y, idx)
-                total = sum(losses.values())
-                if not all_agree(bool(torch.isfinite(total)), di):   # before the step: the weights and checkpoints stay good
-                    if on_nonfinite == "raise":
-                        bad = [k for k, v in losses.items() if not torch.isfinite(v)] or "(on another process)"
-                        kept = f"; the last good checkpoint is in {ckdir}" if ckdir is not None else ""
-                        raise NonFiniteLossError(f"non-finite loss at epoch {epoch + 1}, step {step + 1}: term(s) {bad} "
-                                                 f"({', '.join(f'{k}={v.item():.4g}' for k, v in losses.items())}); "
-                                                 f"try a lower lr or smaller loss weights, or on_nonfinite='skip'{kept}")
-                    n_skipped += 1; bar.update(1)
-                    continue
-                opt.zero_grad(set_to_none=True)
-                scaler.scale(total).backward()
-                scaler.step(opt); scaler.update()
-                for k, v in losses.items(): sums[k] = sums.get(k, 0.0) + v.detach().float()
-                for k, v in objective.stats().items():
-                    ssums[k] = ssums.get(k, 0.0) + torch.as_tensor(v).detach().float(); scounts[k] = scounts.get(k, 0) + 1
-                n_steps += 1; bar.update(1)
-                if callbacks:
-                    state.step = step + 1
-                    for cb in callbacks: cb.on_step_end(state)
-                if step % 20 == 0: bar.set_postfix(loss=f"{total.item():.3f}", refresh=False)
-                if checkpoint_every_steps and (step + 1) % checkpoint_every_steps == 0 and step + 1 < len(batches):
-                    write_checkpoint(epoch, step + 1, {"sums": sums, "ssums": ssums, "scounts": scounts,
-                                                       "n_steps": n_steps, "n_skipped": n_skipped})
-            train_time = time.perf_counter() - t0
-            rec = {"epoch": epoch + 1, "lr": opt.param_groups[0]["lr"]}
-            rec.update({k: all_reduce_mean(v / max(n_steps, 1), di).item() if n_steps else math.nan for k, v in sums.items()})
-            rec["loss"] = sum(rec[k] for k in sums)
-            rec.update({k: all_reduce_mean(v / scounts[k], di).item() for k, v in ssums.items()})
-            if on_nonfinite == "skip": rec["skipped_steps"] = n_skipped
-            sched.step()
-            rec.update(evaluate(objective, data.test, eval_batch_size, device, precision))
-            rec["time_s"] = time.perf_counter() - t0
-            rec["images_per_s"] = n_steps * gbs / train_time
-            history.append(rec)
-            bar.set_postfix(loss=f"{rec['loss']:.3f}", test_acc=f"{rec['test_acc']:.1f}")
-            for cb in callbacks: cb.on_epoch_end(state)
-            write_checkpoint(epoch + 1, 0)
-            state.stop = broadcast_object(state.stop, di)   # rank 0 decides, so that every process leaves together
-            if state.stop: break
+        for epoch in range(s.start_epoch, s.epochs):
+            _train_epoch(s, epoch)
+            if s.stop: break
     finally:
-        bar.close()
-        if channels_last: objective.to(memory_format=torch.contiguous_format)   # weights leave `fit` in the default layout (safetensors, `.view`)
-        for cb in callbacks: cb.on_fit_end(state)
-    return history
+        if s.channels_last: objective.to(memory_format=torch.contiguous_format)   # weights leave `fit` in the default layout (safetensors, `.view`)
+        run_callbacks(s.callbacks, "on_fit_end", s)
+    return s.history
 
-# %% ../nbs/04_train.ipynb #c038
-class CollapseWarning(UserWarning):
-    "A teacher (or any model) lost most of its accuracy or flattened its outputs during training."
-
-class CollapseGuard(Callback):
-    "Warn (and optionally restore the best weights / stop) when accuracy drops far below its best or outputs flatten to uniform."
-    def __init__(self, drop:float=20.0, # points below the best test accuracy so far (or at the start) that count as a collapse
-                 entropy_frac:float=0.95, # `teacher_entropy` above this fraction of log K, after being below it by 0.1 log K, counts
-                 restore:bool=False, # load the best weights back when it fires
-                 stop:bool=False, # stop training when it fires
-                 key:str="test_acc"):
-        if not (drop > 0 and 0 < entropy_frac <= 1): raise ValueError(f"need drop > 0 and 0 < entropy_frac ≤ 1, got drop={drop}, entropy_frac={entropy_frac}")
-        self.drop, self.entropy_frac, self.restore, self.stop, self.key = drop, entropy_frac, restore, stop, key
-    def _keep(self, model, acc, epoch):
-        self.best, self.best_epoch = acc, epoch
-        self.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    def on_fit_start(self, state):
-        self.events, self.min_entropy = [], math.inf
-        dev = next(state.objective.parameters()).device
-        self._keep(state.objective, evaluate(state.objective, state.data.test, device=dev)[self.key], 0)
-    def on_epoch_end(self, state):
-        rec, model = state.history.last, state.objective
-        acc, reasons = rec[self.key], []
-        if acc > self.best: self._keep(model, acc, state.epoch)
-        elif acc < self.best - self.drop:
-            when = f"epoch {self.best_epoch}" if self.best_epoch else "the start"
-            reasons.append(f"{self.key} {acc:.1f}% is {self.best - acc:.1f} points below its best ({self.best:.1f}% at {when})")
-        ent, k = rec.get("teacher_entropy"), getattr(state.data, "num_classes", None)
-        if ent is not None and k:
-            top = self.entropy_frac * math.log(k)
-            if ent > top and self.min_entropy < top - 0.1 * math.log(k):
-                reasons.append(f"the teacher's softened outputs went back to near uniform (entropy {ent:.2f} nats, "
-                               f"was {self.min_entropy:.2f}; uniform is {math.log(k):.2f})")
-            self.min_entropy = min(self.min_entropy, ent)
-        if not reasons: return
-        grads = {n[5:]: v for n, v in rec.items() if n.startswith("grad_")}
-        pull = (f" The term pulling hardest on the teacher body is {max(grads, key=grads.get)} "
-                f"(gradient norms: {', '.join(f'{n} {v:.3g}' for n, v in grads.items())}).") if grads else ""
-        msg = (f"collapse at epoch {state.epoch}: {'; '.join(reasons)}.{pull} "
-               "Try stop_kl_grad=True (the least harmful recipe in the laptop-scale study, tutorial 06), a smaller lam_kl or a lower lr.")
-        if self.restore: model.load_state_dict(self.best_state); msg += f" Restored the weights of {'epoch ' + str(self.best_epoch) if self.best_epoch else 'the start'}."
-        if self.stop: state.stop = True; msg += " Training stopped."
-        self.events.append({"epoch": state.epoch, "reasons": reasons, "message": msg})
-        warnings.warn(msg, CollapseWarning)
+# %% ../nbs/04_train.ipynb #d001
+class Distillation(Objective):
+    "A student learning from a frozen teacher (always in eval mode, no gradients) through a KD method."
+    def __init__(self, student:StagedNet, teacher:nn.Module, method:str|Distiller="kd", **hparams):
+        super().__init__()
+        if isinstance(teacher, SFTNTeacher): teacher = teacher.teacher   # the branches are not part of the teacher
+        self.student, self.teacher = student, teacher.requires_grad_(False).eval()
+        self.method = create_method(method, student, teacher, **hparams) if isinstance(method, str) else method
+    def train(self, mode:bool=True):
+        super().train(mode); self.teacher.eval(); return self
+    ddp_find_unused_parameters = True   # a method's init phase leaves some parameters without gradients
+    def describe(self): return f"Distillation({type(self.method).__name__})"
+    @property
+    def needs_index(self): return getattr(self.method, "needs_index", False)
+    def forward(self, x, y, idx=None):
+        if isinstance(self.method, Distiller): return self.method.step(self.student, self.teacher, x, y, idx)
+        with torch.no_grad(): t_feats, t_emb, t_logits = self.teacher.forward_all(x)   # any other module with the forward protocol
+        s_feats, s_emb, s_logits = self.student.forward_all(x)
+        return self.method(s_feats, s_logits, t_feats, t_logits, y, s_embed=s_emb, t_embed=t_emb)
+    def predict(self, x): return {"test_acc": self.student(x)}
+    def on_fit_start(self, data, epochs):
+        if hasattr(self.method, "on_fit_start"): self.method.on_fit_start(data, epochs)
+    def on_epoch_start(self, epoch, epochs):
+        if hasattr(self.method, "on_epoch_start"): self.method.on_epoch_start(epoch, epochs)
+    def loop_state(self): return self.method.loop_state() if hasattr(self.method, "loop_state") else {}
+    def load_loop_state(self, state):
+        if hasattr(self.method, "load_loop_state"): self.method.load_loop_state(state)
