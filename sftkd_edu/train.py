@@ -8,8 +8,7 @@ import math, time, warnings
 import torch
 from .data import DataBundle, make_batches
 from .models import StagedNet, check_input_size
-from .sftn import SFTNTeacher
-from .distill import Distiller, create_method
+from .distill import Distiller, Distillation, create_method
 from .distributed import setup_distributed, ShardedBatches, all_reduce_mean, broadcast_object, _sync_bn
 from .runtime import (set_seed, resolve_device, device_name, cpu_bf16_supported, resolve_precision, PerformanceWarning,
                                PRECISIONS, OPTIM_IMPLS, CPU_BF16_ENV, _autocast, _make_optimizer, _compiled, _is_compile_error,
@@ -22,7 +21,7 @@ from .checkpoint import (CKPT_FORMAT, CheckpointError, CheckpointWarning, save_c
 from .sftn_objective import SFTNObjective, CollapseGuard, CollapseWarning
 
 # %% auto #0
-__all__ = ['SCHEDULES', 'fit', 'Distillation']
+__all__ = ['SCHEDULES', 'fit']
 
 # %% ../nbs/04_train.ipynb #t001
 def _lr_factor(schedule, epoch, epochs, milestones, lr_decay):
@@ -223,31 +222,3 @@ def fit(objective:Objective, # what to train: `Supervised`, `SFTNObjective`, a K
         if s.channels_last: objective.to(memory_format=torch.contiguous_format)   # weights leave `fit` in the default layout (safetensors, `.view`)
         run_callbacks(s.callbacks, "on_fit_end", s)
     return s.history
-
-# %% ../nbs/04_train.ipynb #d001
-class Distillation(Objective):
-    "A student learning from a frozen teacher (always in eval mode, no gradients) through a KD method."
-    def __init__(self, student:StagedNet, teacher:nn.Module, method:str|Distiller="kd", **hparams):
-        super().__init__()
-        if isinstance(teacher, SFTNTeacher): teacher = teacher.teacher   # the branches are not part of the teacher
-        self.student, self.teacher = student, teacher.requires_grad_(False).eval()
-        self.method = create_method(method, student, teacher, **hparams) if isinstance(method, str) else method
-    def train(self, mode:bool=True):
-        super().train(mode); self.teacher.eval(); return self
-    ddp_find_unused_parameters = True   # a method's init phase leaves some parameters without gradients
-    def describe(self): return f"Distillation({type(self.method).__name__})"
-    @property
-    def needs_index(self): return getattr(self.method, "needs_index", False)
-    def forward(self, x, y, idx=None):
-        if isinstance(self.method, Distiller): return self.method.step(self.student, self.teacher, x, y, idx)
-        with torch.no_grad(): t_feats, t_emb, t_logits = self.teacher.forward_all(x)   # any other module with the forward protocol
-        s_feats, s_emb, s_logits = self.student.forward_all(x)
-        return self.method(s_feats, s_logits, t_feats, t_logits, y, s_embed=s_emb, t_embed=t_emb)
-    def predict(self, x): return {"test_acc": self.student(x)}
-    def on_fit_start(self, data, epochs):
-        if hasattr(self.method, "on_fit_start"): self.method.on_fit_start(data, epochs)
-    def on_epoch_start(self, epoch, epochs):
-        if hasattr(self.method, "on_epoch_start"): self.method.on_epoch_start(epoch, epochs)
-    def loop_state(self): return self.method.loop_state() if hasattr(self.method, "loop_state") else {}
-    def load_loop_state(self, state):
-        if hasattr(self.method, "load_loop_state"): self.method.load_loop_state(state)
