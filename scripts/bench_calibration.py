@@ -2,7 +2,7 @@
 thread — a standard teacher, the student alone and the KD student (T = 4, CE and KD weights 1) — through the public API.
 
     OMP_NUM_THREADS=1 python scripts/bench_calibration.py run studies/calibration C G   # candidates by key; finished ones are skipped
-    python scripts/bench_calibration.py table studies/calibration                       # the table in the README
+    python scripts/bench_calibration.py table studies/calibration                       # the table in nbs/12_results.ipynb
 
 One JSON per candidate (written atomically), holding every arm's per-epoch test accuracy."""
 import json, os, sys, time

@@ -1,4 +1,4 @@
-"""The benchmark's figures as PNG files for the README and the docs, drawn by the toolkit's own plotly builders from a
+"""The benchmark's figures as PNG files for the measured results (nbs/12_results.ipynb) and the docs, drawn by the toolkit's own plotly builders from a
 grid folder's records and rendered by Debian's chromium (headless, offline; no image-export package needed).
 
     python scripts/bench_figures.py studies/digits100-bench docs      # → docs/bench_gains.png, docs/bench_length.png

@@ -37,8 +37,13 @@ def site(tmp_path_factory):
 
 def test_every_notebook_has_a_page_in_the_index(site):
     nbs = sorted(p.stem for p in (ROOT / "nbs").glob("*.ipynb") if not p.name.startswith("_") and p.stem != "index")
+    exports = lambda n: any(c["cell_type"] == "code" and "#| default_exp" in "".join(c["source"])
+                            for c in json.loads((ROOT / "nbs" / f"{n}.ipynb").read_text())["cells"])
+    guides = {n for n in nbs if not exports(n)}   # no module: prose and measured results
+    assert guides == {"12_results", "13_speed", "14_guide"}, guides
     tuts = sorted(p.stem for p in (ROOT / "tutorials").glob("[0-9]*.ipynb"))
-    expected = {"index.html"} | {f"api/{n}.html" for n in nbs} | {f"tutorials/{n}.html" for n in tuts}
+    expected = ({"index.html"} | {f"api/{n}.html" for n in nbs if n not in guides} | {f"guides/{n}.html" for n in guides}
+                | {f"tutorials/{n}.html" for n in tuts})
     assert {str(p.relative_to(site)) for p in site.rglob("*.html")} == expected
     nav = re.search(r'<nav class="sftkd-nav">(.*?)</nav>', (site / "index.html").read_text(), re.S).group(1)
     assert set(re.findall(r'href="([^"]+)"', nav)) == expected
@@ -53,10 +58,31 @@ def test_links_resolve_and_nothing_needs_the_network(site):
 
 
 def test_home_page_is_the_readme(site):
-    home = text_of((site / "index.html").read_text())
-    for line in ("Knowledge distillation with student-friendly teachers", "Building the docs and the wheel", "Map of the notebooks"):
-        assert line in home
+    page = (site / "index.html").read_text()
+    home = text_of(page)
+    for line in ("Knowledge distillation with student-friendly teachers", "Does SFTN help?", "+0.61 ± 0.86 (4/5)"):
+        assert line in home, line
+    for guide in ("12_results", "13_speed", "14_guide"):   # the README's links to the docs pages, pointed at their pages
+        assert f'href="guides/{guide}.html"' in page, guide
+    assert 'href="tutorials/01_quickstart.html"' in page and (site / "CONTRIBUTING.md").is_file()
     assert (site / "docs" / "stepper_losses.png").read_bytes() == (ROOT / "docs" / "stepper_losses.png").read_bytes()
+
+
+def test_guide_pages_hold_what_left_the_readme(site):
+    "The README is the front door (issue 18: at most 8 KB); its former sections live on these pages."
+    sections = {"12_results": ["Measured: the quickstart on a 2-core CPU", "Measured: SFTN where it was designed to work",
+                               "Measured: short schedules, where SFTN collapses", "Measured: SFTN when the student is unknown",
+                               "Measured: ten KD methods, one seed", "Measured: the digits100-quick preset"],
+                "13_speed": ["The same numbers on every machine", "Speed: sftkd bench and the training loop's options",
+                             "Measured on a 2-core CPU with native bf16", "Measured on a 2-core CPU without native bf16", "Accuracy parity"],
+                "14_guide": ["Watching an SFTN teacher", "The zoo and the data", "KD methods", "Experiment grids",
+                             "Checkpoints, resume and multi-GPU", "Map of the notebooks", "Building the docs and the wheel"]}
+    for guide, heads in sections.items():
+        text = text_of((site / "guides" / f"{guide}.html").read_text())
+        for head in heads:
+            assert head in text, (guide, head)
+    for png in ("bench_gains.png", "bench_length.png"):   # the results page's figures, copied into the site
+        assert (site / "docs" / png).read_bytes() == (ROOT / "docs" / png).read_bytes(), png
 
 
 def test_every_public_name_has_its_entry(site):
