@@ -94,11 +94,16 @@ class SFTNTeacher(nn.Module):
         self.branches = nn.ModuleList([StudentBranch(student, j + 1) for i, j in pairs])
     @property
     def num_branches(self): return len(self.branches)
+    def bridge(self, feats:list) -> list:
+        "Each branch's input: its paired teacher stage's features (detached if `detach`) through its bridge."
+        return [bd(feats[i].detach() if self.detach else feats[i]) for (i, _), bd in zip(self.pairs, self.bridges)]
+    def branch(self, bridged:list) -> list:
+        "Each branch's logits from its bridged features."
+        return [br(f) for br, f in zip(self.branches, bridged)]
     def forward(self, x):
-        "`(teacher_logits, [branch_logits, …])`."
+        "`(teacher_logits, [branch_logits, …])`: the teacher's stages, then `bridge`, then `branch`."
         feats, t_logits = self.teacher.forward_stages(x)
-        b_logits = [br(bd(feats[i].detach() if self.detach else feats[i])) for (i, _), bd, br in zip(self.pairs, self.bridges, self.branches)]
-        return t_logits, b_logits
+        return t_logits, self.branch(self.bridge(feats))
     def extra_repr(self): return f"teacher={self.teacher.name!r}, student={self.student_name!r}, branches={self.num_branches}, detach={self.detach}"
 
 # %% ../nbs/02_sftn.ipynb #c021

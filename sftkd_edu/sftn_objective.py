@@ -33,16 +33,25 @@ class SFTNObjective(Objective):
         self.sftn, self.weights = sftn, dict(lam_t=lam_t, lam_kl=lam_kl, lam_ce=lam_ce, tau=tau, detach_target=bool(stop_kl_grad))
         self.kl_warmup, self.branch_lr, self.kl_scale = kl_warmup, branch_lr, 1.0
         self.kd_T, self.diagnostics, self._stats, self._grad_due = kd_T, diagnostics, {}, diagnostics
+    def terms(self, t_logits, b_logits:list, y) -> dict:
+        "The three weighted terms of `sftn_loss` with this objective's weights (λ_KL scaled by the warm-up, if any)."
+        return sftn_loss(t_logits, b_logits, y, **{**self.weights, "lam_kl": self.weights["lam_kl"] * self.kl_scale})
+    def grad_norms(self, terms:dict) -> dict:
+        "Per term, the norm of the gradient it alone sends into each stage of the teacher body (a list over stages); the graph is kept."
+        stages = [[q for q in st.parameters() if q.requires_grad] for st in self.sftn.teacher.stages]
+        flat, out = [q for ps in stages for q in ps], {}
+        zero = torch.zeros((), device=flat[0].device)
+        for k, v in terms.items():
+            gs = iter(torch.autograd.grad(v, flat, retain_graph=True, allow_unused=True))
+            out[k] = [torch.sqrt(sum(((g.float() ** 2).sum() for g in [next(gs) for _ in ps] if g is not None), zero)) for ps in stages]
+        return out
     def forward(self, x, y):
         t_logits, b_logits = self.sftn(x)
-        terms = sftn_loss(t_logits, b_logits, y, **{**self.weights, "lam_kl": self.weights["lam_kl"] * self.kl_scale})
+        terms = self.terms(t_logits, b_logits, y)
         self._stats = {"teacher_entropy": softened_entropy(t_logits.detach(), self.kd_T).mean()}
         if self.kl_warmup: self._stats["lam_kl"] = self.weights["lam_kl"] * self.kl_scale
-        if self._grad_due and torch.is_grad_enabled():   # one batch per epoch: each term's pull on the teacher body
-            body = [q for st in self.sftn.teacher.stages for q in st.parameters() if q.requires_grad]
-            for k, v in terms.items():
-                gs = torch.autograd.grad(v, body, retain_graph=True, allow_unused=True)
-                self._stats[f"grad_{k}"] = torch.sqrt(sum(((g.float() ** 2).sum() for g in gs if g is not None), torch.zeros((), device=x.device)))
+        if self._grad_due and torch.is_grad_enabled():   # one batch per epoch: each term's pull on the whole teacher body
+            for k, row in self.grad_norms(terms).items(): self._stats[f"grad_{k}"] = torch.sqrt(sum(n ** 2 for n in row))
             self._grad_due = False
         return terms
     def stats(self): return self._stats

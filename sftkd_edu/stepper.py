@@ -10,8 +10,9 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 from .data import DataBundle, make_batches
 from .models import create_model
-from .sftn import SFTNTeacher, sftn_loss
-from .train import set_seed
+from .sftn import SFTNTeacher
+from .sftn_objective import SFTNObjective
+from .runtime import set_seed
 
 # %% auto #0
 __all__ = ['STAGES', 'SFTNStepper']
@@ -36,12 +37,10 @@ class SFTNStepper:
                  lam_t:float=1.0, lam_kl:float=3.0, lam_ce:float=1.0, tau:float=1.0, # SFTN loss weights and temperature
                  lr:float=0.05, momentum:float=0.9, weight_decay:float=5e-4):
         if not isinstance(sftn, SFTNTeacher): raise TypeError(f"SFTNStepper needs an SFTNTeacher, got {type(sftn).__name__}")
-        for k, v in dict(lam_t=lam_t, lam_kl=lam_kl, lam_ce=lam_ce).items():
-            if not (isinstance(v, (int, float)) and v >= 0): raise ValueError(f"{k} must be a number ≥ 0, got {v!r}")
-        if not (isinstance(tau, (int, float)) and tau > 0): raise ValueError(f"tau must be a number > 0, got {tau!r}")
         if x.dim() != 4 or len(x) != len(y): raise ValueError(f"need a batch of images B×C×H×W and B labels, got {tuple(x.shape)} and {tuple(y.shape)}")
+        # the library's objective computes the terms and the gradient norms shown here (it checks the weights)
+        self.objective = SFTNObjective(sftn, lam_t=lam_t, lam_kl=lam_kl, lam_ce=lam_ce, tau=tau, diagnostics=False)
         self.sftn, self.x, self.y = sftn.train(), x, y
-        self.weights = dict(lam_t=float(lam_t), lam_kl=float(lam_kl), lam_ce=float(lam_ce), tau=float(tau))
         self.opt = torch.optim.SGD(sftn.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
         self.stage, self.results, self._s = 0, {}, {}
         self._compute(0)
@@ -56,6 +55,8 @@ class SFTNStepper:
         x, y = next(iter(make_batches(data.train, batch_size, shuffle=True, seed=seed)))
         return cls(sftn, x, y, **kwargs)
 
+    @property
+    def weights(self) -> dict: return {k: float(self.objective.weights[k]) for k in ("lam_t", "lam_kl", "lam_ce", "tau")}
     @property
     def name(self): return STAGES[self.stage]
     @property
@@ -92,14 +93,14 @@ class SFTNStepper:
             out["teacher batch accuracy (%)"] = round(100 * (s["t_logits"].argmax(1) == y).float().mean().item(), 1)
             feats = s["feats"]; fig = lambda: _thumbs(feats, [f"stage {i}" for i in range(len(feats))], "Teacher feature maps (image 0)")
         elif k == 2:
-            s["bridged"] = [bd(s["feats"][i].detach() if sftn.detach else s["feats"][i]) for (i, _), bd in zip(sftn.pairs, sftn.bridges)]
+            s["bridged"] = sftn.bridge(s["feats"])
             out = {f"branch {b + 1}": f"teacher stage {i} ({'×'.join(map(str, s['feats'][i].shape[1:]))}) → bridge → "
                                      f"{'×'.join(map(str, s['bridged'][b].shape[1:]))} → student stages {j + 1}…"
                    for b, (i, j) in enumerate(sftn.pairs)}
             out["detached"] = sftn.detach
             br = s["bridged"]; fig = lambda: _thumbs(br, [f"bridge {b + 1}" for b in range(len(br))], "Bridge outputs (image 0)")
         elif k == 3:
-            s["b_logits"] = [branch(f) for branch, f in zip(sftn.branches, s["bridged"])]
+            s["b_logits"] = sftn.branch(s["bridged"])
             t_pred = s["t_logits"].argmax(1)
             out = {}
             for b, z in enumerate(s["b_logits"]):
@@ -113,7 +114,7 @@ class SFTNStepper:
                 return f.update_layout(title=f"Softened outputs for image 0 (τ = {tau}; teacher's top classes)", xaxis_title="class",
                                        yaxis_title="probability", barmode="group", height=360, template="plotly_white")
         elif k == 4:
-            s["terms"] = sftn_loss(s["t_logits"], s["b_logits"], y, **self.weights)
+            s["terms"] = self.objective.terms(s["t_logits"], s["b_logits"], y)
             w = {"teacher_ce": "lam_t", "branch_kl": "lam_kl", "branch_ce": "lam_ce"}
             out = {t: round(v.item(), 4) for t, v in s["terms"].items()}
             out.update({f"weight {w[t]}": self.weights[w[t]] for t in w})
@@ -122,16 +123,7 @@ class SFTNStepper:
             fig = lambda: go.Figure(go.Bar(x=list(vals), y=list(vals.values()))).update_layout(
                 title="The three weighted loss terms", yaxis_title="value", height=340, template="plotly_white")
         elif k == 5:
-            stage_params = [[p for p in st.parameters() if p.requires_grad] for st in teacher.stages]
-            flat = [p for ps in stage_params for p in ps]
-            norms = {}
-            for t, v in s["terms"].items():
-                gs = torch.autograd.grad(v, flat, retain_graph=True, allow_unused=True)
-                it, row = iter(gs), []
-                for ps in stage_params:
-                    g = [next(it) for _ in ps]
-                    row.append(sum(float(x.pow(2).sum()) for x in g if x is not None) ** 0.5)
-                norms[t] = row
+            norms = {t: [float(n) for n in row] for t, row in self.objective.grad_norms(s["terms"]).items()}
             self.opt.zero_grad(set_to_none=True)
             sum(s["terms"].values()).backward()
             s["grad_norms"] = norms
@@ -142,9 +134,7 @@ class SFTNStepper:
                                        barmode="group", height=360, template="plotly_white")
         else:
             self.opt.step()
-            with torch.no_grad():
-                t_logits, b_logits = sftn(x)
-                after = {t: v.item() for t, v in sftn_loss(t_logits, b_logits, y, **self.weights).items()}
+            with torch.no_grad(): after = {t: v.item() for t, v in self.objective(x, y).items()}
             before = {t: v.item() for t, v in s["terms"].items()}
             out = {t: f"{before[t]:.4f} → {after[t]:.4f} ({after[t] - before[t]:+.4f})" for t in before}
             s["after"] = after
