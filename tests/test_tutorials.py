@@ -1,8 +1,10 @@
 """Every tutorial runs under papermill with tiny parameters (the same path `sftkd quickstart` takes)."""
-import json
+import json, math
 from pathlib import Path
 import pytest
-from sftkd_edu.experiments import run_notebook, notebook_params, NotebookError
+from sftkd_edu.distill import list_methods
+from sftkd_edu.experiments import run_notebook, notebook_params, load_runs, NotebookError
+from conftest import QUICKSTART_TINY
 
 ROOT = Path(__file__).resolve().parents[1]
 TUTORIALS = sorted((ROOT / "tutorials").glob("[0-9]*.ipynb"))
@@ -28,24 +30,87 @@ def test_every_tutorial_has_tiny_parameters():
     assert {p.stem for p in TUTORIALS} == set(TINY)
 
 
-def errors_in(executed):
-    return [o for c in executed["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"]
+def used_params(got, stem, *keys):
+    "The record's parameters for `keys` next to the tiny ones passed in (a parameter lost on the way shows here)."
+    return {k: got.get(k) for k in keys}, {k: TINY[stem][k] for k in keys}
 
 
+# run_notebook raises when a cell fails (no tutorial cell is tagged raises-exception), so a finished run is the check
+# that every cell ran; these check what each tutorial produced, where a failure would not stop the notebook
+# (a sweep records a failed run and goes on, a NaN is printed, a diverged method is set aside) or a parameter was lost.
+def produced_02_inside_sftn(run_dir, executed):
+    "The temperature table the lesson ends on: KL at T = 1, 4, 10, each a number ≥ 0 (NaN fails)."
+    last = [c for c in executed["cells"] if c["cell_type"] == "code"][-1]
+    md = "".join(last["outputs"][-1]["data"]["text/markdown"])
+    rows = [[x.strip() for x in line.strip("|").split("|")] for line in md.splitlines()[2:]]
+    assert [float(t) for t, _ in rows] == [1.0, 4.0, 10.0] and all(float(kl) >= 0 for _, kl in rows), md
+
+
+def produced_03_kd_methods(run_dir, executed):
+    rec = json.loads((run_dir / "kd_methods.json").read_text())
+    assert [r["method"] for r in rec["table"]] == list_methods(), rec["table"]   # methods=[]: every method, in order
+    assert rec["diverged"] == {}, rec["diverged"]
+    got, want = used_params(rec["params"], "03_kd_methods", "n_train", "n_test", "teacher", "teacher_epochs", "student_epochs")
+    assert got == want
+
+
+def produced_04_unknown_student(run_dir, executed):
+    rec = json.loads((run_dir / "unknown_student.json").read_text())
+    a, b = "SFTN (branches = A: wrn_16_1)", "SFTN (branches = B: resnet8)"
+    assert [r["arm"] for r in rec["table"]] == ["standard", a, b, "student alone", "KD ← standard", f"KD ← {a}", f"KD ← {b}"]
+    assert all(0 <= r["test acc (last)"] <= r["test acc (best)"] <= 100 for r in rec["table"]), rec["table"]
+    got, want = used_params(rec["params"], "04_unknown_student", "n_train", "n_test", "teacher", "branches_a", "student_b",
+                            "teacher_epochs", "student_epochs")
+    assert got == want
+
+
+def produced_05_reproduce_the_paper(run_dir, executed):
+    ok, failed = load_runs(run_dir / "reproduce")
+    assert failed == [], failed
+    ps = sorted((r["params"]["teacher_kind"], r["params"]["method"], r["params"]["seed"], r["params"]["n_train"]) for r in ok)
+    assert ps == [("sftn", "kd", 0, 200), ("standard", "kd", 0, 200)]
+
+
+def produced_06_when_sftn_helps(run_dir, executed):
+    rec = json.loads((run_dir / "sftn_study.json").read_text())
+    for grid, n in (("sweep_sftn_laptop", 4), ("sweep_digits100_bench", 3)):   # study: 2 recipes × 2 regimes; bench: alone, kd ← 2 recipes
+        ok, failed = load_runs(run_dir / grid)
+        assert (len(ok), failed) == (n, []), (grid, len(ok), failed)
+    assert [(r["regime"], r["recipe"], r["seeds"]) for r in rec["table"]] == [
+        ("base", "standard", 1), ("base", "paper", 1), ("harder data", "standard", 1), ("harder data", "stop_kl_grad", 1)]
+    got, want = used_params(rec["params"], "06_when_sftn_helps", "seeds", "n_train", "n_test", "epochs", "teacher", "regimes")
+    assert got == want
+
+
+def produced_07_experiment(run_dir, executed):
+    rec = json.loads((run_dir / "record.json").read_text())
+    assert rec["status"] == "ok" and len(rec["student"]["history"]["records"]) == 1   # student_epochs=1
+    assert 0 <= rec["student"]["test_acc_last"] <= 100 and all(math.isfinite(v) for v in rec["similarity"].values()), rec["similarity"]
+    got, want = used_params(rec["params"], "07_experiment", "n_train", "n_test", "teacher", "teacher_kind", "method",
+                            "teacher_epochs", "student_epochs")
+    assert got == want
+
+
+PRODUCED = {n.removeprefix("produced_"): f for n, f in list(globals().items()) if n.startswith("produced_")}
 RUN_HERE = [p for p in TUTORIALS if p.stem != "01_quickstart"]   # the quickstart runs once per session (conftest.quickstart_run)
+
+
+def test_every_tutorial_run_here_is_checked():
+    assert {p.stem for p in RUN_HERE} == set(PRODUCED)
 
 
 @pytest.mark.parametrize("nb", RUN_HERE, ids=[p.stem for p in RUN_HERE])
 def test_tutorial_runs(nb, tmp_path):
     assert notebook_params(nb), f"{nb.name} has no cell tagged 'parameters'"
-    out = run_notebook(nb, tmp_path, TINY[nb.stem], timeout=600)
-    assert out.exists()
-    assert not errors_in(json.loads(out.read_text()))
+    out = run_notebook(nb, tmp_path, TINY[nb.stem], timeout=600)   # raises, naming the cell, if one fails
+    PRODUCED[nb.stem](tmp_path, json.loads(out.read_text()))
 
 
 def test_quickstart_runs(quickstart_run):
+    "The run is conftest's `sftkd quickstart` (it fails on a failing cell); here: it ran with exactly the parameters given."
     assert notebook_params(ROOT / "tutorials" / "01_quickstart.ipynb")
-    assert not errors_in(quickstart_run.notebook)
+    got = {k: quickstart_run.record["params"].get(k) for k in QUICKSTART_TINY}
+    assert got == QUICKSTART_TINY
 
 
 def test_quickstart_record(quickstart_run):
