@@ -5,8 +5,8 @@ import json, sys, time
 import torch
 from sftkd_edu.data import load_dataset
 from sftkd_edu.models import create_model
-from sftkd_edu.sftn import SFTNTeacher
-from sftkd_edu.train import fit, set_seed, resolve_device, Supervised, SFTNObjective, Distillation
+from sftkd_edu.train import fit, set_seed, resolve_device, Supervised, Distillation
+from sftkd_edu.teachers import train_teacher, teacher_objective
 
 dev = resolve_device("auto")
 print(json.dumps({"device": str(dev), "name": torch.cuda.get_device_name(0) if dev.type == "cuda" else "cpu",
@@ -14,9 +14,9 @@ print(json.dumps({"device": str(dev), "name": torch.cuda.get_device_name(0) if d
 data = load_dataset("digits100", n_train=5000, n_test=2000, seed=0)
 kw = dict(progress=False, device="auto")
 res, t0 = {}, time.perf_counter()
-set_seed(0); t_std = create_model("resnet20", in_chans=1); res["standard teacher"] = fit(Supervised(t_std), data, epochs=10, **kw)
-set_seed(0); sftn = SFTNTeacher(create_model("resnet20", in_chans=1), "resnet8", image_size=16)
-res["SFTN teacher"] = fit(SFTNObjective(sftn), data, epochs=10, **kw)
+from sftkd_edu.objective import History
+t_std, i_std = train_teacher("standard", data, "resnet20", epochs=10, **kw); res["standard teacher"] = History.from_dict(i_std["history"])
+sftn, i_sftn = train_teacher("sftn", data, "resnet20", "resnet8", epochs=10, **kw); res["SFTN teacher"] = History.from_dict(i_sftn["history"])
 for arm, mk in [("student alone", Supervised), ("KD ← standard", lambda s: Distillation(s, t_std)), ("KD ← SFTN", lambda s: Distillation(s, sftn))]:
     set_seed(0); s = create_model("resnet8", in_chans=1); res[arm] = fit(mk(s), data, epochs=10, **kw)
 for k, h in res.items():
@@ -30,6 +30,6 @@ big.train.images = big.train.images.expand(-1, 3, -1, -1).contiguous(); big.test
 big.in_chans = 3
 for prec, cl in [("fp32", False), ("bf16", True)]:
     for nm, mk in [("standard", lambda: Supervised(create_model("resnet32x4"))),
-                   ("sftn", lambda: SFTNObjective(SFTNTeacher(create_model("resnet32x4"), "resnet8x4", image_size=32)))]:
+                   ("sftn", lambda: teacher_objective("sftn", create_model("resnet32x4"), "resnet8x4", 32))]:
         set_seed(0); h = fit(mk(), big, epochs=2, lr=0.01, precision=prec, channels_last=cl, **kw)   # lr 0.01: throughput only
         print(json.dumps({"step": nm, "precision": prec, "channels_last": cl, "images_per_s": round(h.last["images_per_s"])}), flush=True)

@@ -17,7 +17,8 @@ from .files import atomic_write_text
 from .data import DataBundle, TensorImageDataset, make_batches
 from .models import create_model, flops as model_flops
 from .sftn import SFTNTeacher
-from .train import (fit, Callback, Supervised, SFTNObjective, Distillation, resolve_device, resolve_precision, device_name,
+from .teachers import teacher_objective
+from .train import (fit, Callback, Distillation, resolve_device, resolve_precision, device_name,
                              PRECISIONS,
                              _check_speed_args, _channels_last)
 
@@ -127,8 +128,8 @@ def _maxrss_mb():
     return r / 2**20 if sys.platform == "darwin" else r / 1024
 
 def _sftkd_objective(step, teacher, student, image_size, kd_T=4.0):
-    if step == "standard": return Supervised(teacher)
-    if step in ("sftn", "sftn_detach"): return SFTNObjective(SFTNTeacher(teacher, student, image_size=image_size, detach=step == "sftn_detach"))
+    "The objective of a step kind: a teacher recipe (`teacher_objective`), or KD with the CRD benchmark's weights."
+    if step in ("standard", "sftn", "sftn_detach"): return teacher_objective(step, teacher, student, image_size)
     return Distillation(student, teacher, "kd", T=kd_T, kd_weight=0.9, ce_weight=0.1)
 
 def measure(step:str, impl:str, teacher:str="resnet32x4", student:str="resnet8x4", batch_size:int=64, image_size:int=32,

@@ -24,7 +24,7 @@ def run_quickstart(out_dir="sftkd_quickstart", # folder for the executed noteboo
     params.setdefault("progress", False)   # no training bars inside the executed notebook; papermill shows cells
     t0 = time.perf_counter()
     nb = run_notebook("01_quickstart", out_dir, params, progress=progress)
-    rec = load_record(out_dir / "quickstart.json")
+    rec = load_record(out_dir / "quickstart.json", "quickstart")
     rec["notebook"], rec["total_time_s"] = str(nb), time.perf_counter() - t0
     hs = {k: History.from_dict(v) for k, v in rec["histories"].items()}
     p = rec["params"]
@@ -33,7 +33,7 @@ def run_quickstart(out_dir="sftkd_quickstart", # folder for the executed noteboo
     write_report(out_dir / "quickstart.html", "sftkd_edu quickstart: standard vs SFTN teacher", [
         f"{p['teacher']} teachers → {p['student']} students on {p['dataset']} ({p.get('n_train')} train images), "
         f"seed {p['seed']}, {p['teacher_epochs']} teacher / {p['student_epochs']} student epochs; "
-        f"ran in {rec['wall_time_s']:.0f} s with torch {rec['versions']['torch']}, in {rec.get('precision', '?')} on {rec.get('device_name', '?')}.",
+        f"ran in {rec['wall_time_s']:.0f} s with torch {rec['versions']['torch']}, in {rec['precision']} on {rec['device_name']}.",
         rec["table"],
         "Teacher–student similarity on the test set (KL at temperature 1, linear CKA of pooled embeddings):",
         rec.get("similarity", []),
@@ -161,9 +161,9 @@ def main(argv:list|None=None):
         from sftkd_edu.experiments import sweep, load_sweep
         try:
             overrides = dict(parse_param(x) for x in args.param)
-            cfg = load_sweep(args.config)
+            cfg = load_sweep(args.config, overrides)   # checked once: sweep runs what it holds
             out = Path(args.out or cfg.get("out") or "sftkd_sweep")
-            s = sweep(cfg, out, workers=args.workers, overrides=overrides, progress=not args.quiet)
+            s = sweep(cfg, out, workers=args.workers, progress=not args.quiet)
         except ValueError as e: print(f"sftkd sweep: error: {e}", file=sys.stderr); return 2
         _print_summary(s)
         print(f"\n{s['n_ok']} runs ok, {len(s['failed'])} failed; report: {out / 'report.html'}")

@@ -70,7 +70,7 @@ def resolve_precision(precision:str, # "auto", "fp32", "bf16" or "fp16"
         bf16 = torch.cuda.is_bf16_supported()
         if precision == "auto": return "bf16" if bf16 else "fp16"
         if precision == "bf16" and not bf16:
-            warnings.warn(f"precision='bf16' asked for, but this GPU has no bf16 arithmetic; training in fp16 with gradient scaling instead", PerformanceWarning)
+            warnings.warn("precision='bf16' asked for, but this GPU has no bf16 arithmetic; training in fp16 with gradient scaling instead", PerformanceWarning)
             return "fp16"
         return precision
     if precision == "auto": return "bf16" if device.type == "cpu" and cpu_bf16_supported() else "fp32"

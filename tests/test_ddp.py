@@ -62,3 +62,18 @@ def test_two_processes_match_one(tmp_path):
     assert [p.name for p in cks] == ["ckpt-0001-000000.pt", "ckpt-0002-000000.pt"]
     ck = torch.load(cks[-1], weights_only=True)
     assert ck["config"]["world_size"] == 2 and len(ck["history"]["records"]) == 2
+
+
+def test_example_ddp_teacher_trains_and_resumes(tmp_path):
+    "examples/ddp_teacher.py (an SFTN teacher through `train_teacher`) under torchrun with 2 processes; run again, it resumes."
+    ex = Path(__file__).resolve().parents[1] / "examples" / "ddp_teacher.py"
+    cmd = lambda: [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={free_port()}", str(ex),
+                   "--teacher", "resnet8", "--sftn", "--epochs", "1", "--batch-size", "32", "--ckpt", "ck"]
+    r = run(cmd(), tmp_path)
+    lines = [l for l in r.stdout.splitlines() if l.startswith("SFTN resnet8 teacher:")]
+    assert len(lines) == 1 and lines[0].endswith("after 1 epochs"), r.stdout[-2000:]   # printed by the main process only
+    ckpts = sorted(p.name for p in (tmp_path / "ck").iterdir())
+    assert ckpts == ["ckpt-0001-000000.pt"], ckpts                     # rank 0 alone wrote it
+    r2 = run(cmd(), tmp_path)                                               # the same command again: resumes, nothing left to train
+    assert lines[0] in r2.stdout.splitlines(), (lines[0], r2.stdout[-2000:])   # resumed at the end: the same teacher, not retrained
+    assert sorted(p.name for p in (tmp_path / "ck").iterdir()) == ckpts
