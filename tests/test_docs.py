@@ -2,8 +2,9 @@
 entry, every link resolves inside the site, plotly figures draw from the site's own plotly.min.js.
 
 Executing every notebook takes minutes (each library notebook's tests, each tutorial's training), so this test
-executes a representative two — the figures notebook and the quickstart tutorial with the tiny
-parameters of tests/test_tutorials.py — and renders the others as stored. SFTKD_DOCS_FULL=1 executes all of them
+executes a representative two — the figures notebook and the stepper tutorial (02) with the tiny
+parameters of tests/test_tutorials.py — and renders the others as stored. (Not the quickstart: the suite runs it
+once, in conftest's `quickstart_run`.) SFTKD_DOCS_FULL=1 executes all of them
 (tiny parameters for every tutorial)."""
 import html, json, os, re, subprocess, sys
 from importlib import import_module
@@ -14,7 +15,7 @@ from test_tutorials import TINY   # the one place the tiny tutorial parameters l
 
 ROOT = Path(__file__).resolve().parents[1]
 FULL = os.environ.get("SFTKD_DOCS_FULL") == "1"
-EXECUTE = ["06_viz", "01_quickstart"]   # the home page's only code cell is hidden: running it shows nothing
+EXECUTE = ["06_viz", "02_inside_sftn"]   # the home page's only code cell is hidden: running it shows nothing
 
 
 def text_of(page):
@@ -102,11 +103,11 @@ def test_every_public_name_has_its_entry(site):
 def test_executed_pages_have_outputs_and_offline_figures(site):
     js = site / "plotly.min.js"
     assert js.stat().st_size > 1_000_000
-    for page in ("api/06_viz.html", "tutorials/01_quickstart.html"):
+    for page in ("api/06_viz.html", "tutorials/02_inside_sftn.html"):
         body = (site / page).read_text()
         assert body.count('<script src="../plotly.min.js"') == 1 and "Plotly.newPlot" in body, page
-    qs = text_of((site / "tutorials" / "01_quickstart.html").read_text())
-    assert "n_train = 200" in qs and "KD ← SFTN" in qs            # papermill's injected tiny parameters, then results
+    tut = text_of((site / "tutorials" / "02_inside_sftn.html").read_text())
+    assert "# Parameters\nn_train = 200" in tut   # papermill's injected tiny parameters (the figures above: the run's outputs)
     if not FULL:   # a page rendered as stored has its code but no outputs
         assert "Plotly.newPlot" not in (site / "tutorials" / "03_kd_methods.html").read_text()
 
@@ -114,10 +115,10 @@ def test_executed_pages_have_outputs_and_offline_figures(site):
 @pytest.mark.skipif(not Path("/usr/bin/chromium").exists() or os.environ.get("SFTKD_NO_BROWSER") == "1",
                     reason="needs Debian's chromium (.ci/run installs it)")
 def test_figures_draw_in_a_browser_without_network(site):
-    "Chromium opens the quickstart page from disk, runs its scripts, and plotly draws the figures (svg elements)."
+    "Chromium opens an executed tutorial's page from disk, runs its scripts, and plotly draws the figures (svg elements)."
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
              "--disable-sync", "--no-first-run", "--virtual-time-budget=10000", "--dump-dom"]
-    page = site / "tutorials" / "01_quickstart.html"
+    page = site / "tutorials" / "02_inside_sftn.html"
     r = subprocess.run(["/usr/bin/chromium", *flags, page.as_uri()], capture_output=True, text=True, timeout=120)
     figures = (page.read_text()).count('class="plotly-graph-div"')
     assert figures >= 2 and r.stdout.count('class="main-svg"') >= figures, r.stderr[-2000:]
