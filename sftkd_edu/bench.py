@@ -18,6 +18,7 @@ from .data import DataBundle, TensorImageDataset, make_batches
 from .models import create_model, flops as model_flops
 from .sftn import SFTNTeacher
 from .teachers import teacher_objective
+from .viz import plot_grouped_bars
 from .train import (fit, Callback, Distillation, resolve_device, resolve_precision, device_name,
                              PRECISIONS,
                              _check_speed_args, _channels_last)
@@ -288,12 +289,7 @@ def save_bench(records:list, path) -> Path:
     return atomic_write_text(path, json.dumps(records, indent=1, default=str))
 
 def plot_bench(records:list, title:str="training throughput"):
-    "Grouped bars: images/s per step, one colour per implementation."
-    import plotly.graph_objects as go
-    fig = go.Figure()
-    for impl, p in dict.fromkeys((r["impl"], r.get("precision", "fp32")) for r in records):
-        rs = [r for r in records if r["impl"] == impl and r.get("precision", "fp32") == p]
-        if rs: fig.add_bar(name=f"{impl} ({p})", x=[r["step"] for r in rs], y=[r["images_per_s"] for r in rs],
-                           text=[f"{r['images_per_s']:.1f}" for r in rs], textposition="outside")
-    fig.update_layout(barmode="group", title=title, yaxis_title="images/s (median step)", xaxis_title="step", template="plotly_white")
-    return fig
+    "Grouped bars: images/s per step, one colour per implementation and precision."
+    series = {}
+    for r in records: series.setdefault(f"{r['impl']} ({r.get('precision', 'fp32')})", {})[r["step"]] = r["images_per_s"]
+    return plot_grouped_bars(series, title, "images/s (median step)", "step", text=True, height=450)

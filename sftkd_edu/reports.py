@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from .runner import load_record, RECORD, _run_state
-from .viz import write_report, mean_std
+from .viz import write_report, mean_std, plot_grouped_bars, plot_mean_curves, plot_similarity_vs_accuracy
 from .grids import STUDY_RECIPES, BENCH_RECIPES
 
 # %% auto #0
@@ -90,43 +90,30 @@ def summarize(out_dir):
 
 def grid_report(out_dir, title:str|None=None):
     "Write `out_dir/report.html` (tables, gain per method, convergence curves, KL/CKA vs accuracy); return its path."
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
     s, (ok, _) = summarize(out_dir), load_runs(out_dir)
     out = Path(out_dir)
     if not s["n_ok"] and not s["failed"]: raise ValueError(f"no runs in {out / 'runs'}: run a grid there first")
-    how = sorted({f"{r.get('precision', r['params'].get('precision', '?'))} on {r.get('device_name', r['versions'].get('cuda') or r['versions'].get('cpu', '?'))}" for r in ok})
+    how = sorted({f"{r['precision']} on {r['device_name']}" for r in ok})   # every experiment record names them (RECORD_FIELDS)
     parts = [f"{s['n_ok']} finished runs, {len(s['failed'])} failed, computed in {'; '.join(how) or '–'}. "
              "Mean ± sample std over seeds; n per row.", s["table"]]
     if s["gains"]:
         parts += ["Gain of each SFTN kind over the standard teacher (difference of the mean last-epoch student accuracies); "
                   "a gain inside the seeds' spread is not evidence.", s["gains"]]
-        fig = go.Figure()
-        for kind in dict.fromkeys(g["teacher kind"] for g in s["gains"]):
-            gs = [g for g in s["gains"] if g["teacher kind"] == kind]
-            fig.add_trace(go.Bar(name=kind, x=[f"{g['method']} ({g['teacher']}→{g['student']})" for g in gs], y=[g["gain (points)"] for g in gs]))
-        parts.append(fig.update_layout(title="Student accuracy gain over the standard teacher, per KD method", yaxis_title="points",
-                                       template="plotly_white", height=380))
-    curves = go.Figure()
-    groups = {}
+        series = {}
+        for g in s["gains"]: series.setdefault(g["teacher kind"], {})[f"{g['method']} ({g['teacher']}→{g['student']})"] = g["gain (points)"]
+        parts.append(plot_grouped_bars(series, "Student accuracy gain over the standard teacher, per KD method", "points"))
     names, key_of = _grouping(ok)
-    for r in ok: groups.setdefault(key_of(r), []).append(r["student"]["history"]["records"])
-    for key, hs in groups.items():
-        n = min(len(h) for h in hs)
-        p = dict(zip(names, (json.loads(v) for v in key)))
+    curves = {}
+    for r in ok:
+        p = {k: r["params"].get(k) for k in names}
         more = ", ".join(f"{k}={p[k]}" for k in names[len(_GROUP):])
-        curves.add_trace(go.Scatter(x=list(range(1, n + 1)), y=[mean_std([h[e]["test_acc"] for h in hs])[0] for e in range(n)],
-                                    mode="lines+markers", name=f"{p['method']} ← {p['teacher_kind']} ({p['teacher']}→{p['student']}{', ' + more if more else ''})"))
-    parts.append(curves.update_layout(title="Student test accuracy per epoch (mean over seeds)", xaxis_title="epoch",
-                                      yaxis_title="test accuracy (%)", template="plotly_white", height=420))
-    sim = make_subplots(1, 2, subplot_titles=("KL(teacher ‖ student)", "linear CKA"))
-    for kind in dict.fromkeys(r["params"]["teacher_kind"] for r in ok):
-        rs = [r for r in ok if r["params"]["teacher_kind"] == kind]
-        for col, k in ((1, "kl"), (2, "cka")):
-            sim.add_trace(go.Scatter(x=[r["similarity"][k] for r in rs], y=[r["student"]["test_acc_last"] for r in rs], mode="markers",
-                                     name=kind, legendgroup=kind, showlegend=col == 1, text=[r["run_id"] for r in rs]), 1, col)
-    parts.append(sim.update_layout(title="Teacher–student similarity vs student accuracy (one point per run)", yaxis_title="student acc (%)",
-                                   template="plotly_white", height=400))
+        name = f"{p['method']} ← {p['teacher_kind']} ({p['teacher']}→{p['student']}{', ' + more if more else ''})"
+        curves.setdefault(name, []).append([e["test_acc"] for e in r["student"]["history"]["records"]])
+    parts.append(plot_mean_curves(curves, "Student test accuracy per epoch (mean over seeds)", "test accuracy (%)"))
+    points = {}
+    for r in ok: points.setdefault(r["params"]["teacher_kind"], []).append(
+        {"kl": r["similarity"]["kl"], "cka": r["similarity"]["cka"], "acc": r["student"]["test_acc_last"], "label": r["run_id"]})
+    parts.append(plot_similarity_vs_accuracy(points))
     if any({"regime", "recipe"} <= set(r["params"].get("tags") or {}) for r in ok):
         parts += ["A study (runs tagged with a regime and a recipe): every recipe's student against the standard teacher's student "
                   "of the same regime and seed (`study_table`).", study_table(out_dir)]

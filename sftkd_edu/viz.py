@@ -8,11 +8,13 @@ import html
 from pathlib import Path
 import plotly.graph_objects as go
 import plotly.io as pio
-from .train import History
+from plotly.subplots import make_subplots
+from .objective import History
 from .files import atomic_write_text   # kept importable from here: reports are written with it
 
 # %% auto #0
-__all__ = ['plot_curves', 'markdown_table', 'html_table', 'mean_std', 'plot_paired_gains', 'plot_gain_by_length', 'write_report']
+__all__ = ['plot_curves', 'markdown_table', 'html_table', 'mean_std', 'plot_paired_gains', 'plot_gain_by_length',
+           'plot_grouped_bars', 'plot_mean_curves', 'plot_similarity_vs_accuracy', 'write_report']
 
 # %% ../nbs/06_viz.ipynb #c005
 def plot_curves(histories:dict, # {run name: History or its `to_dict()`}
@@ -79,6 +81,37 @@ def plot_gain_by_length(gains:dict, # {epochs: [gain per seed]}
     fig.add_hline(y=0, line_color="gray")
     return fig.update_layout(title=title, xaxis_title="epochs (teacher and student)", yaxis_title=yaxis_title, xaxis_type="log",
                              xaxis=dict(tickvals=xs), template="plotly_white", height=400)
+
+# %% ../nbs/06_viz.ipynb #v004
+def plot_grouped_bars(series:dict, # {series name: {x label: value}}
+                      title:str, yaxis_title:str, xaxis_title:str="",
+                      text:bool=False, # print each value above its bar
+                      height:int=380) -> go.Figure:
+    "Grouped bars: one colour per series, one group per x label."
+    fig = go.Figure()
+    for name, vals in series.items():
+        fig.add_trace(go.Bar(name=name, x=list(vals), y=list(vals.values()), text=[f"{v:.1f}" for v in vals.values()] if text else None,
+                             textposition="outside" if text else None))
+    return fig.update_layout(barmode="group", title=title, yaxis_title=yaxis_title, xaxis_title=xaxis_title, template="plotly_white", height=height)
+
+def plot_mean_curves(curves:dict, # {curve name: [per-seed lists of per-epoch values]}
+                     title:str, yaxis_title:str, xaxis_title:str="epoch", height:int=420) -> go.Figure:
+    "One line per curve: the mean over seeds at each epoch (up to the shortest seed's length)."
+    fig = go.Figure()
+    for name, runs in curves.items():
+        n = min(len(r) for r in runs)
+        fig.add_trace(go.Scatter(x=list(range(1, n + 1)), y=[mean_std([r[e] for r in runs])[0] for e in range(n)], mode="lines+markers", name=name))
+    return fig.update_layout(title=title, xaxis_title=xaxis_title, yaxis_title=yaxis_title, template="plotly_white", height=height)
+
+def plot_similarity_vs_accuracy(points:dict, # {group: [{"kl": …, "cka": …, "acc": …, "label": …}, …]}
+                                title:str="Teacher–student similarity vs student accuracy (one point per run)") -> go.Figure:
+    "Two panels — KL(teacher ‖ student) and linear CKA against the student's accuracy — one colour per group."
+    fig = make_subplots(1, 2, subplot_titles=("KL(teacher ‖ student)", "linear CKA"))
+    for group, ps in points.items():
+        for col, k in ((1, "kl"), (2, "cka")):
+            fig.add_trace(go.Scatter(x=[p[k] for p in ps], y=[p["acc"] for p in ps], mode="markers", name=group, legendgroup=group,
+                                     showlegend=col == 1, text=[p.get("label", "") for p in ps]), 1, col)
+    return fig.update_layout(title=title, yaxis_title="student acc (%)", template="plotly_white", height=400)
 
 # %% ../nbs/06_viz.ipynb #c011
 def write_report(path, # where to write the .html file
