@@ -4,11 +4,10 @@
 
 # %% ../../nbs/03_distill_methods.ipynb #c002
 from __future__ import annotations
-import inspect
+import inspect, math
 import torch
 from torch import nn
 import torch.nn.functional as F
-import math
 from . import functional
 from ..models import stage_shapes, _in_chans, eval_mode
 from ..sftn import Bridge, SFTNTeacher
@@ -495,8 +494,7 @@ def Distillation(student:nn.Module, # the student
                  **hparams) -> Distiller:
     "A student learning from a frozen teacher through a KD method: `create_method(method, student, teacher, **hparams)`, the tutorials' spelling."
     if not isinstance(method, Distiller): return create_method(method, student, teacher, **hparams)
-    t = teacher.teacher if isinstance(teacher, SFTNTeacher) else teacher
-    if hparams or method.student is not student or method.teacher is not t:
+    if hparams or method.student is not student or method.teacher is not (teacher.teacher if isinstance(teacher, SFTNTeacher) else teacher):
         raise ValueError(f"Distillation got a {type(method).__name__} built for another student or teacher (or with hyperparameters): "
                          "pass the method by name with its hyperparameters, or a Distiller created with this student and teacher")
     return method
