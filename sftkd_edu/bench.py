@@ -200,13 +200,15 @@ def _precisions(precision) -> list:
     if not ps: raise ValueError(f"precision must be one of {list(PRECISIONS)} or a list of them, got {precision!r}")
     return ps
 
-def _check_bench_args(steps, impls, batch_size, timed_steps, warmup, ref_workers, precision, channels_last, optim_impl):
+def _check_bench_args(steps, impls, batch_size, timed_steps, warmup, ref_workers, precision, channels_last, optim_impl, threads=None):
     bad = [s for s in steps if s not in STEPS]
     if bad or not steps: raise ValueError(f"unknown step(s) {bad or steps!r}; valid: {list(STEPS)}")
     bad = [s for s in impls if s not in IMPLS]
     if bad or not impls: raise ValueError(f"unknown impl(s) {bad or impls!r}; valid: {list(IMPLS)}")
     for k, v, lo in (("batch_size", batch_size, 1), ("timed_steps", timed_steps, 1), ("warmup", warmup, 0), ("ref_workers", ref_workers, 0)):
         if not isinstance(v, int) or isinstance(v, bool) or v < lo: raise ValueError(f"{k} must be an int ≥ {lo}, got {v!r}")
+    if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
+        raise ValueError(f"threads must be an int ≥ 1 (or None: torch's default), got {threads!r}")
     for p in _precisions(precision): _check_speed_args(p, channels_last, optim_impl)
 
 def bench(teacher:str="resnet32x4", student:str="resnet8x4", batch_size:int=64, image_size:int=32, in_chans:int=3,
@@ -222,7 +224,7 @@ def bench(teacher:str="resnet32x4", student:str="resnet8x4", batch_size:int=64, 
           progress:bool=True, seed:int=0) -> list:
     "Measure images/s and peak memory of each training step, with this library's loop and with the CRD-style reference loop."
     steps, impls = tuple(steps), tuple(impls)
-    _check_bench_args(steps, impls, batch_size, timed_steps, warmup, ref_workers, precision, channels_last, optim_impl)
+    _check_bench_args(steps, impls, batch_size, timed_steps, warmup, ref_workers, precision, channels_last, optim_impl, threads)
     dev = resolve_device(device)
     fl = flops(teacher, student, image_size, in_chans, num_classes)   # also checks the names and that the pair can form an SFTN teacher
     precs = list(dict.fromkeys(resolve_precision(p, dev) for p in _precisions(precision)))   # "auto" that means fp32 here: measured once

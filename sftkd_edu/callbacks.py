@@ -4,6 +4,7 @@
 
 # %% ../nbs/01c_callbacks.ipynb #c002
 from __future__ import annotations
+import warnings
 import torch
 from tqdm.auto import tqdm
 from .distributed import all_agree
@@ -67,4 +68,8 @@ class NonFinitePolicy(Callback):
                                  f"({', '.join(f'{k}={v.item():.4g}' for k, v in state.losses.items())}); "
                                  f"try a lower lr or smaller loss weights, or on_nonfinite='skip'{kept}")
     def on_epoch_end(self, state):
-        if self.policy == "skip": state.history.last["skipped_steps"] = state.meter.n_skipped
+        if self.policy != "skip": return
+        state.history.last["skipped_steps"] = state.meter.n_skipped
+        if state.meter.n_steps == 0:
+            warnings.warn(f"epoch {state.epoch}: all {state.meter.n_skipped} steps were skipped (non-finite loss), so the weights did not "
+                          "change; its losses are recorded as NaN. Try a lower lr or smaller loss weights", RuntimeWarning)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/04a_checkpoint.ipynb #c002
 from __future__ import annotations
-import os, pickle, random, re, warnings
+import os, pickle, random, re, uuid, warnings
 from pathlib import Path
 import numpy as np
 import torch
@@ -15,8 +15,8 @@ from .distributed import broadcast_object
 
 # %% auto #0
 __all__ = ['CKPT_FORMAT', 'CheckpointError', 'CheckpointWarning', 'save_checkpoint', 'load_checkpoint', 'list_checkpoints',
-           'rng_state', 'set_rng_state', 'objective_signature', 'check_signature', 'resume_checkpoint', 'restore_run',
-           'Checkpointer']
+           'rng_state', 'set_rng_state', 'objective_signature', 'check_signature', 'claim_checkpoint_dir',
+           'resume_checkpoint', 'restore_run', 'Checkpointer']
 
 # %% ../nbs/04a_checkpoint.ipynb #k001
 CKPT_FORMAT = "sftkd_edu.checkpoint"
@@ -39,13 +39,17 @@ def load_checkpoint(path, map_location="cpu"):
     "Read a checkpoint written by `fit` with `weights_only=True`: tensors and plain Python values only, never pickled code."
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f"checkpoint {path} does not exist")
+    if path.stat().st_size == 0: raise CheckpointError(f"checkpoint {path} is empty (0 bytes: a write that never finished?)")
     try: ck = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
+        if "GLOBAL" not in str(e):   # not a refused object: a file cut short (torch reports that as an unpickling error too)
+            raise CheckpointError(f"checkpoint {path} is unreadable (truncated or corrupt?): {_why(e)}") from None
         raise CheckpointError(f"refused to load {path}: it holds objects other than tensors and plain Python values "
                               f"(weights_only=True will not unpickle them; a pickled callable could run code). "
                               f"Only load files you trust. torch said: {_why(e)}") from None
     except Exception as e:
-        raise CheckpointError(f"checkpoint {path} is unreadable (truncated or corrupt?): {type(e).__name__}: {str(e).strip().splitlines()[0]}") from None
+        first = (str(e).strip().splitlines() or ["(no message)"])[0]
+        raise CheckpointError(f"checkpoint {path} is unreadable (truncated or corrupt?): {type(e).__name__}: {first}") from None
     if not isinstance(ck, dict) or ck.get("format") != CKPT_FORMAT:
         raise CheckpointError(f"{path} is not a sftkd_edu checkpoint (no format={CKPT_FORMAT!r} entry)")
     return ck
@@ -131,7 +135,8 @@ def _check_config(saved:dict, now:dict, path):
                       + ", ".join(f"{k}={b!r} (checkpoint: {a!r})" for k, (a, b) in diff.items())
                       + "; the result will not equal an uninterrupted run", CheckpointWarning)
 
-def _check_ckpt_args(checkpoint_dir, checkpoint_every_steps, keep_checkpoints, resume):
+def _check_ckpt_args(checkpoint_dir, checkpoint_every_steps, keep_checkpoints, resume, overwrite=False):
+    if not isinstance(overwrite, bool): raise ValueError(f"overwrite_checkpoints must be True or False, got {overwrite!r}")
     if not isinstance(checkpoint_every_steps, int) or isinstance(checkpoint_every_steps, bool) or checkpoint_every_steps < 0:
         raise ValueError(f"checkpoint_every_steps must be an int ≥ 0 (0: only at epoch ends), got {checkpoint_every_steps!r}")
     if not isinstance(keep_checkpoints, int) or isinstance(keep_checkpoints, bool) or keep_checkpoints < 1:
@@ -142,6 +147,19 @@ def _check_ckpt_args(checkpoint_dir, checkpoint_every_steps, keep_checkpoints, r
     if checkpoint_every_steps and checkpoint_dir is None: raise ValueError("checkpoint_every_steps needs a checkpoint_dir")
 
 # %% ../nbs/04a_checkpoint.ipynb #k018
+def claim_checkpoint_dir(folder, resume, overwrite:bool, dist):
+    "Let a fresh run write into `folder` only if it holds no checkpoints, or `overwrite` deletes them (decided on the main process)."
+    err = None
+    if dist.main and folder is not None and not resume:
+        found = list_checkpoints(folder)
+        if found and not overwrite:
+            err = (f"checkpoint_dir {folder} already holds {len(found)} checkpoint(s) of another run (newest: {found[-1].name}): "
+                   "pass resume=True to continue that run, overwrite_checkpoints=True to delete them and start afresh, "
+                   "or another checkpoint_dir")
+        for p in (found if overwrite else []): p.unlink(missing_ok=True)
+    err = broadcast_object(err, dist)   # every process raises, none is left waiting
+    if err: raise CheckpointError(err)
+
 def resume_checkpoint(objective:Objective, checkpoint_dir, resume, dist) -> tuple:
     "`(checkpoint, path)` to continue from — picked on the main process, loaded on every one — or `(None, None)`."
     ck, found, err = None, None, None
@@ -163,13 +181,15 @@ def restore_run(state, ck:dict, path):
     if ck.get("scaler"): state.scaler.load_state_dict(ck["scaler"])
     h = History.from_dict(ck["history"]); h.name = state.history.name or h.name; h.meta = state.history.meta
     state.history, state.ck, state.start_epoch, state.start_step = h, ck, ck["epoch"], ck["step"]
+    state.run_id = ck.get("run", state.run_id)   # the same run, continued
 
 class Checkpointer(Callback):
     "Checkpoints of the whole run (main process only) at every epoch end and every `every_steps` steps; the newest `keep` are kept."
     def __init__(self, folder, every_steps:int=0, keep:int=2): self.folder, self.every_steps, self.keep = Path(folder), every_steps, keep
     def write(self, state, epochs_done:int, step:int, partial=None):
         if not state.dist.main: return
-        ck = {"format": CKPT_FORMAT, "version": 1, "epoch": epochs_done, "step": step, "signature": objective_signature(state.objective),
+        ck = {"format": CKPT_FORMAT, "version": 1, "run": state.run_id, "epoch": epochs_done, "step": step,
+              "signature": objective_signature(state.objective),
               "config": state.config, "objective": state.objective.state_dict(), "loop_state": state.objective.loop_state(),
               "optimizer": state.optimizer.state_dict(), "scheduler": state.scheduler.state_dict(), "history": state.history.to_dict(),
               "scaler": state.scaler.state_dict() if state.scaler.is_enabled() else None, "rng": rng_state(), "partial": partial}

@@ -4,7 +4,7 @@
 
 # %% ../nbs/09_cli.ipynb #c002
 from __future__ import annotations
-import argparse, sys, time
+import argparse, os, sys, time
 from pathlib import Path
 import sftkd_edu
 from .experiments import run_notebook, load_record, NotebookError
@@ -21,10 +21,14 @@ def run_quickstart(out_dir="sftkd_quickstart", # folder for the executed noteboo
     "Run the quickstart tutorial; write the executed notebook, `quickstart.json` and `quickstart.html`; return the record."
     out_dir = Path(out_dir)
     params = dict(params or {})
+    if "out_dir" in params: raise ValueError("parameter 'out_dir' is the quickstart's own: it writes into the folder given as out_dir (--out)")
     params.setdefault("progress", False)   # no training bars inside the executed notebook; papermill shows cells
-    t0 = time.perf_counter()
+    t0, started = time.perf_counter(), time.time()
     nb = run_notebook("01_quickstart", out_dir, params, progress=progress)
-    rec = load_record(out_dir / "quickstart.json", "quickstart")
+    path = out_dir / "quickstart.json"
+    if not path.exists() or path.stat().st_mtime < started:   # an earlier run's record is never reported as this one's
+        raise NotebookError(f"{nb.name} ran but did not write {path}")
+    rec = load_record(path, "quickstart")
     rec["notebook"], rec["total_time_s"] = str(nb), time.perf_counter() - t0
     hs = {k: History.from_dict(v) for k, v in rec["histories"].items()}
     p = rec["params"]
@@ -53,7 +57,7 @@ def copy_tutorials(dest, # folder to copy the notebooks into (created when missi
     if not src: raise ValueError("this installation of sftkd_edu has no tutorials")
     dest = Path(dest)
     if dest.exists() and not dest.is_dir(): raise ValueError(f"{dest} exists and is not a folder")
-    clash = [p.name for p in src if (dest / p.name).exists()]
+    clash = [p.name for p in src if os.path.lexists(dest / p.name)]   # a dangling symlink too
     if clash and not force: raise ValueError(f"{dest} already has {', '.join(clash)}; use --force to overwrite")
     written = []
     for p in src:
@@ -130,7 +134,9 @@ def _load_params_file(path):
     import yaml
     try: data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except OSError as e: raise ValueError(f"cannot read parameters file {path}: {e.strerror}") from None
-    except yaml.YAMLError as e: raise ValueError(f"parameters file {path} is not valid JSON/YAML: {e}") from None
+    except yaml.YAMLError as e:
+        from sftkd_edu.runner import yaml_error
+        raise ValueError(f"parameters file {path} is not valid JSON/YAML: {yaml_error(e)}") from None
     if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
         raise ValueError(f"parameters file {path} must map tutorial names to parameter mappings, e.g. {{\"01_quickstart\": {{\"n_train\": 200}}}}")
     return data
@@ -147,7 +153,10 @@ def main(argv:list|None=None):
     args = p.parse_args(argv)
     if args.command is None: p.print_help(); return 0
     if args.command == "quickstart":
-        try: params = dict(parse_param(s) for s in args.param)
+        try:
+            params = dict(parse_param(s) for s in args.param)
+            if own := sorted({"out_dir", "progress"} & set(params)):
+                raise ValueError(f"parameter(s) {own} are set by sftkd quickstart itself: use --out (folder) and --quiet (progress)")
         except ValueError as e: print(f"sftkd quickstart: error: {e}", file=sys.stderr); return 2
         try: rec = run_quickstart(args.out, params, progress=not args.quiet)
         except ValueError as e: print(f"sftkd quickstart: error: {e}", file=sys.stderr); return 2

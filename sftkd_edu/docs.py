@@ -216,7 +216,10 @@ def _execute(nb, cwd, timeout, name):
             c.metadata.setdefault("tags", []).append("skip-execution"); skipped.append(c)
     try: NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(cwd)}},
                         skip_cells_with_tag="skip-execution").execute()
-    except CellExecutionError as e: raise DocsError(f"{name} failed while building the docs: {str(e)[-1500:]}") from None
+    except CellExecutionError as e:
+        where = next((f"cell {i} (execution count {c.get('execution_count')})" for i, c in enumerate(nb.cells)
+                      if any(o.get("output_type") == "error" for o in c.get("outputs", []))), "a cell")
+        raise DocsError(f"{name} failed while building the docs: {where} raised {e.ename}: {e.evalue}") from None
     for c in skipped:
         c.metadata.tags.remove("skip-execution")
         if not c.metadata.tags: del c.metadata["tags"]
@@ -309,6 +312,9 @@ def build_docs(out="_docs", # the site's folder (created; pages in it are overwr
     out = Path(out); pages = doc_pages(root); params = dict(params or {})
     if unknown := set(params) - {p["name"] for p in pages if p["kind"] == "tutorial"}:
         raise ValueError(f"params for unknown tutorial(s) {sorted(unknown)}; tutorials: {[p['name'] for p in pages if p['kind'] == 'tutorial']}")
+    from sftkd_edu.runner import check_params, notebook_params
+    for p in pages:   # every tutorial's parameters checked before anything runs: data, never code
+        if p["kind"] == "tutorial" and p["name"] in params: params[p["name"]] = check_params(params[p["name"]], notebook_params(p["src"]))
     if not isinstance(execute, bool) and (unknown := set(execute) - {p["name"] for p in pages}):
         raise ValueError(f"cannot execute unknown notebook(s) {sorted(unknown)}; pages: {[p['name'] for p in pages]}")
     runs = lambda p: execute if isinstance(execute, bool) else p["name"] in execute

@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_files.ipynb #f002
 from __future__ import annotations
-import os, tempfile
+import errno, os, shutil, tempfile
 from pathlib import Path
 
 # %% auto #0
@@ -27,10 +27,13 @@ def atomic_write(path, # the file to (re)place
             with os.fdopen(fd, "wb") as f: f.write(data.encode("utf-8") if isinstance(data, str) else data)
         with open(tmp, "rb") as f: os.fsync(f.fileno())   # the bytes are on the disk before the name points at them
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
+        full = _disk_full(e, path.parent)   # before the temporary file is deleted and frees its space
         try: os.close(fd)
         except OSError: pass
         if os.path.exists(tmp): os.unlink(tmp)
+        if full: raise OSError(errno.ENOSPC, f"no space left on the device while writing {path} ({type(e).__name__}: {e}); "
+                               f"nothing was replaced: the previous {path.name}, if any, is intact") from e
         raise
     try:   # make the rename itself durable
         dfd = os.open(path.parent, os.O_RDONLY)
@@ -38,6 +41,13 @@ def atomic_write(path, # the file to (re)place
         finally: os.close(dfd)
     except OSError: pass
     return path
+
+def _disk_full(e:BaseException, folder) -> bool:
+    "Whether `e` came from a full disk: ENOSPC/EDQUOT itself, or another library's write error (torch's 'file write failed') with no space left."
+    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT): return True
+    if not isinstance(e, Exception): return False   # an interrupt is not a full disk
+    try: return shutil.disk_usage(folder).free < 2**20
+    except OSError: return False
 
 def atomic_write_text(path, text:str):
     "`atomic_write` of a text (UTF-8)."

@@ -4,12 +4,12 @@
 
 # %% ../nbs/08b_grids.ipynb #c002
 from __future__ import annotations
-import hashlib, itertools, json, re, warnings
+import hashlib, itertools, json, os, re, sys, warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from tqdm.auto import tqdm
 from .runner import (tutorial_path, notebook_params, check_params, run_notebook, NotebookError, save_record, failed_record,
-                              RECORD, _run_state)
+                              RECORD, RUN_LOCK, _run_state, yaml_error)
 
 # %% auto #0
 __all__ = ['PAPER_METHODS', 'PRESETS', 'STUDY_RECIPES', 'SWEEP_KEYS', 'BENCH_REGIME', 'BENCH_RECIPES', 'BENCH_METHODS',
@@ -44,19 +44,34 @@ def _template(template):
     return src
 
 def _grid_job(src, folder, params, timeout):
-    "One grid run (in its own process: papermill changes the working directory while it starts a kernel)."
-    d = Path(folder)
-    if (d / RECORD).exists(): (d / RECORD).unlink()
+    "One grid run under its folder's lock ('busy' when another process holds it; in its own process: papermill changes the working directory)."
+    from filelock import FileLock, Timeout
+    d = Path(folder); d.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(d / RUN_LOCK))
+    try: lock.acquire(timeout=0)
+    except Timeout: return "busy"   # another sweep is running it
     try:
-        run_notebook(src, d, params, timeout=timeout)
-        if _run_state(d) != "ok": raise NotebookError(f"{Path(src).name} finished without writing an ok {RECORD}")
-    except NotebookError as e:
-        save_record(failed_record(params, str(e)), d / RECORD)
-    return _run_state(d)
+        if _run_state(d) == "ok": return "ok"   # finished by another sweep meanwhile
+        if (d / RECORD).exists(): (d / RECORD).unlink()
+        try:
+            run_notebook(src, d, params, timeout=timeout)
+            if _run_state(d) != "ok": raise NotebookError(f"{Path(src).name} finished without writing an ok {RECORD}")
+        except NotebookError as e:
+            save_record(failed_record(params, str(e)), d / RECORD)
+        return _run_state(d)
+    finally: lock.release()
+
+def _die_with_parent(parent_pid:int):
+    "Pool initializer: this worker gets SIGKILL when the sweep's process dies, even by SIGKILL (Linux); its kernels then exit too."
+    if sys.platform.startswith("linux"):
+        import ctypes, signal
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))   # 1 = PR_SET_PDEATHSIG
+    if os.getppid() != parent_pid: os._exit(1)   # the sweep died before the signal was armed
 
 def _check_runs(src, grid, base) -> list:
     "Every run's parameters — `base` updated by each grid combination — checked against the template before the first run starts."
     defaults, runs = notebook_params(src), [{**(base or {}), **c} for c in expand_grid(grid)]
+    check_params(base or {}, defaults)   # base on its own too: a bad value the grid happens to override is still a mistake
     for c in runs: check_params(c, defaults)
     return runs
 
@@ -74,7 +89,8 @@ def run_grid(template, # the experiment notebook (path or tutorial name), e.g. "
 def _run_checked(src, combos:list, out_dir, workers:int=1, timeout=None, progress:bool=True):
     "`run_grid` for runs whose parameters are already checked."
     out = Path(out_dir).resolve()
-    if not (isinstance(workers, int) and workers >= 1): raise ValueError(f"workers must be an int ≥ 1, got {workers!r}")
+    if not (isinstance(workers, int) and not isinstance(workers, bool) and workers >= 1): raise ValueError(f"workers must be an int ≥ 1, got {workers!r}")
+    if out.exists() and not out.is_dir(): raise ValueError(f"grid folder {out} exists and is not a folder")
     defaults = notebook_params(src)
     varying = [k for k in dict.fromkeys(k for c in combos for k in c) if len({json.dumps(c.get(k), default=str) for c in combos}) > 1]
     jobs = {run_id(c, varying): c for c in combos}
@@ -88,7 +104,9 @@ def _run_checked(src, combos:list, out_dir, workers:int=1, timeout=None, progres
     states = {rid: _run_state(out / "runs" / rid) for rid in jobs}
     for rid, s in states.items():
         if s == "corrupt": warnings.warn(f"run {rid}: its record is corrupt or half-written; running it again")
-    todo = [rid for rid, s in states.items() if s != "ok"]
+    todo = [rid for rid, s in states.items() if s not in ("ok", "running")]   # a run another sweep is running is its business
+    for rid, s in states.items():
+        if s == "running": states[rid] = "busy"
     bar = tqdm(total=len(jobs), initial=len(jobs) - len(todo), desc=f"grid {out.name}", unit="run", disable=not progress)
     def done(rid, s):
         states[rid] = s; bar.update(1); bar.set_postfix(failed=sum(v == "failed" for v in states.values()), refresh=False)
@@ -98,7 +116,7 @@ def _run_checked(src, combos:list, out_dir, workers:int=1, timeout=None, progres
         else:
             import multiprocessing as mp
             from sftkd_edu.grids import _grid_job as job   # by module, so that the worker processes can import it
-            with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as ex:
+            with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_die_with_parent, initargs=(os.getpid(),)) as ex:
                 futs = {ex.submit(job, src, out / "runs" / rid, run_params(rid), timeout): rid for rid in todo}
                 for f in as_completed(futs): done(futs[f], f.result())
     finally: bar.close()
@@ -171,14 +189,16 @@ def load_sweep(config, # a preset name, a YAML file, a dict, or a `SweepConfig` 
         p = Path(config)
         if not p.is_file(): raise ValueError(f"sweep config {config} is neither a file nor a preset; presets: {sorted(PRESETS)}")
         try: cfg = yaml.safe_load(p.read_text())
-        except yaml.YAMLError as e: raise ValueError(f"sweep config {p} is not valid YAML: {e}") from None
+        except yaml.YAMLError as e: raise ValueError(f"sweep config {p} is not valid YAML: {yaml_error(e)}") from None
     if not isinstance(cfg, dict): raise ValueError(f"a sweep config is a mapping with keys {list(SWEEP_KEYS)}, got {type(cfg).__name__}")
     bad = [k for k in cfg if k not in SWEEP_KEYS]
     if bad: raise ValueError(f"unknown sweep config key(s) {bad}; valid keys: {list(SWEEP_KEYS)}")
     if "grid" not in cfg: raise ValueError("a sweep config needs a 'grid' of parameters to vary")
+    if cfg["grid"] in ({}, []): raise ValueError("the sweep config's grid is empty: give at least one parameter and its values, e.g. {seed: [0, 1]}")
     for k, t in SWEEP_KEYS.items():
         if k in cfg and (not isinstance(cfg[k], t) or isinstance(cfg[k], bool)):
             raise ValueError(f"sweep config key {k!r} must be {' or '.join(x.__name__ for x in (t if isinstance(t, tuple) else (t,)))}, got {cfg[k]!r}")
+    if cfg.get("workers", 1) < 1: raise ValueError(f"sweep config key 'workers' must be an int ≥ 1, got {cfg['workers']!r}")
     if overrides:
         varied = {n.strip() for c in expand_grid(cfg["grid"]) for n in c}
         clash = sorted(set(overrides) & varied)
@@ -196,7 +216,7 @@ def sweep(config, # a preset name, a YAML file, a dict or a `SweepConfig`
     from sftkd_edu.reports import grid_report, summarize   # reports read what grids write (and import their recipe tables)
     cfg = load_sweep(config, overrides)   # checked once, here (a SweepConfig passed in is not checked again)
     out = Path(out_dir or cfg.get("out") or "sftkd_sweep")
-    _run_checked(_template(cfg.get("template", "07_experiment")), cfg.runs, out, workers or cfg.get("workers", 1), progress=progress)
+    _run_checked(_template(cfg.get("template", "07_experiment")), cfg.runs, out, cfg.get("workers", 1) if workers is None else workers, progress=progress)
     grid_report(out)
     return summarize(out)
 

@@ -47,6 +47,7 @@ def load_runs(out_dir):
         if not d.is_dir(): continue
         s = _run_state(d)
         if s == "ok": ok.append({**load_record(d / RECORD), "run_id": d.name})
+        elif s == "running": continue   # another process is running it: neither finished nor failed
         elif s == "failed": bad.append({"run": d.name, "error": load_record(d / RECORD).get("error", "")})
         else: bad.append({"run": d.name, "error": f"record {s}"})
     return ok, bad

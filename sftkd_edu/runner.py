@@ -11,9 +11,9 @@ import sftkd_edu
 from .files import atomic_write_text
 
 # %% auto #0
-__all__ = ['RECORD_SCHEMA', 'RECORD', 'RECORD_FIELDS', 'list_tutorials', 'tutorial_path', 'notebook_params', 'plain_value',
-           'check_params', 'parse_param', 'params_of', 'versions', 'make_record', 'failed_record', 'save_record',
-           'load_record', 'NotebookError', 'run_notebook']
+__all__ = ['RECORD_SCHEMA', 'RECORD', 'RECORD_FIELDS', 'RUN_LOCK', 'list_tutorials', 'tutorial_path', 'notebook_params',
+           'plain_value', 'check_params', 'parse_param', 'yaml_error', 'params_of', 'versions', 'make_record',
+           'failed_record', 'save_record', 'load_record', 'NotebookError', 'run_notebook']
 
 # %% ../nbs/08_runner.ipynb #c005
 def _tutorial_dirs():
@@ -87,6 +87,12 @@ def parse_param(s:str): # "name=value"
     try: return k, ast.literal_eval(v)
     except (ValueError, SyntaxError): return k, v
 
+def yaml_error(e) -> str:
+    "A YAML parse error in one line: what is wrong and where."
+    mark = getattr(e, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return f"{getattr(e, 'problem', None) or type(e).__name__}{where}"
+
 def params_of(template:str, # the notebook whose parameters these are, e.g. "07_experiment"
               namespace:dict, # where the run's values live: the notebook's `globals()`
               skip=("out_dir", "progress")) -> dict: # parameters that do not describe the result
@@ -152,11 +158,22 @@ def load_record(path, kind:str|None=None): # with a kind: also check the record 
         if missing: raise ValueError(f"{path} lacks the {kind} record field(s) {missing}")
     return rec
 
+RUN_LOCK = ".run.lock"   # held by the process running a grid run, in the run's folder
+
+def _held(folder) -> bool:
+    "Whether another process holds the run folder's lock (it is running that run now)."
+    from filelock import FileLock, Timeout
+    if not (Path(folder) / RUN_LOCK).exists(): return False
+    lock = FileLock(str(Path(folder) / RUN_LOCK))
+    try: lock.acquire(timeout=0)
+    except Timeout: return True
+    lock.release(); return False
+
 def _run_state(folder):
-    "'ok', 'failed', 'corrupt' or 'missing' for a run folder's record."
+    "'ok', 'failed', 'corrupt' (unreadable, or not an experiment record), 'running' (another process holds its lock) or 'missing'."
     p = Path(folder) / RECORD
-    if not p.exists(): return "missing"
-    try: rec = load_record(p)
+    if not p.exists(): return "running" if _held(folder) else "missing"
+    try: rec = load_record(p, "experiment")
     except ValueError: return "corrupt"
     return "ok" if rec.get("status") == "ok" else "failed"
 
@@ -174,7 +191,9 @@ def run_notebook(src, # notebook path, or a tutorial name
     src = Path(src) if str(src).endswith(".ipynb") else tutorial_path(src)
     if not src.exists(): raise ValueError(f"notebook {src} does not exist")
     params = check_params(dict(params or {}), notebook_params(src))
-    out_dir = Path(out_dir); out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir(): raise ValueError(f"output folder {out_dir} exists and is not a folder")
+    out_dir.mkdir(parents=True, exist_ok=True)
     dst = out_dir / src.name
     try:
         pm.execute_notebook(str(src), str(dst), parameters=params, kernel_name="python3", cwd=str(out_dir),

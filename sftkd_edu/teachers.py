@@ -10,7 +10,7 @@ from .files import atomic_write
 from .data import DataBundle
 from .models import StagedNet, create_model
 from .sftn import SFTNTeacher
-from .objective import Objective, Supervised
+from .objective import Objective, Supervised, evaluate
 from .sftn_objective import SFTNObjective
 from .runtime import set_seed
 from .train import fit
@@ -101,6 +101,16 @@ def _train_teacher(data, cfg, cache_dir, progress):
                                 precision=cfg.get("precision", "fp32"), progress=progress, **opts)
     return model, {**info, **extra}
 
+def _cached(info:dict, key:str, model, data, precision:str, device) -> str|None:
+    "Why a cache entry cannot be trusted (None: it can): fields missing, another key, or an accuracy the weights do not reach."
+    missing = [k for k in ("key", "config", "test_acc", "history") if k not in info]
+    if missing: return f"its record lacks {missing}"
+    if info["key"] != key: return f"its record is for key {info['key']!r}"
+    acc = evaluate(model, data, device=device, precision=precision)["test_acc"]
+    if abs(acc - info["test_acc"]) > 100 / len(data.test):   # one test image: fp32 sums in another order can flip a borderline argmax
+        return f"its record says {info['test_acc']:.2f}% but the weights score {acc:.2f}% on this test set"
+    return None
+
 def get_teacher(data, # the `DataBundle` the teacher trains on
                 cfg:dict, # the keys of `_TEACHER_CFG` (as the experiment template passes them)
                 cache_dir=None, # folder of cached teachers (None: always train)
@@ -126,7 +136,9 @@ def get_teacher(data, # the `DataBundle` the teacher trains on
                 info = load_record(mpath)
                 model = create_model(cfg["teacher"], num_classes=data.num_classes, in_chans=data.in_chans)
                 model.load_state_dict(load_file(str(wpath)))
-                return model, {**info, "cached": True}
+                why = _cached(info, key, model, data, cfg.get("precision", "fp32"), cfg["device"])   # recomputed, never taken on trust
+                if why is None: return model, {**info, "cached": True}
+                warnings.warn(f"cached teacher {wpath.name} is not used: {why}; training it again")
             except Exception as e: warnings.warn(f"cached teacher {wpath.name} is unreadable ({type(e).__name__}: {e}); training it again")
         model, info = train()
         weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}

@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_train.ipynb #c002
 from __future__ import annotations
-import math, time, warnings
+import math, time, uuid, warnings
 import torch
 from .data import DataBundle, make_batches
 from .models import StagedNet, check_input_size
@@ -16,7 +16,7 @@ from .runtime import (set_seed, resolve_device, device_name, cpu_bf16_supported,
 from .objective import Objective, Supervised, History, accuracy, evaluate
 from .callbacks import Callback, FitState, run_callbacks, ProgressBar, NonFinitePolicy, NonFiniteLossError, NONFINITE
 from .checkpoint import (CKPT_FORMAT, CheckpointError, CheckpointWarning, save_checkpoint, load_checkpoint, list_checkpoints,
-                                  rng_state, set_rng_state, objective_signature, check_signature, resume_checkpoint, restore_run,
+                                  rng_state, set_rng_state, objective_signature, check_signature, claim_checkpoint_dir, resume_checkpoint, restore_run,
                                   Checkpointer, _check_ckpt_args)
 from .sftn_objective import SFTNObjective, CollapseGuard, CollapseWarning
 
@@ -34,11 +34,13 @@ SCHEDULES = ("step", "cosine", "constant")
 
 SCHEDULES = ("step", "cosine", "constant")
 
-def _check_fit_args(epochs, lr, batch_size, momentum, weight_decay, schedule, milestones, max_shift, precision, channels_last=False, optim_impl="auto"):
+def _check_fit_args(epochs, lr, batch_size, momentum, weight_decay, schedule, milestones, max_shift, precision, channels_last=False, optim_impl="auto",
+                    lr_decay=0.1):
     if not isinstance(epochs, int) or epochs < 1: raise ValueError(f"epochs must be a positive int, got {epochs!r}")
     if not isinstance(batch_size, int) or batch_size < 1: raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-    for k, v in dict(lr=lr, momentum=momentum, weight_decay=weight_decay).items():
-        if not isinstance(v, (int, float)) or v < 0 or (k == "lr" and v == 0): raise ValueError(f"{k} must be a non-negative number{' > 0' if k == 'lr' else ''}, got {v!r}")
+    for k, v, ok, what in (("lr", lr, lambda v: v > 0, "a finite number > 0"), ("momentum", momentum, lambda v: 0 <= v < 1, "a number in [0, 1)"),
+                           ("weight_decay", weight_decay, lambda v: v >= 0, "a finite number ≥ 0"), ("lr_decay", lr_decay, lambda v: 0 < v <= 1, "a number in (0, 1]")):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not ok(v): raise ValueError(f"{k} must be {what}, got {v!r}")
     if schedule not in SCHEDULES: raise ValueError(f"unknown schedule {schedule!r}; valid schedules: {list(SCHEDULES)}")
     if any(not 0 < m < 1 for m in milestones): raise ValueError(f"milestones are fractions of training in (0, 1), got {milestones!r}")
     if not isinstance(max_shift, int) or max_shift < 0: raise ValueError(f"max_shift must be an int ≥ 0, got {max_shift!r}")
@@ -68,13 +70,17 @@ class _EpochMeter:
         for k, v in stats.items():
             self.ssums[k] = self.ssums.get(k, 0.0) + torch.as_tensor(v).detach().float(); self.scounts[k] = self.scounts.get(k, 0) + 1
         self.n_steps += 1
+    def skip(self, losses:dict):
+        "A step dropped (non-finite loss): counted, and its terms named, so that an epoch of skipped steps still logs them (as NaN)."
+        self.n_skipped += 1
+        for k, v in losses.items(): self.sums.setdefault(k, torch.zeros((), device=v.device))
     def partial(self) -> dict:
         return {"sums": self.sums, "ssums": self.ssums, "scounts": self.scounts, "n_steps": self.n_steps, "n_skipped": self.n_skipped}
     def means(self, dist) -> dict:
         "Each term's mean over the epoch's steps (and processes), their sum as `loss`, and each statistic's mean over the steps reporting it."
         n = self.n_steps
         rec = {k: all_reduce_mean(v / max(n, 1), dist).item() if n else math.nan for k, v in self.sums.items()}
-        rec["loss"] = sum(rec[k] for k in self.sums)
+        rec["loss"] = sum(rec[k] for k in self.sums) if n else math.nan   # no step completed: nothing was learnt, nothing to report
         rec.update({k: all_reduce_mean(v / self.scounts[k], dist).item() for k, v in self.ssums.items()})
         return rec
 
@@ -96,13 +102,13 @@ class _Forward:
 # %% ../nbs/04_train.ipynb #t006
 def _prepare(objective, data, epochs, lr, batch_size, momentum, weight_decay, schedule, milestones, lr_decay, max_shift, flip, seed,
              device, precision, channels_last, compile, optim_impl, callbacks, progress, name, eval_batch_size, checkpoint_dir,
-             checkpoint_every_steps, keep_checkpoints, resume, on_nonfinite, distributed, sync_bn) -> FitState:
+             checkpoint_every_steps, keep_checkpoints, resume, overwrite_checkpoints, on_nonfinite, distributed, sync_bn) -> FitState:
     "Check every argument of `fit`, then set up the run: device and DDP, optimizer, schedule, batches, callbacks, a resumed state."
     if not isinstance(objective, Objective): raise TypeError(f"fit needs an Objective (Supervised, SFTNObjective, Distillation, …), got {type(objective).__name__}")
     if max_shift is None: max_shift = data.augment.get("max_shift", 0)
     if flip is None: flip = data.augment.get("flip", False)
-    _check_fit_args(epochs, lr, batch_size, momentum, weight_decay, schedule, milestones, max_shift, precision, channels_last, optim_impl)
-    _check_ckpt_args(checkpoint_dir, checkpoint_every_steps, keep_checkpoints, resume)
+    _check_fit_args(epochs, lr, batch_size, momentum, weight_decay, schedule, milestones, max_shift, precision, channels_last, optim_impl, lr_decay)
+    _check_ckpt_args(checkpoint_dir, checkpoint_every_steps, keep_checkpoints, resume, overwrite_checkpoints)
     policy = NonFinitePolicy(on_nonfinite)
     for m in objective.modules():   # every staged net must accept the data's image size (a dry run on each, once)
         if isinstance(m, StagedNet): check_input_size(m, data.image_size)
@@ -125,7 +131,8 @@ def _prepare(objective, data, epochs, lr, batch_size, momentum, weight_decay, sc
                  scheduler=torch.optim.lr_scheduler.LambdaLR(opt, lambda e: _lr_factor(schedule, e, epochs, milestones, lr_decay)),
                  scaler=torch.amp.GradScaler(device.type, enabled=precision == "fp16"), history=History(name=name, meta=meta),
                  channels_last=channels_last, epochs=epochs, epoch=0, name=name, eval_batch_size=eval_batch_size,
-                 checkpoint_dir=checkpoint_dir, start_epoch=0, start_step=0, ck=None, global_batch=batch_size * world)
+                 checkpoint_dir=checkpoint_dir, start_epoch=0, start_step=0, ck=None, global_batch=batch_size * world, run_id=uuid.uuid4().hex[:12])
+    claim_checkpoint_dir(checkpoint_dir, resume, overwrite_checkpoints, di)   # a fresh run never mixes with another run's checkpoints
     if resume:   # before any training: a checkpoint for another objective is refused here
         ck, path = resume_checkpoint(objective, checkpoint_dir, resume, di)
         if ck is not None: restore_run(s, ck, path)
@@ -148,7 +155,7 @@ def _train_step(s:FitState, x, y, idx):
     if s.channels_last and x.dim() == 4: x = x.contiguous(memory_format=torch.channels_last)
     s.losses = s.forward(x, y, idx); s.total = sum(s.losses.values()); s.skipped = False
     run_callbacks(s.callbacks, "after_loss", s)
-    if s.skipped: s.meter.n_skipped += 1
+    if s.skipped: s.meter.skip(s.losses)
     else:
         s.optimizer.zero_grad(set_to_none=True)
         s.scaler.scale(s.total).backward()
@@ -208,6 +215,7 @@ def fit(objective:Objective, # what to train: `Supervised`, `SFTNObjective`, a K
         checkpoint_every_steps:int=0, # also checkpoint every N steps inside an epoch (0: epoch ends only)
         keep_checkpoints:int=2, # the newest N checkpoints are kept (older ones deleted), so a damaged newest one has a fallback
         resume=False, # True: continue from the newest readable checkpoint in `checkpoint_dir` (none: start); or a checkpoint path
+        overwrite_checkpoints:bool=False, # a fresh run into a `checkpoint_dir` holding checkpoints: delete them (False: refuse)
         on_nonfinite:str="raise", # NaN/inf loss: "raise" `NonFiniteLossError` before the step; "skip" the step (history: `skipped_steps`)
         distributed="auto", # DDP: "auto" (on under torchrun, WORLD_SIZE > 1), True or False
         sync_bn:bool=False): # under DDP, BatchNorm statistics over the global batch (`nn.SyncBatchNorm`)

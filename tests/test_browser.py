@@ -50,8 +50,9 @@ def lab(tmp_path):
     env = {**os.environ, "JUPYTERLAB_SETTINGS_DIR": str(settings), "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "ws"),
            "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime")}
     port, token = _free_port(), secrets.token_hex(16)
+    env["JUPYTER_TOKEN"] = token   # through the environment: a command-line token would be visible to every user in `ps`
     cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-           f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}"] + (["--allow-root"] if os.geteuid() == 0 else [])
+           f"--ServerApp.root_dir={root}"] + (["--allow-root"] if os.geteuid() == 0 else [])
     log = open(tmp_path / "jupyterlab.log", "w")
     proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
@@ -63,6 +64,7 @@ def lab(tmp_path):
                 if proc.poll() is not None:
                     pytest.fail(f"JupyterLab exited early; see {tmp_path / 'jupyterlab.log'}")
                 time.sleep(0.5)
+        assert token not in " ".join(open(f"/proc/{proc.pid}/cmdline").read().split("\0")), "the token is visible in ps"
         yield f"http://127.0.0.1:{port}/lab/tree/inside.ipynb?token={token}", tmp_path
     finally:
         proc.send_signal(signal.SIGTERM)              # the server shuts its kernels down on SIGTERM

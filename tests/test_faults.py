@@ -103,23 +103,31 @@ def sftkd(*args, cwd):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def test_killed_sweep_reruns_only_missing_runs(tmp_path):
+def test_killed_sweep_leaves_no_process_and_reruns_only_missing_runs(tmp_path):
+    "SIGKILL of `sftkd sweep --workers 2`: no worker or kernel survives it, nothing is written after it; the rerun does only the rest."
+    import psutil   # installed with ipykernel
     (tmp_path / "s.yaml").write_text(
         "base: {n_train: 200, n_test: 100, teacher: resnet8, teacher_epochs: 1, student_epochs: 1, progress: false}\n"
-        "grid: {method: [kd, at]}\nout: g\n")
-    p = sftkd("sweep", "s.yaml", "--quiet", cwd=tmp_path)
+        "grid: {method: [kd, at, sp]}\nout: g\n")
+    p = sftkd("sweep", "s.yaml", "--quiet", "--workers", "2", cwd=tmp_path)
     runs, t0 = tmp_path / "g" / "runs", time.time()
     while not list(runs.glob("*/record.json")):
         assert p.poll() is None, p.stderr.read()[-3000:]
         assert time.time() - t0 < 600
         time.sleep(0.2)
-    p.send_signal(signal.SIGKILL); p.wait()
-    done = list(runs.glob("*/record.json"))
-    assert len(done) == 1 and json.loads(done[0].read_text())["status"] == "ok"   # a whole record, never half of one
-    stamp = done[0].stat().st_mtime_ns
+    children = psutil.Process(p.pid).children(recursive=True)   # the pool's workers and their kernels
+    assert len(children) >= 2, children
+    p.send_signal(signal.SIGKILL); p.wait(); killed = time.time()
+    done = {q: q.stat().st_mtime for q in runs.glob("*/record.json")}
+    assert all(json.loads(q.read_text())["status"] == "ok" for q in done)   # whole records, never half of one
+    time.sleep(10)
+    alive = [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+    assert alive == [], [(c.pid, c.cmdline()[:3]) for c in alive]
+    after = [q for q in runs.glob("*/record.json") if q not in done or q.stat().st_mtime > killed]
+    assert after == [], after                                                  # nothing written after the kill
     r = subprocess.run([str(Path(sys.executable).parent / "sftkd"), "sweep", "s.yaml", "--quiet"], cwd=tmp_path,
                        capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr[-3000:]
-    assert done[0].stat().st_mtime_ns == stamp                                     # the finished run was not run again
+    assert all(q.stat().st_mtime == m for q, m in done.items())                # the finished runs were not run again
     recs = [json.loads(q.read_text()) for q in runs.glob("*/record.json")]
-    assert len(recs) == 2 and all(x["status"] == "ok" for x in recs)
+    assert len(recs) == 3 and all(x["status"] == "ok" for x in recs)
