@@ -7,9 +7,7 @@ from __future__ import annotations
 import argparse, os, sys, time
 from pathlib import Path
 import sftkd_edu
-from .experiments import run_notebook, load_record, NotebookError
-from .train import History
-from .viz import plot_curves, write_report, markdown_table
+# the heavy modules (torch, plotly, papermill) are imported where they are used: `sftkd --help` and `--version` answer at once
 
 # %% auto #0
 __all__ = ['run_quickstart', 'copy_tutorials', 'main']
@@ -19,6 +17,9 @@ def run_quickstart(out_dir="sftkd_quickstart", # folder for the executed noteboo
                    params:dict|None=None, # notebook parameters, e.g. {"seed": 1}
                    progress:bool=True): # papermill's cell progress bar
     "Run the quickstart tutorial; write the executed notebook, `quickstart.json` and `quickstart.html`; return the record."
+    from sftkd_edu.runner import run_notebook, load_record, NotebookError
+    from sftkd_edu.objective import History
+    from sftkd_edu.viz import plot_curves, write_report
     out_dir = Path(out_dir)
     params = dict(params or {})
     if "out_dir" in params: raise ValueError("parameter 'out_dir' is the quickstart's own: it writes into the folder given as out_dir (--out)")
@@ -65,23 +66,38 @@ def copy_tutorials(dest, # folder to copy the notebooks into (created when missi
     return written
 
 # %% ../nbs/09_cli.ipynb #c007
+class _ParamsHelp(argparse.ArgumentParser):
+    "A sub-command parser whose help ends with a notebook's parameters, read from its parameters cell when help is asked for."
+    notebook = None
+    def format_help(self):
+        from sftkd_edu.runner import tutorial_path
+        import papermill as pm
+        path = tutorial_path(self.notebook)
+        own = {"out_dir", "progress"}   # set by the command itself (--out, --quiet)
+        rows = [f"  {n} = {s['default']}" + (f"  # {s['help']}" if s.get("help") else "") for n, s in pm.inspect_notebook(str(path)).items() if n not in own]
+        self.epilog = f"notebook parameters of {path.name} (set with --param NAME=VALUE; defaults shown):\n" + "\n".join(rows)
+        return super().format_help()
+
 def _parser():
     p = argparse.ArgumentParser(prog="sftkd", description="Knowledge distillation with student-friendly teachers (SFTN).")
     p.add_argument("--version", action="version", version=f"sftkd_edu {sftkd_edu.__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     q = sub.add_parser("quickstart", help="standard vs SFTN teacher → KD student on digits100; writes notebook, JSON and HTML report",
-                       description="Run tutorials/01_quickstart.ipynb through papermill.")
+                       description="Run tutorials/01_quickstart.ipynb through papermill.", formatter_class=argparse.RawDescriptionHelpFormatter)
+    q.__class__, q.notebook = _ParamsHelp, "01_quickstart"   # its --help lists the notebook's parameters
     q.add_argument("--out", default="sftkd_quickstart", help="output folder (default: %(default)s)")
     q.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                    help="notebook parameter, repeatable (e.g. --param seed=1 --param teacher_epochs=20)")
     q.add_argument("--quiet", action="store_true", help="no progress bar")
-    from sftkd_edu.experiments import PRESETS
+    from sftkd_edu.grids import PRESETS   # no torch: the help answers at once
     sw = sub.add_parser("sweep", help="run a grid of experiments (YAML config or preset) through papermill; records + report.html",
                         description="Run every combination of a sweep config through the experiment template; finished runs are skipped.")
     sw.add_argument("config", help=f"a YAML file (keys template, base, grid, workers, out) or a preset: {', '.join(PRESETS)}")
     sw.add_argument("--out", help="grid folder (default: the config's 'out')")
     sw.add_argument("--workers", type=int, help="runs in parallel (default: the config's, else 1)")
     sw.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="override a shared ('base') parameter, repeatable")
+    sw.add_argument("--seeds", metavar="S1,S2,…", help="run only these seeds (a smaller sweep), e.g. --seeds 0,1")
+    sw.add_argument("--set", action="append", default=[], metavar="NAME=V1,V2,…", help="vary NAME over these values instead of the grid's, repeatable")
     sw.add_argument("--quiet", action="store_true", help="no progress bar")
     rp = sub.add_parser("report", help="write OUT_DIR/report.html for a grid folder", description="Summarize a grid folder into an offline HTML report.")
     rp.add_argument("out_dir", help="the grid folder (holding runs/)")
@@ -141,17 +157,30 @@ def _load_params_file(path):
         raise ValueError(f"parameters file {path} must map tutorial names to parameter mappings, e.g. {{\"01_quickstart\": {{\"n_train\": 200}}}}")
     return data
 
+def _int_list(text, what):
+    try: return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError: raise ValueError(f"{what} takes comma-separated integers, e.g. 0,1,2; got {text!r}") from None
+
+def _values(text):
+    "`NAME=V1,V2` → `(name, [v1, v2])`, each value read as `--param` reads one."
+    from sftkd_edu.runner import parse_param
+    if "=" not in text: raise ValueError(f"--set {text!r} must look like NAME=V1,V2")
+    name, vals = text.split("=", 1)
+    return name.strip(), [parse_param(f"{name}={v}")[1] for v in vals.split(",")]
+
 def _print_summary(s):
+    from sftkd_edu.viz import markdown_table
     if s["table"]: print(markdown_table(s["table"]))
     if s["gains"]: print("\n" + markdown_table(s["gains"]))
     for f in s["failed"]: print(f"FAILED {f['run']}: {f['error']}", file=sys.stderr)
 
 def main(argv:list|None=None):
     "Entry point of the `sftkd` console command; returns the exit status."
-    from sftkd_edu.experiments import parse_param
     p = _parser()
-    args = p.parse_args(argv)
+    args = p.parse_args(argv)   # --help and --version answer here, before anything heavy is imported
     if args.command is None: p.print_help(); return 0
+    from sftkd_edu.runner import parse_param, NotebookError
+    from sftkd_edu.viz import markdown_table
     if args.command == "quickstart":
         try:
             params = dict(parse_param(s) for s in args.param)
@@ -170,7 +199,9 @@ def main(argv:list|None=None):
         from sftkd_edu.experiments import sweep, load_sweep
         try:
             overrides = dict(parse_param(x) for x in args.param)
-            cfg = load_sweep(args.config, overrides)   # checked once: sweep runs what it holds
+            seeds = _int_list(args.seeds, "--seeds") if args.seeds is not None else None
+            sets = dict(_values(x) for x in args.set)
+            cfg = load_sweep(args.config, overrides, seeds, sets)   # checked once: sweep runs what it holds
             out = Path(args.out or cfg.get("out") or "sftkd_sweep")
             s = sweep(cfg, out, workers=args.workers, progress=not args.quiet)
         except ValueError as e: print(f"sftkd sweep: error: {e}", file=sys.stderr); return 2

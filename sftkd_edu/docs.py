@@ -214,8 +214,9 @@ def _execute(nb, cwd, timeout, name):
         d = cell_directives(c.source) if c.cell_type == "code" else {}
         if d.get("eval") == "false" or {"slow", "notest"} & set(d):
             c.metadata.setdefault("tags", []).append("skip-execution"); skipped.append(c)
+    from sftkd_edu.runner import QuietKernelManager
     try: NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(cwd)}},
-                        skip_cells_with_tag="skip-execution").execute()
+                        skip_cells_with_tag="skip-execution", kernel_manager_class=QuietKernelManager).execute()
     except CellExecutionError as e:
         where = next((f"cell {i} (execution count {c.get('execution_count')})" for i, c in enumerate(nb.cells)
                       if any(o.get("output_type") == "error" for o in c.get("outputs", []))), "a cell")

@@ -177,11 +177,29 @@ class SweepConfig(dict):
     "A sweep configuration `load_sweep` checked; `runs` holds every run's checked parameters."
     runs:list = []
 
+def _reshape_grid(grid, seeds, sets:dict):
+    "The grid with `seeds` as its seed values and each `sets` entry as the values of that parameter (a list of runs: those of `seeds`)."
+    names = lambda key: [n.strip() for n in key.split(",")]
+    if isinstance(grid, list):
+        if sets: raise ValueError("this config lists its runs one by one: --set cannot change them (use --param for a value shared by all runs)")
+        keep = [g for g in grid if g.get("seed") in seeds]
+        if not keep: raise ValueError(f"no run of this config has a seed in {list(seeds)}; its seeds: {sorted({g.get('seed') for g in grid}, key=str)}")
+        return keep
+    g = dict(grid)
+    for k, vs in (({"seed": seeds} if seeds is not None else {}) | dict(sets)).items():
+        tied = [key for key in g if k in names(key) and key != k]
+        if tied: raise ValueError(f"{k!r} is varied together with other parameters in the grid ({tied[0]!r}): edit the config instead")
+        if not isinstance(vs, (list, tuple)) or not vs: raise ValueError(f"the values of {k!r} must be a non-empty list, got {vs!r}")
+        g[k] = list(vs)
+    return g
+
 def load_sweep(config, # a preset name, a YAML file, a dict, or a `SweepConfig` (returned as it is when nothing is overridden)
-               overrides:dict|None=None): # parameters replacing the config's `base` ones (not those the grid varies)
+               overrides:dict|None=None, # parameters replacing the config's `base` ones (not those the grid varies)
+               seeds:list|None=None, # run only these seeds (a smaller sweep: `--seeds 0,1`)
+               sets:dict|None=None): # {name: [values]}: vary these parameters over these values instead (`--set teacher_epochs=2,4`)
     "A checked sweep configuration (keys, their types, every run's parameters) from a preset name, a YAML file or a dict."
     import copy
-    if isinstance(config, SweepConfig) and not overrides: return config
+    if isinstance(config, SweepConfig) and not (overrides or seeds is not None or sets): return config
     if isinstance(config, dict): cfg = copy.deepcopy(dict(config))
     elif str(config) in PRESETS: cfg = copy.deepcopy(PRESETS[str(config)])
     else:
@@ -199,6 +217,7 @@ def load_sweep(config, # a preset name, a YAML file, a dict, or a `SweepConfig` 
         if k in cfg and (not isinstance(cfg[k], t) or isinstance(cfg[k], bool)):
             raise ValueError(f"sweep config key {k!r} must be {' or '.join(x.__name__ for x in (t if isinstance(t, tuple) else (t,)))}, got {cfg[k]!r}")
     if cfg.get("workers", 1) < 1: raise ValueError(f"sweep config key 'workers' must be an int ≥ 1, got {cfg['workers']!r}")
+    if seeds is not None or sets: cfg["grid"] = _reshape_grid(cfg["grid"], seeds, sets or {})
     if overrides:
         varied = {n.strip() for c in expand_grid(cfg["grid"]) for n in c}
         clash = sorted(set(overrides) & varied)
@@ -211,10 +230,10 @@ def load_sweep(config, # a preset name, a YAML file, a dict, or a `SweepConfig` 
 def sweep(config, # a preset name, a YAML file, a dict or a `SweepConfig`
           out_dir=None, # the grid folder (default: the config's `out`)
           workers:int|None=None, overrides:dict|None=None, # parameters replacing the config's `base` ones
-          progress:bool=True):
+          progress:bool=True, seeds:list|None=None, sets:dict|None=None): # a smaller or other grid: see `load_sweep`
     "Run a sweep as a grid, write its `report.html`; return `summarize` of the folder."
     from sftkd_edu.reports import grid_report, summarize   # reports read what grids write (and import their recipe tables)
-    cfg = load_sweep(config, overrides)   # checked once, here (a SweepConfig passed in is not checked again)
+    cfg = load_sweep(config, overrides, seeds, sets)   # checked once, here (a SweepConfig passed in is not checked again)
     out = Path(out_dir or cfg.get("out") or "sftkd_sweep")
     _run_checked(_template(cfg.get("template", "07_experiment")), cfg.runs, out, cfg.get("workers", 1) if workers is None else workers, progress=progress)
     grid_report(out)

@@ -15,6 +15,19 @@ __all__ = ['summarize_quickstarts', 'load_runs', 'summarize', 'grid_report', 'st
            'bench_criteria', 'bench_gains', 'bench_gains_at']
 
 # %% ../nbs/08c_reports.ipynb #c016
+def _check_comparable(recs:list, names:list):
+    "Warn when records meant as seeds of one setting differ in anything but the seed, or repeat a seed."
+    import warnings
+    seen = [r["params"].get("seed") for r in recs]
+    if len(set(map(str, seen))) < len(seen):
+        warnings.warn(f"the records repeat a seed ({seen}): repeated runs are not independent seeds; n counts them all")
+    keys = {k for r in recs for k in list(r["params"]) + ["precision", "device_name"]} - {"seed"}
+    where = lambda r, k: r.get(k) if k in ("precision", "device_name") else r["params"].get(k)
+    differ = sorted(k for k in keys if len({json.dumps(where(r, k), sort_keys=True, default=str) for r in recs}) > 1)
+    if differ:
+        warnings.warn(f"the records differ in {differ}, not only in the seed: their mean mixes settings "
+                      f"({', '.join(f'{n}: ' + ', '.join(f'{k}={where(r, k)}' for k in differ) for n, r in zip(names, recs))})")
+
 def summarize_quickstarts(paths:list, # record files (or folders holding one named `record`)
                           early_epoch:int|None=3, # also report accuracy after this epoch (convergence speed); None: skip
                           record:str="quickstart.json"): # the record's file name inside a folder, e.g. "unknown_student.json"
@@ -22,6 +35,7 @@ def summarize_quickstarts(paths:list, # record files (or folders holding one nam
     kind = Path(record).stem   # quickstart.json holds a quickstart record, unknown_student.json an unknown_student one
     recs = [load_record(Path(p) / record if Path(p).is_dir() else p, kind) for p in paths]
     if not recs: raise ValueError("no quickstart records given")
+    _check_comparable(recs, [str(p) for p in paths])
     arms = [r["arm"] for r in recs[0]["table"]]
     rows = []
     for arm in arms:
@@ -51,6 +65,10 @@ def load_runs(out_dir):
         elif s == "failed": bad.append({"run": d.name, "error": load_record(d / RECORD).get("error", "")})
         else: bad.append({"run": d.name, "error": f"record {s}"})
     return ok, bad
+
+def _paired(by_seed:dict, base:dict) -> list:
+    "Student last-epoch accuracy of `by_seed` minus `base`'s, for each seed both finished (`{seed: record}` each)."
+    return [by_seed[s]["student"]["test_acc_last"] - base[s]["student"]["test_acc_last"] for s in sorted(set(by_seed) & set(base))]
 
 def _ms(xs, nd:int=2): m, s = mean_std(xs); return f"{m:.{nd}f} ± {s:.{nd}f}"
 
@@ -85,8 +103,11 @@ def summarize(out_dir):
     for key, (m, n) in means.items():
         std = next((k for k in means if kind(k) == "standard" and regime(k) == regime(key)), None)
         if kind(key) != "standard" and std is not None:
+            by_seed = lambda rs: {r["params"]["seed"]: r for r in rs}
+            d = _paired(by_seed(groups[key]), by_seed(groups[std]))   # the same seed's student under the standard teacher
             gains.append({**{k: v for k, v in label(groups[key]).items() if k not in ("n",)},
-                          "gain (points)": round(m - means[std][0], 2), "n (kind / standard)": f"{n} / {means[std][1]}"})
+                          "gain (points)": round(m - means[std][0], 2), "paired gain": _ms(d) if d else "–",
+                          "seeds gaining": f"{sum(x > 0 for x in d)}/{len(d)}", "n (kind / standard)": f"{n} / {means[std][1]}"})
     return {"table": table, "gains": gains, "failed": bad, "n_ok": len(ok)}
 
 def grid_report(out_dir, title:str|None=None):
@@ -95,14 +116,20 @@ def grid_report(out_dir, title:str|None=None):
     out = Path(out_dir)
     if not s["n_ok"] and not s["failed"]: raise ValueError(f"no runs in {out / 'runs'}: run a grid there first")
     how = sorted({f"{r['precision']} on {r['device_name']}" for r in ok})   # every experiment record names them (RECORD_FIELDS)
+    shared = {k: v for k, v in ok[0]["params"].items() if k not in ("seed", "tags") and all(r["params"].get(k) == v for r in ok)} if ok else {}
     parts = [f"{s['n_ok']} finished runs, {len(s['failed'])} failed, computed in {'; '.join(how) or '–'}. "
-             "Mean ± sample std over seeds; n per row.", s["table"]]
+             "Mean ± sample std over seeds; n per row.",
+             "Settings shared by every run: " + (", ".join(f"{k}={v}" for k, v in shared.items()) or "–") + ".", s["table"]]
     if s["gains"]:
         parts += ["Gain of each SFTN kind over the standard teacher (difference of the mean last-epoch student accuracies); "
                   "a gain inside the seeds' spread is not evidence.", s["gains"]]
-        series = {}
-        for g in s["gains"]: series.setdefault(g["teacher kind"], {})[f"{g['method']} ({g['teacher']}→{g['student']})"] = g["gain (points)"]
-        parts.append(plot_grouped_bars(series, "Student accuracy gain over the standard teacher, per KD method", "points"))
+        series, errors = {}, {}
+        for g in s["gains"]:
+            x = f"{g['method']} ({g['teacher']}→{g['student']})"
+            m_sd = g["paired gain"].split(" ± ") if g["paired gain"] != "–" else [str(g["gain (points)"]), "0"]
+            series.setdefault(g["teacher kind"], {})[x], errors.setdefault(g["teacher kind"], {})[x] = float(m_sd[0]), float(m_sd[1])
+        parts.append(plot_grouped_bars(series, "Student accuracy gain over the standard teacher, paired by seed (bars: ± std over seeds)",
+                                       "points", errors=errors))
     names, key_of = _grouping(ok)
     curves = {}
     for r in ok:
@@ -134,10 +161,6 @@ def _study_groups(out_dir):
     order = lambda k: (_REGIME_ORDER.index(k[0]) if k[0] in _REGIME_ORDER else 99, k[0],
                        list(STUDY_RECIPES).index(k[1]) if k[1] in STUDY_RECIPES else 99, k[1])
     return dict(sorted(groups.items(), key=lambda kv: order(kv[0])))
-
-def _paired(by_seed:dict, base:dict) -> list:
-    "Student last-epoch accuracy of `by_seed` minus `base`'s, for each seed both finished (`{seed: record}` each)."
-    return [by_seed[s]["student"]["test_acc_last"] - base[s]["student"]["test_acc_last"] for s in sorted(set(by_seed) & set(base))]
 
 def study_gains(out_dir, baseline:str="standard"):
     "`{(regime, recipe): [student accuracy − the baseline recipe's, per seed both finished]}` of a tagged grid."

@@ -6,14 +6,13 @@
 from __future__ import annotations
 import ast, json, platform, time
 from pathlib import Path
-import torch
 import sftkd_edu
 from .files import atomic_write_text
 
 # %% auto #0
 __all__ = ['RECORD_SCHEMA', 'RECORD', 'RECORD_FIELDS', 'RUN_LOCK', 'list_tutorials', 'tutorial_path', 'notebook_params',
            'plain_value', 'check_params', 'parse_param', 'yaml_error', 'params_of', 'versions', 'make_record',
-           'failed_record', 'save_record', 'load_record', 'NotebookError', 'run_notebook']
+           'failed_record', 'save_record', 'load_record', 'QuietKernelManager', 'NotebookError', 'run_notebook']
 
 # %% ../nbs/08_runner.ipynb #c005
 def _tutorial_dirs():
@@ -105,6 +104,7 @@ def params_of(template:str, # the notebook whose parameters these are, e.g. "07_
 # %% ../nbs/08_runner.ipynb #c011
 def versions():
     "Versions and machine facts worth storing with a result."
+    import torch
     from sftkd_edu.runtime import device_name
     return {"sftkd_edu": sftkd_edu.__version__, "torch": torch.__version__, "python": platform.python_version(),
             "platform": platform.platform(), "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
@@ -178,6 +178,23 @@ def _run_state(folder):
     return "ok" if rec.get("status") == "ok" else "failed"
 
 # %% ../nbs/08_runner.ipynb #c014
+from jupyter_client.manager import AsyncKernelManager
+
+class QuietKernelManager(AsyncKernelManager):
+    "A kernel on IPC sockets in a private temporary folder, shut down without a SIGINT first (no console noise either way)."
+    def __init__(self, **kw):
+        import tempfile
+        super().__init__(**kw)
+        self._sock_dir = tempfile.mkdtemp(prefix="sftkd-kernel-")
+        self.transport, self.ip = "ipc", str(Path(self._sock_dir) / "k")
+    async def _async_interrupt_kernel(self):
+        if self.shutting_down: return   # a shutdown request follows; a SIGINT would only be logged as a KeyboardInterrupt
+        await super()._async_interrupt_kernel()
+    async def _async_cleanup_resources(self, restart:bool=False):
+        import shutil
+        await super()._async_cleanup_resources(restart=restart)
+        if not restart: shutil.rmtree(self._sock_dir, ignore_errors=True)
+
 class NotebookError(RuntimeError):
     "A notebook run failed; the message names the failing cell and the saved notebook."
 
@@ -197,7 +214,7 @@ def run_notebook(src, # notebook path, or a tutorial name
     dst = out_dir / src.name
     try:
         pm.execute_notebook(str(src), str(dst), parameters=params, kernel_name="python3", cwd=str(out_dir),
-                            execution_timeout=timeout, progress_bar=progress)
+                            execution_timeout=timeout, progress_bar=progress, kernel_manager_class=QuietKernelManager)
     except pm.PapermillExecutionError as e:
         raise NotebookError(f"{src.name} failed in cell {e.exec_count} ({e.ename}: {e.evalue}); "
                             f"the executed notebook is {dst}") from None

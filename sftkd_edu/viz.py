@@ -86,12 +86,15 @@ def plot_gain_by_length(gains:dict, # {epochs: [gain per seed]}
 def plot_grouped_bars(series:dict, # {series name: {x label: value}}
                       title:str, yaxis_title:str, xaxis_title:str="",
                       text:bool=False, # print each value above its bar
-                      height:int=380) -> go.Figure:
-    "Grouped bars: one colour per series, one group per x label."
+                      height:int=380,
+                      errors:dict|None=None) -> go.Figure: # {series name: {x label: ± value}}: error bars (e.g. the std over seeds)
+    "Grouped bars: one colour per series, one group per x label; optional error bars."
     fig = go.Figure()
     for name, vals in series.items():
+        err = (errors or {}).get(name)
         fig.add_trace(go.Bar(name=name, x=list(vals), y=list(vals.values()), text=[f"{v:.1f}" for v in vals.values()] if text else None,
-                             textposition="outside" if text else None))
+                             textposition="outside" if text else None,
+                             error_y=dict(type="data", array=[err.get(x, 0) for x in vals], visible=True) if err else None))
     return fig.update_layout(barmode="group", title=title, yaxis_title=yaxis_title, xaxis_title=xaxis_title, template="plotly_white", height=height)
 
 def plot_mean_curves(curves:dict, # {curve name: [per-seed lists of per-epoch values]}
@@ -125,7 +128,7 @@ def write_report(path, # where to write the .html file
         elif isinstance(s, list): parts.append(html_table(s))
         else: parts.append(f"<p>{s}</p>")
     style = ("body{font-family:system-ui,sans-serif;max-width:960px;margin:2em auto;padding:0 1em;color:#222}"
-             "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 10px;text-align:right}"
+             "table{border-collapse:collapse;margin:1em 0;display:block;overflow-x:auto}td,th{border:1px solid #ccc;padding:4px 10px;text-align:right;white-space:nowrap}"
              "th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}")
     doc = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>{style}</style></head>"
            f"<body><h1>{html.escape(title)}</h1>{''.join(parts)}</body></html>")

@@ -16,12 +16,12 @@ def root():
 
 @pytest.fixture(scope="session")
 def quickstart_run(tmp_path_factory):
-    "`sftkd quickstart` once with tiny parameters: `.out` (its folder), `.stdout`, `.record` (quickstart.json), `.notebook`."
+    "`sftkd quickstart` once with tiny parameters: `.out` (its folder), `.stdout`, `.stderr`, `.record` (quickstart.json), `.notebook`."
     cwd = tmp_path_factory.mktemp("quickstart")
     args = [a for k, v in QUICKSTART_TINY.items() for a in ("--param", f"{k}={v}")]
     r = subprocess.run([str(Path(sys.executable).parent / "sftkd"), "quickstart", "--out", "q", "--quiet", *args],
                        capture_output=True, text=True, cwd=cwd, timeout=900)
     assert r.returncode == 0, r.stderr[-4000:]
     out = cwd / "q"
-    return SimpleNamespace(out=out, stdout=r.stdout, record=json.loads((out / "quickstart.json").read_text()),
+    return SimpleNamespace(out=out, stdout=r.stdout, stderr=r.stderr, record=json.loads((out / "quickstart.json").read_text()),
                            notebook=json.loads((out / "01_quickstart.ipynb").read_text()))

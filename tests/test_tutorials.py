@@ -113,6 +113,12 @@ def test_quickstart_runs(quickstart_run):
     assert got == QUICKSTART_TINY
 
 
+def test_quickstart_console_is_quiet(quickstart_run):
+    "No kernel noise on a successful run: no TCP warning (the kernel runs on IPC sockets), no KeyboardInterrupt line at shutdown."
+    for noise in ("running over TCP without encryption", "KeyboardInterrupt"):
+        assert noise not in quickstart_run.stderr, quickstart_run.stderr[-2000:]
+
+
 def test_quickstart_record(quickstart_run):
     rec = quickstart_run.record
     assert rec["params"]["seed"] == 3 and rec["params"]["teacher_epochs"] == 2
