@@ -4,13 +4,14 @@
 
 # %% ../nbs/01c_callbacks.ipynb #c002
 from __future__ import annotations
-import warnings
+import os, warnings
 import torch
 from tqdm.auto import tqdm
 from .distributed import all_agree
 
 # %% auto #0
-__all__ = ['NONFINITE', 'Callback', 'FitState', 'run_callbacks', 'ProgressBar', 'NonFiniteLossError', 'NonFinitePolicy']
+__all__ = ['PROGRESS_ENV', 'NONFINITE', 'Callback', 'FitState', 'run_callbacks', 'ProgressBar', 'NonFiniteLossError',
+           'NonFinitePolicy']
 
 # %% ../nbs/01c_callbacks.ipynb #c012
 class Callback:
@@ -32,19 +33,24 @@ def run_callbacks(callbacks, hook:str, state:FitState):
     for cb in callbacks: getattr(cb, hook)(state)
 
 # %% ../nbs/01c_callbacks.ipynb #b003
+PROGRESS_ENV = "SFTKD_PROGRESS"   # "lines": one printed line per epoch instead of a bar
+
 class ProgressBar(Callback):
-    "A tqdm bar over all the run's steps, with the loss (every 20 steps) and each epoch's test accuracy."
-    def __init__(self, show:bool=True): self.show, self.bar = show, None
+    "A tqdm bar over all the run's steps, with the loss (every 20 steps) and each epoch's test accuracy (or one line per epoch)."
+    def __init__(self, show:bool=True): self.show, self.bar, self.lines = show, None, show and os.environ.get(PROGRESS_ENV) == "lines"
     def on_fit_start(self, state):
         n = len(state.batches)
         self.bar = tqdm(total=state.epochs * n, initial=state.start_epoch * n + state.start_step, leave=True,
-                        desc=state.name or type(state.objective).__name__, disable=not self.show or not state.dist.main)
+                        desc=state.name or type(state.objective).__name__, disable=not self.show or self.lines or not state.dist.main)
     def on_step_end(self, state):
         self.bar.update(1)
         if not state.skipped and state.step % 20 == 1: self.bar.set_postfix(loss=f"{state.total.item():.3f}", refresh=False)
     def on_epoch_end(self, state):
         rec = state.history.last
         self.bar.set_postfix(loss=f"{rec['loss']:.3f}", test_acc=f"{rec['test_acc']:.1f}")
+        if self.lines and state.dist.main:
+            print(f"{state.name or type(state.objective).__name__}: epoch {state.epoch}/{state.epochs}  loss {rec['loss']:.3f}  "
+                  f"test acc {rec['test_acc']:.2f}%  {rec['time_s']:.1f} s", flush=True)
     def on_fit_end(self, state):
         if self.bar is not None: self.bar.close()
 

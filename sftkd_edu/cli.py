@@ -15,7 +15,7 @@ __all__ = ['run_quickstart', 'copy_tutorials', 'main']
 # %% ../nbs/09_cli.ipynb #c005
 def run_quickstart(out_dir="sftkd_quickstart", # folder for the executed notebook, record and report
                    params:dict|None=None, # notebook parameters, e.g. {"seed": 1}
-                   progress:bool=True): # papermill's cell progress bar
+                   progress:bool=True): # one line per training epoch, as it happens (on stderr)
     "Run the quickstart tutorial; write the executed notebook, `quickstart.json` and `quickstart.html`; return the record."
     from sftkd_edu.runner import run_notebook, load_record, NotebookError
     from sftkd_edu.objective import History
@@ -23,9 +23,9 @@ def run_quickstart(out_dir="sftkd_quickstart", # folder for the executed noteboo
     out_dir = Path(out_dir)
     params = dict(params or {})
     if "out_dir" in params: raise ValueError("parameter 'out_dir' is the quickstart's own: it writes into the folder given as out_dir (--out)")
-    params.setdefault("progress", False)   # no training bars inside the executed notebook; papermill shows cells
+    params.setdefault("progress", progress)   # fit's progress, printed as one line per epoch and echoed here (no bars: nobody sees them)
     t0, started = time.perf_counter(), time.time()
-    nb = run_notebook("01_quickstart", out_dir, params, progress=progress)
+    nb = run_notebook("01_quickstart", out_dir, params, echo=progress)
     path = out_dir / "quickstart.json"
     if not path.exists() or path.stat().st_mtime < started:   # an earlier run's record is never reported as this one's
         raise NotebookError(f"{nb.name} ran but did not write {path}")
@@ -88,7 +88,7 @@ def _parser():
     q.add_argument("--out", default="sftkd_quickstart", help="output folder (default: %(default)s)")
     q.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                    help="notebook parameter, repeatable (e.g. --param seed=1 --param teacher_epochs=20)")
-    q.add_argument("--quiet", action="store_true", help="no progress bar")
+    q.add_argument("--quiet", action="store_true", help="no progress lines")
     from sftkd_edu.grids import PRESETS   # no torch: the help answers at once
     sw = sub.add_parser("sweep", help="run a grid of experiments (YAML config or preset) through papermill; records + report.html",
                         description="Run every combination of a sweep config through the experiment template; finished runs are skipped.")
@@ -106,11 +106,14 @@ def _parser():
     t.add_argument("dest", help="destination folder (created when missing)")
     t.add_argument("--force", action="store_true", help="overwrite notebooks of the same name")
     d = sub.add_parser("docs", help="render nbs/ (API reference) and tutorials/ to offline HTML with a navigation index",
-                       description="Build the offline docs: every notebook executed and rendered to HTML, plotly working offline, "
+                       description="Build the offline docs: the tutorials executed in their quick mode (seconds each), the library notebooks "
+                                   "rendered as stored (--all runs them too), plotly working offline, "
                                    "then every page and link checked.")
     d.add_argument("out", nargs="?", default="_docs", help="output folder (default: %(default)s)")
     d.add_argument("--root", help="the sftkd_edu checkout (default: the working folder or above; without one, the installed package)")
     d.add_argument("--no-execute", action="store_true", help="render the notebooks as stored, without running them")
+    d.add_argument("--all", action="store_true", help="also run the library notebooks (their tests): minutes more")
+    d.add_argument("--full", action="store_true", help="run the tutorials at their own, full-size parameters instead of the quick ones: hours")
     d.add_argument("--execute", action="append", metavar="NAME", help="run only this notebook (repeatable), render the rest as stored")
     d.add_argument("--params-file", metavar="FILE", help="JSON or YAML mapping tutorial name → parameters, e.g. tiny ones")
     d.add_argument("--timeout", type=int, default=600, help="seconds per cell (default: %(default)s)")
@@ -226,7 +229,9 @@ def main(argv:list|None=None):
         try:
             if args.no_execute and args.execute: raise ValueError("--no-execute and --execute exclude each other")
             params = _load_params_file(args.params_file) if args.params_file else None
-            build_docs(args.out, args.root, execute=False if args.no_execute else args.execute or True, params=params, timeout=args.timeout)
+            if args.no_execute and args.all: raise ValueError("--no-execute and --all exclude each other")
+            run = False if args.no_execute else args.execute or (True if args.all else "tutorials")
+            build_docs(args.out, args.root, execute=run, params=params, full=args.full, timeout=args.timeout)
         except ValueError as e: print(f"sftkd docs: error: {e}", file=sys.stderr); return 2
         except DocsError as e: print(f"sftkd docs: failed: {e}", file=sys.stderr); return 1
         if problems := check_docs(args.out):

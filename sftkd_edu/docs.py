@@ -205,8 +205,8 @@ def _source_nb(page):
     mod = import_module(page["module"])
     return nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(f"# {page['module']}\n\n{_own_doc(mod)}")])
 
-def _execute(nb, cwd, timeout, name):
-    "Run a library notebook in `cwd` with a kernel, skipping slow/notest/eval:false cells."
+def _execute(nb, cwd, timeout, name) -> list:
+    "Run a library notebook in `cwd` with a kernel, skipping slow/notest/eval:false cells; return its failures (cell, exception), if any."
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
     skipped = []
@@ -215,15 +215,14 @@ def _execute(nb, cwd, timeout, name):
         if d.get("eval") == "false" or {"slow", "notest"} & set(d):
             c.metadata.setdefault("tags", []).append("skip-execution"); skipped.append(c)
     from sftkd_edu.runner import QuietKernelManager
-    try: NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(cwd)}},
-                        skip_cells_with_tag="skip-execution", kernel_manager_class=QuietKernelManager).execute()
-    except CellExecutionError as e:
-        where = next((f"cell {i} (execution count {c.get('execution_count')})" for i, c in enumerate(nb.cells)
-                      if any(o.get("output_type") == "error" for o in c.get("outputs", []))), "a cell")
-        raise DocsError(f"{name} failed while building the docs: {where} raised {e.ename}: {e.evalue}") from None
+    NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(cwd)}}, allow_errors=True,
+                   skip_cells_with_tag="skip-execution", kernel_manager_class=QuietKernelManager).execute()   # a failing cell: shown, not fatal
+    failures = [f"{name} failed while building the docs: cell {i} raised {o['ename']}: {o['evalue']}"
+                for i, c in enumerate(nb.cells) for o in c.get("outputs", []) if o.get("output_type") == "error"]
     for c in skipped:
         c.metadata.tags.remove("skip-execution")
         if not c.metadata.tags: del c.metadata["tags"]
+    return failures
 
 def _for_display(nb):
     "Drop `#| hide` cells and the directive lines a reader does not need."
@@ -303,24 +302,32 @@ def _render(nb, page, pages, titles, out_dir, plotly):
 # %% ../nbs/10_docs.ipynb #d023
 def build_docs(out="_docs", # the site's folder (created; pages in it are overwritten)
                root=None, # the checkout (see `find_root`); without one, the installed package is documented
-               execute:bool|list=True, # run every notebook (True), none (False), or only those named (e.g. ["index", "01_quickstart"])
-               params:dict|None=None, # tutorial name → papermill parameters, e.g. {"01_quickstart": {"n_train": 200}}
+               execute:bool|str|list="tutorials", # "tutorials": run the tutorials, render the library notebooks as stored (their tests
+                                                 # run in pytest); True: every notebook; False: none; or the names to run
+               params:dict|None=None, # tutorial name → papermill parameters, added to the quick ones, e.g. {"01_quickstart": {"seed": 1}}
+               full:bool=False, # the tutorials at their own, full-size parameters (some run for hours) instead of `QUICK_PARAMS`
                timeout:int=600, # seconds per cell
                log=print): # progress messages (None: silent)
-    "Render the home page, the API reference and the tutorials to offline HTML in `out`; return the pages."
-    from sftkd_edu.experiments import run_notebook, NotebookError
+    "Render the home page, the API reference and the tutorials to offline HTML in `out`; return the pages (failures: `DocsError` after every page is written)."
+    from sftkd_edu.runner import run_notebook, NotebookError, QUICK_PARAMS
     root = find_root(root, required=False) if root is None else find_root(root)
     out = Path(out); pages = doc_pages(root); params = dict(params or {})
     if unknown := set(params) - {p["name"] for p in pages if p["kind"] == "tutorial"}:
         raise ValueError(f"params for unknown tutorial(s) {sorted(unknown)}; tutorials: {[p['name'] for p in pages if p['kind'] == 'tutorial']}")
     from sftkd_edu.runner import check_params, notebook_params
     for p in pages:   # every tutorial's parameters checked before anything runs: data, never code
-        if p["kind"] == "tutorial" and p["name"] in params: params[p["name"]] = check_params(params[p["name"]], notebook_params(p["src"]))
-    if not isinstance(execute, bool) and (unknown := set(execute) - {p["name"] for p in pages}):
+        if p["kind"] != "tutorial": continue
+        given = {**({} if full else QUICK_PARAMS.get(p["name"], {})), **params.get(p["name"], {})}
+        params[p["name"]] = check_params(given, notebook_params(p["src"]))
+    if execute not in (True, False, "tutorials") and not isinstance(execute, (list, tuple)):
+        raise ValueError(f"execute must be 'tutorials', True, False or a list of notebook names, got {execute!r}")
+    if isinstance(execute, (list, tuple)) and (unknown := set(execute) - {p["name"] for p in pages}):
         raise ValueError(f"cannot execute unknown notebook(s) {sorted(unknown)}; pages: {[p['name'] for p in pages]}")
-    runs = lambda p: execute if isinstance(execute, bool) else p["name"] in execute
+    runs = lambda p: execute if isinstance(execute, bool) else p["kind"] == "tutorial" if execute == "tutorials" else p["name"] in execute
+    if log and full and any(runs(p) for p in pages if p["kind"] == "tutorial"):
+        log("full-size tutorials: 01 takes minutes, 05 and 06 hours (06 is the ~2-hour study) on a 2-core CPU")
     out.mkdir(parents=True, exist_ok=True)
-    nbs, titles, old = {}, {}, os.environ.get("PLOTLY_RENDERER")
+    nbs, titles, failures, old = {}, {}, [], os.environ.get("PLOTLY_RENDERER")
     os.environ["PLOTLY_RENDERER"] = "plotly_mimetype"   # kernels emit figures as JSON; offline_outputs draws them
     try:
         for p in pages:
@@ -328,10 +335,13 @@ def build_docs(out="_docs", # the site's folder (created; pages in it are overwr
             if p["kind"] == "tutorial" and runs(p):
                 with tempfile.TemporaryDirectory() as tmp:
                     try: nb = nbformat.read(str(run_notebook(p["src"], tmp, params.get(p["name"]), timeout=timeout)), as_version=4)
-                    except NotebookError as e: raise DocsError(f"tutorial {e}") from None
+                    except NotebookError as e:   # the page shows the run as far as it went, with its error
+                        failures.append(f"tutorial {e}".replace(f"; the executed notebook is {Path(tmp) / p['src'].name}", ""))
+                        done = Path(tmp) / p["src"].name
+                        nb = nbformat.read(str(done), as_version=4) if done.exists() else _source_nb(p)
             else:
                 nb = _source_nb(p)
-                if p["kind"] != "tutorial" and runs(p) and p["src"] is not None: _execute(nb, p["src"].parent, timeout, p["name"])
+                if p["kind"] != "tutorial" and runs(p) and p["src"] is not None: failures += _execute(nb, p["src"].parent, timeout, p["name"])
             if p["module"]: add_api_cells(nb, import_module(p["module"]))
             _for_display(nb)
             nbs[p["out"]], titles[p["out"]] = nb, _title(nb, p["name"])
@@ -346,6 +356,7 @@ def build_docs(out="_docs", # the site's folder (created; pages in it are overwr
             atomic_write_text(out/"plotly.min.js", get_plotlyjs()); wrote_js = True
         atomic_write_text(out/p["out"], _render(nb, p, pages, titles, out, figs > 0))
     if log: log(f"wrote {len(pages)} pages to {out}/ (open {out/'index.html'})")
+    if failures: raise DocsError(f"{len(failures)} failure(s); every page was written to {out}/, the failing ones show their error: " + " | ".join(failures))
     return pages
 
 # %% ../nbs/10_docs.ipynb #d025

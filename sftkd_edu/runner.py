@@ -10,9 +10,10 @@ import sftkd_edu
 from .files import atomic_write_text
 
 # %% auto #0
-__all__ = ['RECORD_SCHEMA', 'RECORD', 'RECORD_FIELDS', 'RUN_LOCK', 'list_tutorials', 'tutorial_path', 'notebook_params',
-           'plain_value', 'check_params', 'parse_param', 'yaml_error', 'params_of', 'versions', 'make_record',
-           'failed_record', 'save_record', 'load_record', 'QuietKernelManager', 'NotebookError', 'run_notebook']
+__all__ = ['QUICK_PARAMS', 'RECORD_SCHEMA', 'RECORD', 'RECORD_FIELDS', 'RUN_LOCK', 'list_tutorials', 'tutorial_path',
+           'notebook_params', 'plain_value', 'check_params', 'parse_param', 'yaml_error', 'params_of', 'versions',
+           'make_record', 'failed_record', 'save_record', 'load_record', 'QuietKernelManager', 'NotebookError',
+           'run_notebook']
 
 # %% ../nbs/08_runner.ipynb #c005
 def _tutorial_dirs():
@@ -91,6 +92,22 @@ def yaml_error(e) -> str:
     mark = getattr(e, "problem_mark", None)
     where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
     return f"{getattr(e, 'problem', None) or type(e).__name__}{where}"
+
+QUICK_PARAMS = {   # each tutorial in seconds, not minutes: what `sftkd docs` runs by default and the tests run (numbers are not results)
+    "01_quickstart": dict(n_train=200, n_test=100, teacher="resnet8", teacher_epochs=1, student_epochs=1, progress=False),
+    "02_inside_sftn": dict(n_train=200, n_test=100, teacher="resnet8", batch_size=8, epochs=1, progress=False),
+    "03_kd_methods": dict(n_train=200, n_test=100, teacher="resnet8", teacher_epochs=1, student_epochs=2,
+                          methods=[], progress=False),   # every method; 2 epochs so AB/FT/FSP/SSKD pass their init phase
+    "04_unknown_student": dict(n_train=200, n_test=100, teacher="resnet8", branches_a="wrn_16_1", student_b="resnet8",
+                               teacher_epochs=1, student_epochs=1, progress=False),
+    "05_reproduce_the_paper": dict(seeds=[0], methods=["kd"], n_train=200, teacher_epochs=1, student_epochs=1, progress=False),
+    "06_when_sftn_helps": dict(bench_seeds=[0], bench_epochs=1, bench_n_train=200, bench_methods=["kd"], bench_recipes=["standard", "sftn"],
+                               seeds=[0], n_train=200, n_test=100, epochs=1, teacher="resnet8", recipes=["standard", "paper"],
+                               regime_recipes=["standard", "stop_kl_grad"], regimes=["harder data"], demo_n_train=200,
+                               demo_epochs=1, progress=False),
+    "07_experiment": dict(n_train=200, n_test=100, teacher="resnet8", teacher_kind="sftn_finetune", method="crd",
+                          teacher_epochs=1, student_epochs=1, progress=False),
+}
 
 def params_of(template:str, # the notebook whose parameters these are, e.g. "07_experiment"
               namespace:dict, # where the run's values live: the notebook's `globals()`
@@ -202,7 +219,8 @@ def run_notebook(src, # notebook path, or a tutorial name
                  out_dir, # working directory of the run; the executed notebook is saved here
                  params:dict|None=None, # parameters to inject (checked first)
                  timeout:int|None=3600, # seconds per cell
-                 progress:bool=False): # papermill's cell progress bar
+                 progress:bool=False, # papermill's cell progress bar
+                 echo:bool=False): # print what the notebook prints as it runs (to stderr), training as one line per epoch
     "Execute a parameterised notebook with papermill; return the executed notebook's path."
     import papermill as pm
     src = Path(src) if str(src).endswith(".ipynb") else tutorial_path(src)
@@ -212,10 +230,17 @@ def run_notebook(src, # notebook path, or a tutorial name
     if out_dir.exists() and not out_dir.is_dir(): raise ValueError(f"output folder {out_dir} exists and is not a folder")
     out_dir.mkdir(parents=True, exist_ok=True)
     dst = out_dir / src.name
+    import os, sys
+    from sftkd_edu.callbacks import PROGRESS_ENV
+    old = os.environ.get(PROGRESS_ENV)
+    if echo: os.environ[PROGRESS_ENV] = "lines"   # the kernel inherits it: no bars, one line per epoch
     try:
         pm.execute_notebook(str(src), str(dst), parameters=params, kernel_name="python3", cwd=str(out_dir),
-                            execution_timeout=timeout, progress_bar=progress, kernel_manager_class=QuietKernelManager)
+                            execution_timeout=timeout, progress_bar=progress, kernel_manager_class=QuietKernelManager,
+                            **({"stdout_file": sys.stderr} if echo else {}))
     except pm.PapermillExecutionError as e:
         raise NotebookError(f"{src.name} failed in cell {e.exec_count} ({e.ename}: {e.evalue}); "
                             f"the executed notebook is {dst}") from None
+    finally:
+        if echo: os.environ.pop(PROGRESS_ENV) if old is None else os.environ.__setitem__(PROGRESS_ENV, old)
     return dst

@@ -4,26 +4,13 @@ from pathlib import Path
 import pytest
 from sftkd_edu.distill import list_methods
 from sftkd_edu.experiments import run_notebook, notebook_params, load_runs, NotebookError
+from sftkd_edu.runner import QUICK_PARAMS
 from conftest import QUICKSTART_TINY
 
 ROOT = Path(__file__).resolve().parents[1]
 TUTORIALS = sorted((ROOT / "tutorials").glob("[0-9]*.ipynb"))
-# tiny parameters per tutorial: seconds, not minutes
-TINY = {
-    "01_quickstart": dict(n_train=200, n_test=100, teacher="resnet8", teacher_epochs=1, student_epochs=1, progress=False),
-    "03_kd_methods": dict(n_train=200, n_test=100, teacher="resnet8", teacher_epochs=1, student_epochs=2,
-                          methods=[], progress=False),   # every method; 2 epochs so AB/FT/FSP/SSKD pass their init phase
-    "02_inside_sftn": dict(n_train=200, n_test=100, teacher="resnet8", batch_size=8, epochs=1, progress=False),
-    "07_experiment": dict(n_train=200, n_test=100, teacher="resnet8", teacher_kind="sftn_finetune", method="crd",
-                          teacher_epochs=1, student_epochs=1, progress=False),
-    "05_reproduce_the_paper": dict(seeds=[0], methods=["kd"], n_train=200, teacher_epochs=1, student_epochs=1, progress=False),
-    "06_when_sftn_helps": dict(bench_seeds=[0], bench_epochs=1, bench_n_train=200, bench_methods=["kd"], bench_recipes=["standard", "sftn"],
-                               seeds=[0], n_train=200, n_test=100, epochs=1, teacher="resnet8", recipes=["standard", "paper"],
-                               regime_recipes=["standard", "stop_kl_grad"], regimes=["harder data"], demo_n_train=200,
-                               demo_epochs=1, progress=False),
-    "04_unknown_student": dict(n_train=200, n_test=100, teacher="resnet8", branches_a="wrn_16_1", student_b="resnet8",
-                               teacher_epochs=1, student_epochs=1, progress=False),
-}
+# tiny parameters per tutorial: seconds, not minutes — the package's quick mode, which `sftkd docs` runs too
+TINY = QUICK_PARAMS
 
 
 def test_every_tutorial_has_tiny_parameters():
