@@ -92,6 +92,8 @@ def _parser():
     from sftkd_edu.grids import PRESETS   # no torch: the help answers at once
     sw = sub.add_parser("sweep", help="run a grid of experiments (YAML config or preset) through papermill; records + report.html",
                         description="Run every combination of a sweep config through the experiment template; finished runs are skipped.")
+    sw.__class__, sw.notebook = _ParamsHelp, "07_experiment"   # its --help lists the experiment template's parameters
+    sw.formatter_class = argparse.RawDescriptionHelpFormatter
     sw.add_argument("config", help=f"a YAML file (keys template, base, grid, workers, out) or a preset: {', '.join(PRESETS)}")
     sw.add_argument("--out", help="grid folder (default: the config's 'out')")
     sw.add_argument("--workers", type=int, help="runs in parallel (default: the config's, else 1)")

@@ -15,8 +15,9 @@ def test_version_and_help():
     assert r.returncode == 0 and r.stdout.strip() == f"sftkd_edu {sftkd_edu.__version__}"
     r = sftkd("--help")
     assert r.returncode == 0 and "quickstart" in r.stdout
-    for argv in (["--version"], ["--help"], ["sweep", "--help"]):   # answered before anything heavy is imported
-        code = f"import sys\nfrom sftkd_edu.cli import main\ntry: main({argv!r})\nexcept SystemExit: pass\nprint(sorted(m for m in ('torch', 'plotly', 'papermill') if m in sys.modules))"
+    for argv, heavy in ((["--version"], ("torch", "plotly", "papermill")), (["--help"], ("torch", "plotly", "papermill")),
+                        (["sweep", "--help"], ("torch", "plotly"))):   # answered before anything heavy is imported (papermill reads parameters)
+        code = f"import sys\nfrom sftkd_edu.cli import main\ntry: main({argv!r})\nexcept SystemExit: pass\nprint(sorted(m for m in {heavy!r} if m in sys.modules))"
         got = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120).stdout.strip().splitlines()[-1]
         assert got == "[]", (argv, got)
 
@@ -29,6 +30,8 @@ def test_quickstart_help_lists_the_notebook_parameters():
         if name in ("out_dir", "progress"): assert f"  {name} = " not in r.stdout, name   # the command's own (--out, --quiet)
         else: assert f"  {name} = " in r.stdout, name
     assert "  teacher_epochs = 10  # epochs for each teacher" in r.stdout   # default and comment, from the parameters cell
+    r = sftkd("sweep", "--help")   # a sweep's runs are the experiment template's: its parameters
+    assert r.returncode == 0 and "notebook parameters of 07_experiment.ipynb" in r.stdout and "  teacher_kind = " in r.stdout, r.stdout[-1500:]
 
 
 def test_quickstart_tiny(quickstart_run):
