@@ -47,11 +47,17 @@ class SFTNStepper:
 
     @classmethod
     def from_data(cls, data:DataBundle, teacher:str="resnet8", student:str="resnet8", batch_size:int=16, seed:int=0,
-                  detach:bool=False, **kwargs):
-        "A stepper on the first shuffled training batch of `data`, for a fresh SFTN teacher: the same seed rebuilds the same state."
+                  detach:bool=False,
+                  sftn:SFTNTeacher|None=None, # a trained SFTN teacher to open (a copy: it is not changed), instead of a fresh one
+                  **kwargs):
+        "A stepper on the first shuffled training batch of `data`, for a fresh (or a copy of a trained) SFTN teacher: the same seed rebuilds the same state."
         set_seed(seed)
-        t = create_model(teacher, num_classes=data.num_classes, in_chans=data.in_chans)
-        sftn = SFTNTeacher(t, student, image_size=data.image_size, detach=detach)
+        if sftn is not None:
+            import copy
+            sftn = copy.deepcopy(sftn); sftn.detach = detach
+        else:
+            t = create_model(teacher, num_classes=data.num_classes, in_chans=data.in_chans)
+            sftn = SFTNTeacher(t, student, image_size=data.image_size, detach=detach)
         x, y = next(iter(make_batches(data.train, batch_size, shuffle=True, seed=seed)))
         return cls(sftn, x, y, **kwargs)
 

@@ -17,7 +17,8 @@ from .train import fit
 from .runner import save_record, load_record
 
 # %% auto #0
-__all__ = ['TEACHER_KINDS', 'SFTN_OPTIONS', 'teacher_objective', 'train_teacher', 'teacher_key', 'get_teacher']
+__all__ = ['TEACHER_KINDS', 'SFTN_OPTIONS', 'DEMO_SETTINGS', 'DEMO_KINDS', 'teacher_objective', 'train_teacher', 'demo_model',
+           'teacher_key', 'get_teacher']
 
 # %% ../nbs/08a_teachers.ipynb #t001
 TEACHER_KINDS = ("standard", "sftn", "sftn_detach", "sftn_finetune")
@@ -72,6 +73,26 @@ def train_teacher(kind:str, # one of `TEACHER_KINDS`
     info = {"test_acc": h.last["test_acc"], "history": h.to_dict()}
     if kind != "standard": info["branch_test_acc"] = {k: v for k, v in h.last.items() if k.startswith("branch")}
     return model, info
+
+# %% ../nbs/08a_teachers.ipynb #t004
+DEMO_SETTINGS = {"dataset": "digits100", "n_train": 3000, "n_test": 1000, "seed": 0, "image_size": 16,
+                 "teacher": "resnet14", "student": "resnet8", "epochs": 20}   # what scripts/build_demo_teachers.py trains on
+DEMO_KINDS = ("standard", "sftn", "student")
+
+def demo_model(kind:str): # "standard" (a teacher), "sftn" (a teacher with its branches: an `SFTNTeacher`) or "student" (KD ← the SFTN teacher)
+    "`(model, info)`: a small trained model shipped with the package, in fp32 and eval mode; `info` holds its test accuracy and settings."
+    from importlib.resources import files
+    from safetensors.torch import load_file
+    if kind not in DEMO_KINDS: raise ValueError(f"unknown demo model {kind!r}; valid: {list(DEMO_KINDS)}")
+    d = Path(str(files("sftkd_edu"))) / "assets"
+    if not (d / "demo_models.json").is_file():
+        raise FileNotFoundError(f"no demo models in {d}: build them with `python scripts/build_demo_teachers.py` (a checkout) or reinstall")
+    meta = json.loads((d / "demo_models.json").read_text()); s = meta["settings"]
+    model = create_model(s["student"] if kind == "student" else s["teacher"], num_classes=100, in_chans=1)
+    if kind == "sftn": model = SFTNTeacher(model, s["student"], image_size=s["image_size"])
+    sd = load_file(str(d / f"demo_{kind}.safetensors"))
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in sd.items()})
+    return model.eval(), {**meta["models"][kind], "settings": s}
 
 # %% ../nbs/08a_teachers.ipynb #c019
 _TEACHER_CFG = ("dataset", "data_options", "teacher", "teacher_kind", "student", "teacher_epochs", "lr", "schedule",

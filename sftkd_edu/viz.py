@@ -14,7 +14,8 @@ from .files import atomic_write_text   # kept importable from here: reports are 
 
 # %% auto #0
 __all__ = ['plot_curves', 'markdown_table', 'html_table', 'mean_std', 'plot_paired_gains', 'plot_gain_by_length',
-           'plot_grouped_bars', 'plot_mean_curves', 'plot_similarity_vs_accuracy', 'write_report']
+           'plot_grouped_bars', 'plot_mean_curves', 'plot_similarity_vs_accuracy', 'plot_softened_outputs',
+           'write_report']
 
 # %% ../nbs/06_viz.ipynb #c005
 def plot_curves(histories:dict, # {run name: History or its `to_dict()`}
@@ -25,12 +26,16 @@ def plot_curves(histories:dict, # {run name: History or its `to_dict()`}
     for name, h in histories.items():
         h = h if isinstance(h, History) else History.from_dict(h)
         fig.add_trace(go.Scatter(x=h["epoch"], y=h[key], mode="lines+markers", name=name))
+    n = max((len(h) if isinstance(h, History) else len(h["records"])) for h in histories.values()) if histories else 1
     fig.update_layout(title=title or key, xaxis_title="epoch", yaxis_title=yaxis or key, template="plotly_white",
                       height=400, legend=dict(orientation="h", y=-0.2))
-    return fig
+    return fig.update_xaxes(tickmode="linear", tick0=1, dtick=max(1, -(-n // 10)))   # whole epochs: no 1.2, 1.4 … ticks
 
 # %% ../nbs/06_viz.ipynb #c008
-def _fmt(v): return f"{v:.2f}" if isinstance(v, float) else str(v)
+def _fmt(v):
+    "Floats keep their significant digits: 2 decimals from 1 up (accuracies), 3 significant digits below (KL 0.0541, not 0.05)."
+    if not isinstance(v, float): return str(v)
+    return f"{v:.2f}" if abs(v) >= 1 or v == 0 else f"{v:.3g}"
 
 def markdown_table(rows:list): # list of dicts with the same keys
     "A GitHub-flavoured Markdown table of `rows`."
@@ -115,6 +120,27 @@ def plot_similarity_vs_accuracy(points:dict, # {group: [{"kl": …, "cka": …, 
             fig.add_trace(go.Scatter(x=[p[k] for p in ps], y=[p["acc"] for p in ps], mode="markers", name=group, legendgroup=group,
                                      showlegend=col == 1, text=[p.get("label", "") for p in ps]), 1, col)
     return fig.update_layout(title=title, yaxis_title="student acc (%)", template="plotly_white", height=400)
+
+# %% ../nbs/06_viz.ipynb #v007
+import torch, torch.nn.functional as F
+
+@torch.no_grad()
+def plot_softened_outputs(models:dict, # {name: model} (eval mode is used and restored)
+                          images:torch.Tensor, labels, # a few images B×C×H×W and their labels
+                          T:float=4.0, top:int=6) -> go.Figure:
+    "One panel per image: each model's softmax(z / T) over the first model's `top` classes for that image."
+    from sftkd_edu.models import eval_mode
+    with eval_mode(*models.values()):
+        probs = {n: F.softmax(m(images.to(next(m.parameters()).device)).float().cpu() / T, 1) for n, m in models.items()}
+    first = next(iter(probs.values()))
+    fig = make_subplots(1, len(images), subplot_titles=[f"image {i} (label {int(y)})" for i, y in enumerate(labels)], shared_yaxes=True)
+    for i in range(len(images)):
+        cls = first[i].topk(min(top, first.shape[1])).indices
+        for j, (n, p) in enumerate(probs.items()):
+            fig.add_trace(go.Bar(name=n, x=[str(int(c)) for c in cls], y=p[i, cls].tolist(), legendgroup=n, showlegend=i == 0,
+                                 marker_color=["#636efa", "#ef553b", "#00cc96", "#ab63fa"][j % 4]), 1, i + 1)
+    return fig.update_layout(title=f"Softened outputs at T = {T:g} for the same images (the first model's top {top} classes)",
+                             barmode="group", yaxis_title="probability", template="plotly_white", height=380)
 
 # %% ../nbs/06_viz.ipynb #c011
 def write_report(path, # where to write the .html file

@@ -45,9 +45,10 @@ class _View:
 class StepperView(_View):
     "Back / Next / Run-to-end through an `SFTNStepper`, its stage readout and figure; sliders for λ_KL, λ_CE, τ and a detach toggle rebuild it."
     def __init__(self, data, teacher:str="resnet8", student:str="resnet8", batch_size:int=16, seed:int=0,
-                 lam_t:float=1.0, lam_kl:float=3.0, lam_ce:float=1.0, tau:float=1.0, detach:bool=False):
+                 lam_t:float=1.0, lam_kl:float=3.0, lam_ce:float=1.0, tau:float=1.0, detach:bool=False,
+                 sftn=None): # a trained `SFTNTeacher` to open (each rebuild starts from a copy of it), instead of a fresh one
         super().__init__()
-        self.data, self.cfg = data, dict(teacher=teacher, student=student, batch_size=batch_size, seed=seed, lam_t=lam_t)
+        self.data, self.cfg = data, dict(teacher=teacher, student=student, batch_size=batch_size, seed=seed, lam_t=lam_t, sftn=sftn)
         self.back, self.next, self.run = W.Button(description="◀ Back"), W.Button(description="Next ▶"), W.Button(description="Run to end ▶▶")
         self.lam_kl = W.FloatSlider(value=lam_kl, min=0, max=10, step=0.5, description="λ_KL", continuous_update=False)
         self.lam_ce = W.FloatSlider(value=lam_ce, min=0, max=5, step=0.25, description="λ_CE", continuous_update=False)
@@ -66,7 +67,7 @@ class StepperView(_View):
         "A fresh stepper (same seed: same weights and batch) with the controls' settings, advanced to the current stage."
         stage = self.stepper.stage if self.stepper else 0
         self.stepper = SFTNStepper.from_data(self.data, self.cfg["teacher"], self.cfg["student"], self.cfg["batch_size"], self.cfg["seed"],
-                                             detach=self.detach.value, lam_t=self.cfg["lam_t"], lam_kl=self.lam_kl.value,
+                                             detach=self.detach.value, sftn=self.cfg["sftn"], lam_t=self.cfg["lam_t"], lam_kl=self.lam_kl.value,
                                              lam_ce=self.lam_ce.value, tau=self.tau.value)
         while self.stepper.stage < stage: self.stepper.next()
         self._refresh()

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = os.environ.get("SFTKD_CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run"]
-TINY = dict(n_train=200, n_test=100, teacher="resnet8", batch_size=8, epochs=1, progress=False)
+TINY = dict(n_train=200, n_test=100, batch_size=8, epochs=1, progress=False)   # the default models: the shipped trained ones
 
 
 def _free_port():
@@ -112,11 +112,16 @@ def test_stepper_in_jupyterlab(lab):
                 expect(readout).to_contain_text(f"Stage {k}/7: {name}", timeout=60_000)
                 texts.append(readout.inner_text())
             assert len(set(texts)) == 7
+            agree = [float(x) for x in re.findall(r"agrees with teacher \(%\)\s*([0-9.]+)", texts[3])]
+            assert len(agree) == 2 and min(agree) > 50, texts[3]   # visible signal: the trained branches follow the trained teacher
             for _ in range(2):                                        # back to the losses stage
                 stepper.locator(".widget-button", has_text="Back").click()
             expect(readout).to_contain_text("Stage 5/7: losses", timeout=30_000)
             before = readout.inner_text()
             assert "branch_kl" in before and "3.0" in before
+            play = page.locator(".sftkd-readout", has_text="KL(teacher ‖ student)").first   # the temperature playground, left at T = 10
+            probs = re.search(r"true class \d+: ([0-9.]+)", play.inner_text())
+            assert probs and float(probs.group(1)) > 2 / 100, play.inner_text()   # trained: even at T = 10 well above a uniform 1/100
             kl_readout = stepper.locator(".widget-slider").first.locator(".widget-readout")
             kl_readout.click()
             page.keyboard.press("Control+A")

@@ -1,5 +1,5 @@
 """Every tutorial runs under papermill with tiny parameters (the same path `sftkd quickstart` takes)."""
-import json, math
+import json, math, re
 from pathlib import Path
 import pytest
 from sftkd_edu.distill import list_methods
@@ -26,11 +26,22 @@ def used_params(got, stem, *keys):
 # that every cell ran; these check what each tutorial produced, where a failure would not stop the notebook
 # (a sweep records a failed run and goes on, a NaN is printed, a diverged method is set aside) or a parameter was lost.
 def produced_02_inside_sftn(run_dir, executed):
-    "The temperature table the lesson ends on: KL at T = 1, 4, 10, each a number ≥ 0 (NaN fails)."
-    last = [c for c in executed["cells"] if c["cell_type"] == "code"][-1]
-    md = "".join(last["outputs"][-1]["data"]["text/markdown"])
-    rows = [[x.strip() for x in line.strip("|").split("|")] for line in md.splitlines()[2:]]
-    assert [float(t) for t, _ in rows] == [1.0, 4.0, 10.0] and all(float(kl) >= 0 for _, kl in rows), md
+    "The trained models show what the prose says: a confident teacher at T = 1 whose entropy rises with T, branches that follow it."
+    def table(head):
+        for c in executed["cells"]:
+            for o in c.get("outputs", []):
+                md = "".join(o.get("data", {}).get("text/markdown", ""))
+                if md.startswith(head): return [[x.strip() for x in line.strip("|").split("|")] for line in md.splitlines()[2:]]
+        raise AssertionError(f"no table starting {head!r}")
+    rows = table("| T |")
+    T, kl, top, ent = ([float(r[i]) for r in rows] for i in range(4))
+    assert T == [1.0, 4.0, 10.0] and all(k >= 0 for k in kl), rows
+    assert top[0] > 0.5 and ent[0] < ent[1] < ent[2], rows          # dark knowledge appears only as T rises
+    sims = table("| teacher |")
+    assert [r[0] for r in sims] == ["standard teacher", "SFTN teacher"] and all(0 <= float(r[2]) <= 100 for r in sims), sims
+    text = " ".join("".join(o.get("data", {}).get("text/markdown", "")) for c in executed["cells"] for o in c.get("outputs", []))
+    agree = [float(x) for x in re.findall(r"its branches agree with it on ([0-9.]+) %", text) + re.findall(r"and ([0-9.]+) % \(trained", text)]
+    assert len(agree) == 2 and min(agree) > 50, text[-3000:]   # the trained branches follow the teacher on this batch
 
 
 def produced_03_kd_methods(run_dir, executed):
