@@ -94,8 +94,8 @@ def yaml_error(e) -> str:
     return f"{getattr(e, 'problem', None) or type(e).__name__}{where}"
 
 QUICK_PARAMS = {   # each tutorial in seconds, not minutes: what `sftkd docs` runs by default and the tests run (numbers are not results)
-    "01_quickstart": dict(n_train=200, n_test=100, teacher="resnet8", teacher_epochs=1, student_epochs=1, progress=False),
-    "02_inside_sftn": dict(n_train=200, n_test=100, batch_size=8, epochs=1, progress=False),   # the shipped trained models
+    "01_quickstart": dict(n_train=200, n_test=100, teacher="resnet8", teacher_epochs=1, student_epochs=1, progress=False, solutions=True),
+    "02_inside_sftn": dict(n_train=200, n_test=100, batch_size=8, epochs=1, progress=False, solutions=True),   # the shipped trained models
     "03_kd_methods": dict(n_train=200, n_test=100, teacher="resnet8", teacher_epochs=1, student_epochs=2,
                           methods=[], progress=False),   # every method; 2 epochs so AB/FT/FSP/SSKD pass their init phase
     "04_unknown_student": dict(n_train=200, n_test=100, teacher="resnet8", branches_a="wrn_16_1", student_b="resnet8",

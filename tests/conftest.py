@@ -6,7 +6,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 # the quickstart's tiny run, shared by every test that only reads its outputs (test_cli, test_tutorials): it runs once
 # per session, through the console command, as a user runs it
-QUICKSTART_TINY = dict(n_train=200, n_test=100, teacher="resnet8", teacher_epochs=2, student_epochs=1, seed=3)
+QUICKSTART_TINY = dict(n_train=200, n_test=100, teacher="resnet8", teacher_epochs=2, student_epochs=1, seed=3,
+                       solutions=True)   # its exercises run with their solutions: each is solvable
 
 
 @pytest.fixture
