@@ -4,7 +4,7 @@
 
 # %% ../nbs/04a_checkpoint.ipynb #c002
 from __future__ import annotations
-import os, pickle, random, re, uuid, warnings
+import os, pickle, random, re, warnings
 from pathlib import Path
 import numpy as np
 import torch

@@ -208,7 +208,6 @@ def _source_nb(page):
 def _execute(nb, cwd, timeout, name) -> list:
     "Run a library notebook in `cwd` with a kernel, skipping slow/notest/eval:false cells; return its failures (cell, exception), if any."
     from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError
     skipped = []
     for c in nb.cells:
         d = cell_directives(c.source) if c.cell_type == "code" else {}
