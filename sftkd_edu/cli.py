@@ -15,7 +15,8 @@ __all__ = ['run_quickstart', 'copy_tutorials', 'main']
 # %% ../nbs/09_cli.ipynb #c005
 def run_quickstart(out_dir="sftkd_quickstart", # folder for the executed notebook, record and report
                    params:dict|None=None, # notebook parameters, e.g. {"seed": 1}
-                   progress:bool=True): # one line per training epoch, as it happens (on stderr)
+                   progress:bool=True, # one line per training epoch, as it happens (on stderr)
+                   static_images:bool=False): # also store PNGs of the figures in the executed notebook (needs kaleido)
     "Run the quickstart tutorial; write the executed notebook, `quickstart.json` and `quickstart.html`; return the record."
     from sftkd_edu.runner import run_notebook, load_record, NotebookError
     from sftkd_edu.objective import History
@@ -25,7 +26,7 @@ def run_quickstart(out_dir="sftkd_quickstart", # folder for the executed noteboo
     if "out_dir" in params: raise ValueError("parameter 'out_dir' is the quickstart's own: it writes into the folder given as out_dir (--out)")
     params.setdefault("progress", progress)   # fit's progress, printed as one line per epoch and echoed here (no bars: nobody sees them)
     t0, started = time.perf_counter(), time.time()
-    nb = run_notebook("01_quickstart", out_dir, params, echo=progress)
+    nb = run_notebook("01_quickstart", out_dir, params, echo=progress, static_images=static_images)
     path = out_dir / "quickstart.json"
     if not path.exists() or path.stat().st_mtime < started:   # an earlier run's record is never reported as this one's
         raise NotebookError(f"{nb.name} ran but did not write {path}")
@@ -89,6 +90,8 @@ def _parser():
     q.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                    help="notebook parameter, repeatable (e.g. --param seed=1 --param teacher_epochs=20)")
     q.add_argument("--quiet", action="store_true", help="no progress lines")
+    q.add_argument("--static-images", action="store_true", help="store a PNG of every figure in the executed notebook "
+                   "(GitHub and nbconvert show them; needs pip install 'sftkd_edu[static]' and Chrome/Chromium)")
     from sftkd_edu.grids import PRESETS   # no torch: the help answers at once
     sw = sub.add_parser("sweep", help="run a grid of experiments (YAML config or preset) through papermill; records + report.html",
                         description="Run every combination of a sweep config through the experiment template; finished runs are skipped.")
@@ -192,9 +195,10 @@ def main(argv:list|None=None):
             if own := sorted({"out_dir", "progress"} & set(params)):
                 raise ValueError(f"parameter(s) {own} are set by sftkd quickstart itself: use --out (folder) and --quiet (progress)")
         except ValueError as e: print(f"sftkd quickstart: error: {e}", file=sys.stderr); return 2
-        try: rec = run_quickstart(args.out, params, progress=not args.quiet)
+        try: rec = run_quickstart(args.out, params, progress=not args.quiet, static_images=args.static_images)
         except ValueError as e: print(f"sftkd quickstart: error: {e}", file=sys.stderr); return 2
         except NotebookError as e: print(f"sftkd quickstart: failed: {e}", file=sys.stderr); return 1
+        except RuntimeError as e: print(f"sftkd quickstart: error: {e}", file=sys.stderr); return 2   # e.g. --static-images without kaleido
         print(markdown_table(rec["table"]))
         out = Path(args.out)
         print(f"\nwrote {out / '01_quickstart.ipynb'}, {out / 'quickstart.json'}, {out / 'quickstart.html'} "

@@ -8,11 +8,12 @@ __all__ = []
 # %% ../nbs/08_experiments.ipynb #c002
 from .runner import (list_tutorials, tutorial_path, notebook_params, plain_value, check_params, parse_param, params_of,
                               versions, RECORD, RECORD_SCHEMA, RECORD_FIELDS, make_record, failed_record, save_record, load_record,
-                              NotebookError, run_notebook, RUN_LOCK, yaml_error, QUICK_PARAMS, QuietKernelManager)
+                              NotebookError, run_notebook, RUN_LOCK, yaml_error, QUICK_PARAMS, QuietKernelManager,
+                              LEARNER_PARAMS, learner_mode, PLOTLY_MIME, add_static_images)
 from .teachers import (TEACHER_KINDS, SFTN_OPTIONS, teacher_objective, train_teacher, teacher_key, get_teacher,
                                 DEMO_SETTINGS, DEMO_KINDS, demo_model)
 from .grids import (expand_grid, run_id, run_grid, _grid_job, PAPER_METHODS, PRESETS, STUDY_RECIPES, sftn_study_grid,
                              SWEEP_KEYS, SweepConfig, load_sweep, sweep, BENCH_REGIME, BENCH_RECIPES, BENCH_METHODS, sftn_bench_grid)
 from .reports import (summarize_quickstarts, load_runs, summarize, grid_report, study_gains, study_table, bench_table,
-                               bench_criteria, bench_gains, bench_gains_at)
+                               bench_criteria, bench_gains, bench_gains_at, list_shipped_studies, pack_study, shipped_study)
 from .viz import mean_std

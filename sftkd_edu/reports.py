@@ -11,8 +11,9 @@ from .viz import write_report, mean_std, plot_grouped_bars, plot_mean_curves, pl
 from .grids import STUDY_RECIPES, BENCH_RECIPES
 
 # %% auto #0
-__all__ = ['summarize_quickstarts', 'load_runs', 'summarize', 'grid_report', 'study_gains', 'study_table', 'bench_table',
-           'bench_criteria', 'bench_gains', 'bench_gains_at']
+__all__ = ['summarize_quickstarts', 'load_runs', 'summarize', 'grid_report', 'list_shipped_studies', 'pack_study',
+           'shipped_study', 'study_gains', 'study_table', 'bench_table', 'bench_criteria', 'bench_gains',
+           'bench_gains_at']
 
 # %% ../nbs/08c_reports.ipynb #c016
 def _check_comparable(recs:list, names:list):
@@ -147,6 +148,36 @@ def grid_report(out_dir, title:str|None=None):
                   "of the same regime and seed (`study_table`).", study_table(out_dir)]
     if s["failed"]: parts += ["Failed runs (not counted above):", s["failed"]]
     return write_report(out / "report.html", title or f"sftkd_edu grid: {out.name}", parts)
+
+# %% ../nbs/08c_reports.ipynb #c027b
+def _studies_dir(): from importlib.resources import files; return Path(str(files("sftkd_edu"))) / "assets" / "studies"
+
+def list_shipped_studies():
+    "Names of the grids whose records ship with the package."
+    d = _studies_dir()
+    return sorted(p.name.removesuffix(".json.gz") for p in d.glob("*.json.gz")) if d.is_dir() else []
+
+def pack_study(grid_dir, # a grid folder (its `runs/*/record.json`)
+               path) -> Path: # the file to write (`….json.gz`)
+    "Write the ok records of a grid into one gzipped JSON file (atomically); returns its path."
+    import gzip
+    from sftkd_edu.files import atomic_write
+    ok, _ = load_runs(grid_dir)
+    if not ok: raise ValueError(f"no finished runs in {grid_dir}")
+    runs = {r["run_id"]: {k: v for k, v in r.items() if k != "run_id"} for r in ok}
+    return Path(atomic_write(path, gzip.compress(json.dumps({"schema": 1, "runs": runs}, sort_keys=True).encode(), mtime=0)))
+
+def shipped_study(name:str, # one of `list_shipped_studies()`
+                  dest) -> Path: # the grid folder to create (or to complete: records already there are left as they are)
+    "Unpack a shipped study's records into the grid folder `dest`; returns `dest`."
+    import gzip
+    from sftkd_edu.runner import save_record
+    if name not in list_shipped_studies(): raise ValueError(f"no shipped study {name!r}; shipped: {list_shipped_studies()}")
+    runs = json.loads(gzip.decompress((_studies_dir() / f"{name}.json.gz").read_bytes()))["runs"]
+    for run_id, rec in runs.items():
+        p = Path(dest) / "runs" / run_id / RECORD
+        if not p.exists(): save_record(rec, p)
+    return Path(dest)
 
 # %% ../nbs/08c_reports.ipynb #c032
 _REGIME_ORDER = ("base", "more data", "longer", "bigger student", "harder data")

@@ -10,10 +10,10 @@ import sftkd_edu
 from .files import atomic_write_text
 
 # %% auto #0
-__all__ = ['QUICK_PARAMS', 'RECORD_SCHEMA', 'RECORD', 'RECORD_FIELDS', 'RUN_LOCK', 'list_tutorials', 'tutorial_path',
-           'notebook_params', 'plain_value', 'check_params', 'parse_param', 'yaml_error', 'params_of', 'versions',
-           'make_record', 'failed_record', 'save_record', 'load_record', 'QuietKernelManager', 'NotebookError',
-           'run_notebook']
+__all__ = ['QUICK_PARAMS', 'LEARNER_PARAMS', 'RECORD_SCHEMA', 'RECORD', 'RECORD_FIELDS', 'RUN_LOCK', 'PLOTLY_MIME',
+           'list_tutorials', 'tutorial_path', 'notebook_params', 'plain_value', 'check_params', 'parse_param',
+           'yaml_error', 'params_of', 'learner_mode', 'versions', 'make_record', 'failed_record', 'save_record',
+           'load_record', 'QuietKernelManager', 'NotebookError', 'run_notebook', 'add_static_images']
 
 # %% ../nbs/08_runner.ipynb #c005
 def _tutorial_dirs():
@@ -94,19 +94,20 @@ def yaml_error(e) -> str:
     return f"{getattr(e, 'problem', None) or type(e).__name__}{where}"
 
 QUICK_PARAMS = {   # each tutorial in seconds, not minutes: what `sftkd docs` runs by default and the tests run (numbers are not results)
+    "00_kd_in_10_minutes": dict(n_train=200, n_test=200, epochs=1, seeds=[0], progress=False, solutions=True),
     "01_quickstart": dict(n_train=200, n_test=100, teacher="resnet8", teacher_epochs=1, student_epochs=1, progress=False, solutions=True),
     "02_inside_sftn": dict(n_train=200, n_test=100, batch_size=8, epochs=1, progress=False, solutions=True),   # the shipped trained models
     "03_kd_methods": dict(n_train=200, n_test=100, teacher="resnet8", teacher_epochs=1, student_epochs=2,
-                          methods=[], progress=False),   # every method; 2 epochs so AB/FT/FSP/SSKD pass their init phase
+                          methods=[], progress=False, solutions=True),   # every method; 2 epochs so AB/FT/FSP/SSKD pass their init phase
     "04_unknown_student": dict(n_train=200, n_test=100, teacher="resnet8", branches_a="wrn_16_1", student_b="resnet8",
-                               teacher_epochs=1, student_epochs=1, progress=False),
-    "05_reproduce_the_paper": dict(seeds=[0], methods=["kd"], n_train=200, teacher_epochs=1, student_epochs=1, progress=False),
+                               teacher_epochs=1, student_epochs=1, progress=False, solutions=True),
+    "05_reproduce_the_paper": dict(seeds=[0], methods=["kd"], n_train=200, teacher_epochs=1, student_epochs=1, progress=False, solutions=True),
     "06_when_sftn_helps": dict(bench_seeds=[0], bench_epochs=1, bench_n_train=200, bench_methods=["kd"], bench_recipes=["standard", "sftn"],
                                seeds=[0], n_train=200, n_test=100, epochs=1, teacher="resnet8", recipes=["standard", "paper"],
                                regime_recipes=["standard", "stop_kl_grad"], regimes=["harder data"], demo_n_train=200,
-                               demo_epochs=1, progress=False),
+                               demo_epochs=1, progress=False, solutions=True),
     "07_experiment": dict(n_train=200, n_test=100, teacher="resnet8", teacher_kind="sftn_finetune", method="crd",
-                          teacher_epochs=1, student_epochs=1, progress=False),
+                          teacher_epochs=1, student_epochs=1, progress=False, solutions=True),
 }
 
 def params_of(template:str, # the notebook whose parameters these are, e.g. "07_experiment"
@@ -117,6 +118,22 @@ def params_of(template:str, # the notebook whose parameters these are, e.g. "07_
     missing = [k for k in names if k not in skip and k not in namespace]
     if missing: raise ValueError(f"{template}'s parameter(s) {missing} are not defined here: run its parameters cell first")
     return {k: plain_value(namespace[k], k) for k in names if k not in skip}
+
+# %% ../nbs/08_runner.ipynb #c009c
+LEARNER_PARAMS = {   # tutorial: its learner mode's parameter values (runtimes measured in nbs/14_guide); not listed: the defaults are it
+    "03_kd_methods": dict(n_train=2000, n_test=1000, teacher_epochs=8, student_epochs=8),
+    "05_reproduce_the_paper": dict(seeds=[0, 1, 2]),
+}
+
+def learner_mode(template:str, # a tutorial with a learner mode: one of `LEARNER_PARAMS`
+                 namespace:dict) -> dict: # the notebook's `globals()`, changed in place
+    "Give `template`'s parameters that are still at their defaults their learner-mode values; `{name: (old, new)}` of those changed."
+    if template not in LEARNER_PARAMS: raise ValueError(f"{template!r} has no learner mode; tutorials with one: {sorted(LEARNER_PARAMS)}")
+    defaults, changed = notebook_params(tutorial_path(template)), {}
+    for k, v in LEARNER_PARAMS[template].items():
+        if namespace[k] == defaults[k] and v != defaults[k]: changed[k] = (namespace[k], v); namespace[k] = v
+    if changed: print("learner mode: " + ", ".join(f"{k} {a!r} → {b!r}" for k, (a, b) in changed.items()))
+    return changed
 
 # %% ../nbs/08_runner.ipynb #c011
 def versions():
@@ -130,6 +147,7 @@ def versions():
 RECORD_SCHEMA = 1
 RECORD = "record.json"   # a grid run's record, in its folder
 RECORD_FIELDS = {   # kind: the results it holds, besides schema, kind, status, params, versions, precision, device_name, wall_time_s
+    "kd_intro": ("teacher", "temperature", "dark_knowledge", "table"),  # tutorials/00_kd_in_10_minutes
     "experiment": ("teacher", "student", "similarity", "convergence"),   # tutorials/07_experiment: one grid run
     "quickstart": ("table", "similarity", "histories"),                  # 01_quickstart: a row per arm (key "arm")
     "kd_methods": ("teachers", "table", "histories"),                    # 03_kd_methods
@@ -220,7 +238,8 @@ def run_notebook(src, # notebook path, or a tutorial name
                  params:dict|None=None, # parameters to inject (checked first)
                  timeout:int|None=3600, # seconds per cell
                  progress:bool=False, # papermill's cell progress bar
-                 echo:bool=False): # print what the notebook prints as it runs (to stderr), training as one line per epoch
+                 echo:bool=False, # print what the notebook prints as it runs (to stderr), training as one line per epoch
+                 static_images:bool=False): # also store a PNG of every plotly figure (`add_static_images`: GitHub and nbconvert show them)
     "Execute a parameterised notebook with papermill; return the executed notebook's path."
     import papermill as pm
     src = Path(src) if str(src).endswith(".ipynb") else tutorial_path(src)
@@ -243,4 +262,31 @@ def run_notebook(src, # notebook path, or a tutorial name
                             f"the executed notebook is {dst}") from None
     finally:
         if echo: os.environ.pop(PROGRESS_ENV) if old is None else os.environ.__setitem__(PROGRESS_ENV, old)
+    if static_images: add_static_images(dst)
     return dst
+
+# %% ../nbs/08_runner.ipynb #c017
+PLOTLY_MIME = "application/vnd.plotly.v1+json"
+
+def add_static_images(path, # an executed notebook (rewritten in place, atomically)
+                      width:int=900) -> int: # image width in pixels (the height is the figure's own, else 450)
+    "Store a PNG of every plotly figure in the notebook's outputs, beside its JSON; returns how many figures were rendered."
+    import base64, nbformat
+    try: import kaleido, plotly.io as pio
+    except ImportError: raise RuntimeError("static images need kaleido: pip install \"sftkd_edu[static]\" (it drives a Chrome or Chromium browser)") from None
+    from sftkd_edu.files import atomic_write_text
+    nb = nbformat.read(str(path), as_version=4)
+    outs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if PLOTLY_MIME in o.get("data", {})]
+    if not outs: return 0
+    try: kaleido.start_sync_server(silence_warnings=True)
+    except Exception as e: raise RuntimeError(f"kaleido could not start a browser ({type(e).__name__}: {e}); install Chrome or Chromium "
+                                              "(Debian: apt-get install chromium) or set BROWSER_PATH to one") from None
+    try:
+        for o in outs:
+            spec = o["data"][PLOTLY_MIME]
+            png = pio.to_image({"data": spec.get("data", []), "layout": spec.get("layout", {})}, format="png", width=width,
+                               height=spec.get("layout", {}).get("height") or 450)
+            o["data"]["image/png"] = base64.b64encode(png).decode()
+    finally: kaleido.stop_sync_server()
+    atomic_write_text(path, nbformat.writes(nb))
+    return len(outs)

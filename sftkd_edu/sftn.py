@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from .models import StagedNet, create_model, stage_shapes, check_input_size, _in_chans, _init_conv_bn, num_params
 
 # %% auto #0
-__all__ = ['Bridge', 'StudentBranch', 'match_stages', 'SFTNTeacher', 'sftn_loss']
+__all__ = ['Bridge', 'StudentBranch', 'match_stages', 'SFTNTeacher', 'sftn_loss', 'gradient_reach']
 
 # %% ../nbs/02_sftn.ipynb #c005
 class Bridge(nn.Sequential):
@@ -121,3 +121,12 @@ def sftn_loss(teacher_logits:torch.Tensor, # z_T, B×K
     kl = torch.stack([F.kl_div(F.log_softmax(z / tau, dim=1), p_t, reduction="batchmean") for z in branch_logits]).mean() * tau ** 2
     ce = torch.stack([F.cross_entropy(z, targets) for z in branch_logits]).mean()
     return {"teacher_ce": lam_t * F.cross_entropy(teacher_logits, targets), "branch_kl": lam_kl * kl, "branch_ce": lam_ce * ce}
+
+# %% ../nbs/02_sftn.ipynb #c025b
+def gradient_reach(sftn:SFTNTeacher, # the wiring: which teacher stages feed bridges, and whether they are detached
+                   stop_kl_grad:bool=False) -> dict: # the KL's target is a constant (`sftn_loss(detach_target=True)`)
+    "`{term: [teacher stages its gradient reaches]}` for `teacher_ce`, `branch_kl`, `branch_ce`."
+    n = len(sftn.teacher.stages)
+    via_bridges = [] if sftn.detach else list(range(max(i for i, _ in sftn.pairs) + 1))   # a bridge's stage and every stage before it
+    return {"teacher_ce": list(range(n)), "branch_kl": sorted(set(via_bridges) | (set() if stop_kl_grad else set(range(n)))),
+            "branch_ce": via_bridges}

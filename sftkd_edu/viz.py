@@ -15,7 +15,7 @@ from .files import atomic_write_text   # kept importable from here: reports are 
 # %% auto #0
 __all__ = ['plot_curves', 'markdown_table', 'html_table', 'mean_std', 'plot_paired_gains', 'plot_gain_by_length',
            'plot_grouped_bars', 'plot_mean_curves', 'plot_similarity_vs_accuracy', 'plot_softened_outputs',
-           'write_report']
+           'plot_sftn_graph', 'write_report']
 
 # %% ../nbs/06_viz.ipynb #c005
 def plot_curves(histories:dict, # {run name: History or its `to_dict()`}
@@ -141,6 +141,55 @@ def plot_softened_outputs(models:dict, # {name: model} (eval mode is used and re
                                  marker_color=["#636efa", "#ef553b", "#00cc96", "#ab63fa"][j % 4]), 1, i + 1)
     return fig.update_layout(title=f"Softened outputs at T = {T:g} for the same images (the first model's top {top} classes)",
                              barmode="group", yaxis_title="probability", template="plotly_white", height=380)
+
+# %% ../nbs/06_viz.ipynb #v010
+_TERM_COLORS = {"teacher_ce": "#d62728", "branch_kl": "#1f77b4", "branch_ce": "#2ca02c"}
+
+def plot_sftn_graph(sftn, # an `SFTNTeacher`: its stages, bridges (`pairs`) and `detach` setting
+                    stop_kl_grad:bool=False) -> go.Figure:
+    "Diagram of an SFTN teacher's graph: forward edges, the loss terms, gradient reach per teacher stage, the switches' cuts."
+    from sftkd_edu.sftn import gradient_reach
+    n, pairs, reach = len(sftn.teacher.stages), list(sftn.pairs), gradient_reach(sftn, stop_kl_grad)
+    fig, X = go.Figure(), 1.5   # horizontal spacing
+    pos = {"x": (0, 0), "z_T": (X * (n + 1), 0), "teacher_ce": (X * (n + 2), 0)}
+    for i in range(n): pos[f"T{i}"] = (X * (i + 1), 0)
+    for b, (i, j) in enumerate(pairs):
+        y = -1.2 * (b + 1)
+        pos[f"bridge{b}"], pos[f"branch{b}"], pos[f"z_R{b}"] = (X * (i + 1.5), y), (X * (i + 1.5 + n + 1) / 2, y), (X * (n + 1), y)
+    pos["branch_kl"], pos["branch_ce"] = (X * (n + 2), -0.9), (X * (n + 2), -1.2 * len(pairs) - 0.3)
+    labels = {"x": "image x", "z_T": "teacher<br>logits z_T", "teacher_ce": "teacher_ce", "branch_kl": "branch_kl", "branch_ce": "branch_ce",
+              **{f"T{i}": f"teacher<br>stage {i}" for i in range(n)},
+              **{f"bridge{b}": f"bridge {b + 1}" for b in range(len(pairs))},
+              **{f"branch{b}": f"branch {b + 1}:<br>student stage{'s' if j + 2 < len(sftn.s_shapes) else ''} {j + 1}…" for b, (i, j) in enumerate(pairs)},
+              **{f"z_R{b}": f"branch<br>logits z_R{b + 1}" for b in range(len(pairs))}}
+    def edge(a, c, color="#999", cut=None):
+        (x0, y0), (x1, y1) = pos[a], pos[c]
+        fig.add_annotation(x=x1, y=y1, ax=x0, ay=y0, xref="x", yref="y", axref="x", ayref="y", showarrow=True, arrowhead=2,
+                           arrowwidth=1.5, arrowcolor=color, text="",
+                           standoff=(so := 50 if abs(y1 - y0) < 0.3 else 22), startstandoff=so)   # clear of the boxes: wide, low
+        if cut: fig.add_annotation(x=x0 + 0.35 * (x1 - x0), y=y0 + 0.35 * (y1 - y0), text=f"✂ {cut}", showarrow=False, font=dict(color="#d62728", size=12),
+                                   bgcolor="white")
+    edge("x", "T0")
+    for i in range(n - 1): edge(f"T{i}", f"T{i + 1}")
+    edge(f"T{n - 1}", "z_T"); edge("z_T", "teacher_ce", _TERM_COLORS["teacher_ce"])
+    edge("z_T", "branch_kl", _TERM_COLORS["branch_kl"], cut="stop_kl_grad" if stop_kl_grad else None)
+    for b, (i, j) in enumerate(pairs):
+        edge(f"T{i}", f"bridge{b}", cut="detach" if sftn.detach else None)
+        edge(f"bridge{b}", f"branch{b}"); edge(f"branch{b}", f"z_R{b}")
+        edge(f"z_R{b}", "branch_kl", _TERM_COLORS["branch_kl"]); edge(f"z_R{b}", "branch_ce", _TERM_COLORS["branch_ce"])
+    for k, (x, y) in pos.items():
+        fig.add_annotation(x=x, y=y, text=labels[k], showarrow=False, bordercolor=_TERM_COLORS.get(k, "#555"), borderwidth=1.5,
+                           borderpad=4, bgcolor="#f4f4f4" if k.startswith("T") else "white", font=dict(size=11))
+    for t, (term, color) in enumerate(_TERM_COLORS.items()):   # gradient reach: a row of squares under the teacher stages
+        xs = [X * (i + 1) + (t - 1) * 0.22 for i in range(n)]
+        fig.add_trace(go.Scatter(x=xs, y=[0.55] * n, mode="markers", name=f"{term} gradient reaches the stage (hollow: not)",
+                                 marker=dict(symbol=["square" if i in reach[term] else "square-open" for i in range(n)], size=13,
+                                             color=color, line=dict(color=color, width=2)),
+                                 hovertext=[f"{term} → teacher stage {i}: {'reaches' if i in reach[term] else 'no gradient'}" for i in range(n)],
+                                 hoverinfo="text"))
+    fig.update_xaxes(visible=False, range=[-0.6, X * (n + 2) + 0.7]); fig.update_yaxes(visible=False, range=[pos["branch_ce"][1] - 0.7, 1.0])
+    return fig.update_layout(title=f"The SFTN graph — detach={sftn.detach}, stop_kl_grad={stop_kl_grad}", template="plotly_white",
+                             height=260 + 110 * len(pairs), legend=dict(orientation="h", y=-0.05), margin=dict(t=60, b=20, l=10, r=10))
 
 # %% ../nbs/06_viz.ipynb #c011
 def write_report(path, # where to write the .html file

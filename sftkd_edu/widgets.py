@@ -110,7 +110,7 @@ class TemperaturePlayground(_View):
         top = pt.topk(min(self.top, len(pt))).indices
         fig = go.Figure([go.Bar(name="teacher", x=[str(int(c)) for c in top], y=pt[top].tolist()),
                          go.Bar(name="student", x=[str(int(c)) for c in top], y=ps[top].tolist())])
-        self._show(fig.update_layout(title=f"softmax(z / T) for test image {self.index.value} (label {y}; teacher's top classes)",
+        self._show(fig.update_layout(title=f"softmax(z / T) at T = {T:g}, test image {self.index.value} (label {y}; teacher's top classes)",
                                      xaxis_title="class", yaxis_title="probability", barmode="group", height=360, template="plotly_white"))
 
 # %% ../nbs/07_widgets.ipynb #c014
@@ -126,7 +126,11 @@ class TrainingDashboard(Callback, _View):
     def _update(self, state):
         h, rec = state.history, state.history.last
         self.readout.value = (f"<b>{html.escape(self.title)}</b>: epoch {state.epoch}/{state.epochs}"
-                              + html_table([{k: (round(v, 4) if isinstance(v, float) else v) for k, v in rec.items() if k not in ("lr",)}]))
+                              + html_table([{"quantity": k, "value": round(v, 4) if isinstance(v, float) else v}   # one row per quantity: nothing cut off
+                                          for k, v in rec.items() if k not in ("lr",)]))
         keys = [k for k in self.keys if k in h.keys()]
-        if keys: self._show(go.Figure([go.Scatter(x=h["epoch"], y=h[k], mode="lines+markers", name=k) for k in keys]).update_layout(
-            title=self.title, xaxis_title="epoch", template="plotly_white", height=360))
+        dashes, symbols = ("solid", "dash", "dot", "dashdot"), ("circle", "diamond", "square", "x")   # lines that coincide stay visible
+        if keys: self._show(go.Figure([go.Scatter(x=h["epoch"], y=h[k], mode="lines+markers", name=k, line_dash=dashes[i % 4],
+                                                  marker=dict(symbol=symbols[i % 4], size=9 - 2 * (i % 4)))
+                                       for i, k in enumerate(keys)]).update_layout(
+            title=self.title, xaxis_title="epoch", xaxis_dtick=1, template="plotly_white", height=360))

@@ -5,7 +5,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 # the quickstart's tiny run, shared by every test that only reads its outputs (test_cli, test_tutorials): it runs once
-# per session, through the console command, as a user runs it
+# per session, through the console command, as a user runs it (with --static-images: PNGs of its figures)
 QUICKSTART_TINY = dict(n_train=200, n_test=100, teacher="resnet8", teacher_epochs=2, student_epochs=1, seed=3,
                        solutions=True)   # its exercises run with their solutions: each is solvable
 
@@ -20,7 +20,7 @@ def quickstart_run(tmp_path_factory):
     "`sftkd quickstart` once with tiny parameters: `.out` (its folder), `.stdout`, `.stderr`, `.record` (quickstart.json), `.notebook`."
     cwd = tmp_path_factory.mktemp("quickstart")
     args = [a for k, v in QUICKSTART_TINY.items() for a in ("--param", f"{k}={v}")]
-    r = subprocess.run([str(Path(sys.executable).parent / "sftkd"), "quickstart", "--out", "q", "--quiet", *args],
+    r = subprocess.run([str(Path(sys.executable).parent / "sftkd"), "quickstart", "--out", "q", "--quiet", "--static-images", *args],
                        capture_output=True, text=True, cwd=cwd, timeout=900)
     assert r.returncode == 0, r.stderr[-4000:]
     out = cwd / "q"

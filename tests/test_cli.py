@@ -108,3 +108,11 @@ def test_sweep_values_are_data_never_code(tmp_path, value):
     r = sftkd("sweep", "s.yaml", "--quiet", cwd=tmp_path)
     assert r.returncode == 2 and "tags.x:" in r.stderr and "is not allowed" in r.stderr, r.stderr
     assert not (tmp_path / "PWNED").exists() and not (tmp_path / "g").exists()
+
+
+def test_quickstart_static_images(quickstart_run):
+    "--static-images: every plotly figure of the executed notebook carries a PNG beside its JSON (GitHub and nbconvert show it)."
+    import base64
+    outs = [o["data"] for c in quickstart_run.notebook["cells"] for o in c.get("outputs", []) if "application/vnd.plotly.v1+json" in o.get("data", {})]
+    assert len(outs) >= 2, len(outs)
+    assert all(base64.b64decode(d.get("image/png", ""))[:4] == b"\x89PNG" for d in outs), [sorted(d) for d in outs]

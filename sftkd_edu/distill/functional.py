@@ -9,15 +9,18 @@ import torch.nn.functional as F
 
 # %% auto #0
 __all__ = ['kd', 'softened_entropy', 'hint', 'at', 'sp', 'pkt', 'rkd', 'nst', 'cc', 'dkd', 'vid', 'ab', 'ft', 'fsp_matrix', 'fsp',
-           'crd_nce', 'sskd_sim', 'keep_ranked', 'sskd', 'oh_margin', 'overhaul']
+           'crd_nce', 'sskd_sim', 'keep_ranked', 'sskd', 'oh_margin', 'overhaul', 'standardize_logits', 'pearson_rows',
+           'dist']
 
 # %% ../../nbs/03_distill_functional.ipynb #c005
 def kd(s_logits:torch.Tensor, # student logits, B×K
        t_logits:torch.Tensor, # teacher logits, B×K
-       T:float=4.0): # temperature
+       T:float=4.0, # temperature
+       standardize:bool=False): # z-score both networks' logits first (logit standardisation, `standardize_logits`)
     "Hinton's KD loss: T² · batch-mean KL(softmax(t/T) ‖ softmax(s/T))."
     if s_logits.shape != t_logits.shape: raise ValueError(f"student logits {tuple(s_logits.shape)} and teacher logits {tuple(t_logits.shape)} differ in shape")
     if T <= 0: raise ValueError(f"temperature T must be positive, got {T}")
+    if standardize: s_logits, t_logits = standardize_logits(s_logits), standardize_logits(t_logits)
     return F.kl_div(F.log_softmax(s_logits / T, dim=1), F.softmax(t_logits / T, dim=1), reduction="sum") * T ** 2 / s_logits.shape[0]
 
 # %% ../../nbs/03_distill_functional.ipynb #c008c
@@ -129,11 +132,13 @@ def dkd(s_logits:torch.Tensor, # student logits, B×K
         target:torch.Tensor, # ground-truth class indices, B (int64)
         alpha:float=1.0, # weight of target-class KD (TCKD)
         beta:float=8.0, # weight of non-target-class KD (NCKD)
-        T:float=4.0): # temperature
+        T:float=4.0, # temperature
+        standardize:bool=False): # z-score both networks' logits first (logit standardisation)
     "Decoupled KD: α·TCKD + β·NCKD, each a batch-mean KL × T² (mdistiller's `dkd_loss`)."
     if s_logits.shape != t_logits.shape: raise ValueError(f"student logits {tuple(s_logits.shape)} and teacher logits {tuple(t_logits.shape)} differ in shape")
     if target.numel() != s_logits.shape[0]: raise ValueError(f"target has {target.numel()} labels for a batch of {s_logits.shape[0]}")
     if T <= 0: raise ValueError(f"temperature T must be positive, got {T}")
+    if standardize: s_logits, t_logits = standardize_logits(s_logits), standardize_logits(t_logits)
     gt = F.one_hot(target.reshape(-1), s_logits.shape[1]).to(s_logits.dtype)        # B×K, 1 at the gt class
     binary = lambda p: torch.stack([(p * gt).sum(1), (p * (1 - gt)).sum(1)], 1)       # B×2: [gt, others]
     b_s, b_t = binary(F.softmax(s_logits / T, 1)), binary(F.softmax(t_logits / T, 1))
@@ -255,3 +260,29 @@ def overhaul(f_s:torch.Tensor, # student pre-ReLU feature after the connector, B
     if margin.numel() != f_t.shape[1]: raise ValueError(f"margin has {margin.numel()} values, expected one per teacher channel ({f_t.shape[1]})")
     t = torch.max(f_t, margin.reshape(1, -1, *[1] * (f_t.dim() - 2)).to(f_t))
     return ((f_s - t) ** 2 * ((f_s > t) | (t > 0))).sum() / f_s.shape[0] / 1000
+
+# %% ../../nbs/03_distill_functional.ipynb #c058b
+def standardize_logits(z:torch.Tensor, # logits, B×K
+                       eps:float=1e-7) -> torch.Tensor:
+    "Z-score each row: (z − row mean) / (row std + eps), the std with Bessel's correction (logit standardisation)."
+    if z.dim() != 2 or z.shape[1] < 2: raise ValueError(f"logit standardisation needs B×K logits with K ≥ 2, got {tuple(z.shape)}")
+    return (z - z.mean(1, keepdim=True)) / (z.std(1, keepdim=True) + eps)
+
+# %% ../../nbs/03_distill_functional.ipynb #c058e
+def pearson_rows(a:torch.Tensor, b:torch.Tensor, # N×D each
+                 eps:float=1e-8) -> torch.Tensor:
+    "Pearson correlation of each row of `a` with the same row of `b` (N values)."
+    a, b = a - a.mean(1, keepdim=True), b - b.mean(1, keepdim=True)
+    return (a * b).sum(1) / (a.norm(dim=1) * b.norm(dim=1) + eps)
+
+def dist(s_logits:torch.Tensor, # student logits, B×K
+         t_logits:torch.Tensor, # teacher logits, B×K
+         T:float=4.0, # temperature
+         beta:float=1.0, # weight of the inter-class (per image) relation
+         gamma:float=1.0): # weight of the intra-class (per class, over the batch) relation
+    "DIST: T²·(β·(1 − mean inter-class Pearson) + γ·(1 − mean intra-class Pearson)) of softmax(z / T)."
+    if s_logits.shape != t_logits.shape: raise ValueError(f"student logits {tuple(s_logits.shape)} and teacher logits {tuple(t_logits.shape)} differ in shape")
+    if T <= 0: raise ValueError(f"temperature T must be positive, got {T}")
+    if s_logits.shape[0] < 2: raise ValueError("DIST's intra-class relation needs a batch of at least 2 images")
+    y_s, y_t = F.softmax(s_logits / T, 1), F.softmax(t_logits / T, 1)
+    return T ** 2 * (beta * (1 - pearson_rows(y_s, y_t).mean()) + gamma * (1 - pearson_rows(y_s.T, y_t.T).mean()))
