@@ -12,9 +12,9 @@ from .runner import (tutorial_path, notebook_params, check_params, run_notebook,
                               RECORD, RUN_LOCK, _run_state, yaml_error)
 
 # %% auto #0
-__all__ = ['PAPER_METHODS', 'PRESETS', 'STUDY_RECIPES', 'SWEEP_KEYS', 'BENCH_REGIME', 'BENCH_RECIPES', 'BENCH_METHODS',
-           'expand_grid', 'run_id', 'run_grid', 'sftn_study_grid', 'SweepConfig', 'load_sweep', 'sweep',
-           'sftn_bench_grid']
+__all__ = ['PAPER_METHODS', 'PRESETS', 'STUDY_RECIPES', 'SWEEP_KEYS', 'BENCH_REGIME', 'BENCH_RECIPES', 'SFTN_BENCH_RECIPES',
+           'BENCH_METHODS', 'expand_grid', 'run_id', 'run_grid', 'sftn_study_grid', 'SweepConfig', 'load_sweep',
+           'sweep', 'sftn_bench_grid']
 
 # %% ../nbs/08b_grids.ipynb #c023
 def expand_grid(grid):
@@ -248,11 +248,15 @@ BENCH_RECIPES = {   # the teacher kinds compared with the standard teacher
     "sftn": {"teacher_kind": "sftn"},                                # the paper: joint training, branch gradients reach the teacher
     "sftn_detach": {"teacher_kind": "sftn_detach"},                  # the public re-implementation: features detached before the bridges
     "sftn_stop_kl_grad": {"teacher_kind": "sftn", "stop_kl_grad": True},   # no KL gradient into the teacher's logits
+    "label_smoothing": {"teacher_kind": "label_smoothing"},          # teacher strategies without branches (issue: which teacher?)
+    "mse_teacher": {"teacher_kind": "mse_teacher"},
+    "early_stopped": {"teacher_kind": "early_stopped"},
 }
+SFTN_BENCH_RECIPES = ("standard", "sftn", "sftn_detach", "sftn_stop_kl_grad")   # the digits100-bench preset's
 BENCH_METHODS = {"kd": {"ce_weight": 1.0, "kd_weight": 1.0},   # the laptop study's KD weights (short schedules need the CE term)
                  "fitnet": {}, "dkd": {"warmup": 3}}          # DKD's warm-up: mdistiller's 20 of 240 epochs, scaled to 30
 
-def sftn_bench_grid(seeds=(0, 1, 2, 3, 4), epochs:int=30, methods=tuple(BENCH_METHODS), recipes=tuple(BENCH_RECIPES),
+def sftn_bench_grid(seeds=(0, 1, 2, 3, 4), epochs:int=30, methods=tuple(BENCH_METHODS), recipes=SFTN_BENCH_RECIPES,
                     alone:bool=True): # also the student trained alone (per seed)
     "Runs of the benchmark comparison, seed by seed: the student alone, then every recipe × method (a list of dicts)."
     bad = [m for m in methods if m not in BENCH_METHODS] + [r for r in recipes if r not in BENCH_RECIPES]
@@ -269,6 +273,9 @@ def sftn_bench_grid(seeds=(0, 1, 2, 3, 4), epochs:int=30, methods=tuple(BENCH_ME
 
 PRESETS["digits100-bench"] = {"template": "07_experiment", "out": "sweep_digits100_bench", "workers": 2,
                               "base": BENCH_REGIME, "grid": sftn_bench_grid()}
+PRESETS["digits100-which-teacher"] = {"template": "07_experiment", "out": "sweep_digits100_bench", "workers": 2,   # the teacher
+    "base": BENCH_REGIME, "grid": sftn_bench_grid(methods=("kd", "fitnet"),   # strategies beside the standard and SFTN teachers,
+        recipes=("standard", "sftn", "label_smoothing", "mse_teacher", "early_stopped"))}   # in the benchmark's folder: its runs are reused
 PRESETS["digits100-bench-length"] = {"template": "07_experiment", "out": "sweep_digits100_bench", "workers": 2,   # gain vs schedule length:
                                      "base": BENCH_REGIME, "grid": [r for e in (8, 15, 60) for r in sftn_bench_grid(   # 30 epochs is the main
                                          seeds=(0, 1, 2), epochs=e, methods=("kd",), recipes=("standard", "sftn"))]}   # preset, in the same folder

@@ -74,7 +74,8 @@ def _paired(by_seed:dict, base:dict) -> list:
 def _ms(xs, nd:int=2): m, s = mean_std(xs); return f"{m:.{nd}f} ± {s:.{nd}f}"
 
 _NOT_GROUPED = ("seed", "out_dir", "teacher_cache", "progress", "device", "tags")
-_RECIPE_KEYS = ("teacher_kind", "lam_t", "lam_kl", "lam_ce", "tau", "finetune_fraction", "finetune_lr", "kl_warmup", "stop_kl_grad", "branch_lr")
+_RECIPE_KEYS = ("teacher_kind", "lam_t", "lam_kl", "lam_ce", "tau", "finetune_fraction", "finetune_lr", "kl_warmup", "stop_kl_grad", "branch_lr",
+                "smoothing", "stop_fraction")   # what makes a teacher recipe (the other kinds' own settings too)
 
 def _grouping(ok):
     "`(names, key)`: the parameters runs are grouped by — `_GROUP` plus every other one that varies (never the seed) — and the key function."

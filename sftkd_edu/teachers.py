@@ -11,53 +11,88 @@ from .data import DataBundle
 from .models import StagedNet, create_model
 from .sftn import SFTNTeacher
 from .objective import Objective, Supervised, evaluate
+from .callbacks import Callback
+import torch
+import torch.nn.functional as F
 from .sftn_objective import SFTNObjective
 from .runtime import set_seed
 from .train import fit
 from .runner import save_record, load_record
 
 # %% auto #0
-__all__ = ['TEACHER_KINDS', 'SFTN_OPTIONS', 'DEMO_SETTINGS', 'DEMO_KINDS', 'teacher_objective', 'train_teacher', 'demo_model',
-           'teacher_key', 'get_teacher']
+__all__ = ['TEACHER_KINDS', 'SFTN_KINDS', 'SFTN_OPTIONS', 'KIND_OPTIONS', 'DEMO_SETTINGS', 'DEMO_KINDS', 'LabelSmoothingCE',
+           'BrierMSE', 'teacher_objective', 'train_teacher', 'demo_model', 'teacher_key', 'get_teacher']
 
 # %% ../nbs/08a_teachers.ipynb #t001
-TEACHER_KINDS = ("standard", "sftn", "sftn_detach", "sftn_finetune")
+TEACHER_KINDS = ("standard", "sftn", "sftn_detach", "sftn_finetune", "label_smoothing", "mse_teacher", "early_stopped")
+SFTN_KINDS = ("sftn", "sftn_detach", "sftn_finetune")   # the kinds trained with student branches
 SFTN_OPTIONS = {"lam_t": 1.0, "lam_kl": 3.0, "lam_ce": 1.0, "tau": 1.0,    # the paper's weights and KL temperature
                 "kl_warmup": 0, "stop_kl_grad": False, "branch_lr": 1.0}   # the stabilizers, off
+KIND_OPTIONS = {"label_smoothing": {"smoothing": 0.1},      # ε of the smoothed labels (Müller et al.'s 0.1)
+                "early_stopped": {"stop_fraction": 0.5}}    # where training stops, as a fraction of the planned epochs
+_KIND_OF_OPTION = {k: kind for kind, d in KIND_OPTIONS.items() for k in d}
 
 def _check_kind(kind):
     if kind not in TEACHER_KINDS: raise ValueError(f"unknown teacher_kind {kind!r}; valid kinds: {list(TEACHER_KINDS)}")
+
+class LabelSmoothingCE(Supervised):
+    "Cross-entropy against smoothed labels, (1 − ε)·one-hot + ε/K: the `label_smoothing` teacher."
+    def __init__(self, model:StagedNet, smoothing:float=0.1):
+        super().__init__(model)
+        if not (isinstance(smoothing, (int, float)) and not isinstance(smoothing, bool) and 0 <= smoothing < 1):
+            raise ValueError(f"smoothing must be a number in [0, 1), got {smoothing!r}")
+        self.smoothing = float(smoothing)
+    def forward(self, x, y): return {"ce_smoothed": F.cross_entropy(self.model(x), y, label_smoothing=self.smoothing)}
+
+class BrierMSE(Supervised):
+    "Squared error between softmax(z) and the one-hot label, summed over classes (the Brier score): the `mse_teacher`."
+    def forward(self, x, y):
+        z = self.model(x)
+        p = F.softmax(z.float() if z.dtype in (torch.float16, torch.bfloat16) else z, 1)   # probabilities in 8 significant bits: no
+        return {"mse": (p - F.one_hot(y, p.shape[1]).to(p.dtype)).pow(2).sum(1).mean()}
 
 def teacher_objective(kind:str, # one of `TEACHER_KINDS` (`sftn_finetune` trains like `sftn`, from a trained model)
                       model:StagedNet, # the teacher network
                       student:str|StagedNet="resnet8", # the branches' architecture (SFTN kinds)
                       image_size:int=32, # the data's image size (to pair teacher and student stages)
-                      **sftn_options) -> Objective: # `SFTN_OPTIONS` to change, e.g. `stop_kl_grad=True`
-    "The objective that trains a teacher of `kind`: `Supervised(model)`, or an `SFTNObjective` with `student` branches."
+                      **options) -> Objective: # `SFTN_OPTIONS` to change (SFTN kinds), or the kind's `KIND_OPTIONS`
+    "The objective that trains a teacher of `kind`: `Supervised(model)`, `LabelSmoothingCE`, `BrierMSE`, or an `SFTNObjective` with `student` branches."
     _check_kind(kind)
-    bad = [k for k in sftn_options if k not in SFTN_OPTIONS]
-    if bad: raise ValueError(f"unknown SFTN option(s) {bad}; valid: {list(SFTN_OPTIONS)}")
-    if kind == "standard":
-        changed = [k for k, v in sftn_options.items() if v != SFTN_OPTIONS[k]]
-        if changed: raise ValueError(f"SFTN option(s) {changed} have no effect on a standard teacher")
-        return Supervised(model)
+    bad = [k for k in options if k not in SFTN_OPTIONS and k not in _KIND_OF_OPTION]
+    if bad: raise ValueError(f"unknown teacher option(s) {bad}; SFTN kinds take {list(SFTN_OPTIONS)}"
+                             + "".join(f", {kd} takes {list(d)}" for kd, d in KIND_OPTIONS.items()))
+    wrong = [k for k, v in options.items() if k in _KIND_OF_OPTION and _KIND_OF_OPTION[k] != kind and v != KIND_OPTIONS[_KIND_OF_OPTION[k]][k]]
+    if wrong: raise ValueError(f"option(s) {wrong} belong to teacher kind(s) {sorted({_KIND_OF_OPTION[k] for k in wrong})}, not {kind!r}")
+    if kind not in SFTN_KINDS:
+        changed = [k for k, v in options.items() if k in SFTN_OPTIONS and v != SFTN_OPTIONS[k]]
+        if changed: raise ValueError(f"SFTN option(s) {changed} have no effect on a {kind} teacher")
+        own = {**KIND_OPTIONS.get(kind, {}), **{k: v for k, v in options.items() if k in KIND_OPTIONS.get(kind, {})}}
+        if kind == "label_smoothing": return LabelSmoothingCE(model, own["smoothing"])
+        if kind == "mse_teacher": return BrierMSE(model)
+        return Supervised(model)   # standard; early_stopped is a standard teacher that `train_teacher` stops early
     sftn = SFTNTeacher(model, student, image_size=image_size, detach=kind == "sftn_detach")
-    return SFTNObjective(sftn, **{**SFTN_OPTIONS, **sftn_options})
+    return SFTNObjective(sftn, **{**SFTN_OPTIONS, **{k: v for k, v in options.items() if k in SFTN_OPTIONS}})
+
+class _StopAfter(Callback):
+    "Stop `fit` after epoch `n` (the schedule stays the planned run's)."
+    def __init__(self, n:int): self.n = n
+    def on_epoch_end(self, state):
+        if state.epoch >= self.n: state.stop = True
 
 def train_teacher(kind:str, # one of `TEACHER_KINDS`
                   data:DataBundle, # what it trains on (test split: evaluation)
                   teacher:str="resnet20", # the teacher's architecture
                   student:str="resnet8", # the branches' architecture (SFTN kinds)
-                  epochs:int=30, # training epochs (`sftn_finetune`: of the standard teacher it starts from)
+                  epochs:int=30, # training epochs (`sftn_finetune`: of the standard teacher it starts from; `early_stopped`: planned)
                   seed:int=0, # initial weights and data order
                   base:StagedNet|None=None, # `sftn_finetune`: the trained standard teacher (None: trained here first)
                   finetune_fraction:float=0.25, # `sftn_finetune`: fine-tuning epochs as a fraction of `epochs`
                   finetune_lr:float|None=None, # `sftn_finetune`: its learning rate (None: `lr`)
                   lr:float=0.05, name:str|None=None, progress:bool=True,
-                  **kwargs) -> tuple: # `SFTN_OPTIONS` and `fit`'s arguments (`schedule`, `batch_size`, `device`, `precision`, …)
+                  **kwargs) -> tuple: # `SFTN_OPTIONS` / `KIND_OPTIONS` and `fit`'s arguments (`schedule`, `batch_size`, `device`, …)
     "`(model, info)`: a teacher of `kind` trained on `data`; `info` holds its test accuracy and history (SFTN: the branches' accuracies)."
     _check_kind(kind)
-    opts = {k: kwargs.pop(k) for k in list(kwargs) if k in SFTN_OPTIONS}
+    opts = {k: kwargs.pop(k) for k in list(kwargs) if k in SFTN_OPTIONS or k in _KIND_OF_OPTION}
     kw = dict(seed=seed, progress=progress, **kwargs)
     if kind == "sftn_finetune":
         if base is None: base, _ = train_teacher("standard", data, teacher, student, epochs, seed=seed, lr=lr, progress=progress, **kwargs)
@@ -66,12 +101,19 @@ def train_teacher(kind:str, # one of `TEACHER_KINDS`
         set_seed(seed); obj = teacher_objective("sftn", base, student, data.image_size, **opts)
         h = fit(obj, data, epochs=max(1, round(finetune_fraction * epochs)), lr=finetune_lr or lr, name=name or "SFTN fine-tune", **kw)
         return obj.sftn.teacher, {"test_acc": h.last["test_acc"], "history": h.to_dict()}
+    extra = {}
+    if kind == "early_stopped":
+        frac = opts.get("stop_fraction", KIND_OPTIONS["early_stopped"]["stop_fraction"])
+        if not (isinstance(frac, (int, float)) and not isinstance(frac, bool) and 0 < frac <= 1):
+            raise ValueError(f"stop_fraction must be a number in (0, 1], got {frac!r}")
+        extra["stopped_at_epoch"] = max(1, round(frac * epochs))
+        kw["callbacks"] = [*kw.get("callbacks", []), _StopAfter(extra["stopped_at_epoch"])]
     set_seed(seed)
     model = create_model(teacher, num_classes=data.num_classes, in_chans=data.in_chans) if isinstance(teacher, str) else teacher
     obj = teacher_objective(kind, model, student, data.image_size, **opts)
     h = fit(obj, data, epochs=epochs, lr=lr, name=name or ("standard teacher" if kind == "standard" else f"{kind} teacher"), **kw)
-    info = {"test_acc": h.last["test_acc"], "history": h.to_dict()}
-    if kind != "standard": info["branch_test_acc"] = {k: v for k, v in h.last.items() if k.startswith("branch")}
+    info = {"test_acc": h.last["test_acc"], "history": h.to_dict(), **extra}
+    if kind in SFTN_KINDS: info["branch_test_acc"] = {k: v for k, v in h.last.items() if k.startswith("branch")}
     return model, info
 
 # %% ../nbs/08a_teachers.ipynb #t004
@@ -104,8 +146,9 @@ def teacher_key(cfg:dict):
     c = {k: cfg[k] for k in _TEACHER_CFG if k != "device"}
     c.update({k: cfg[k] for k, v in _SFTN_OPTIONS.items() if cfg.get(k, v) != v})   # a default stabilizer leaves the key as it was
     if cfg.get("precision", "fp32") != "fp32": c["precision"] = cfg["precision"]         # another arithmetic is another teacher
-    if c["teacher_kind"] == "standard":
+    if c["teacher_kind"] not in SFTN_KINDS:   # no branches: the student and the SFTN settings do not shape it
         for k in ("student", "lam_t", "lam_kl", "lam_ce", "tau", *_SFTN_OPTIONS): c.pop(k, None)
+    c.update({k: cfg.get(k, v) for k, v in KIND_OPTIONS.get(c["teacher_kind"], {}).items()})   # the kind's own settings
     if c["teacher_kind"] != "sftn_finetune": c.pop("finetune_fraction"); c.pop("finetune_lr", None)
     return hashlib.sha1(json.dumps(c, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -115,7 +158,8 @@ def _train_teacher(data, cfg, cache_dir, progress):
     if kind == "sftn_finetune":
         base, info = get_teacher(data, {**cfg, "teacher_kind": "standard"}, cache_dir, progress)
         extra["standard_test_acc"] = info["test_acc"]
-    opts = {} if kind == "standard" else {k: cfg.get(k, v) for k, v in SFTN_OPTIONS.items()}
+    opts = ({k: cfg.get(k, v) for k, v in SFTN_OPTIONS.items()} if kind in SFTN_KINDS else
+            {k: cfg.get(k, v) for k, v in KIND_OPTIONS.get(kind, {}).items()})
     model, info = train_teacher(kind, data, cfg["teacher"], cfg["student"], cfg["teacher_epochs"], seed=cfg["seed"], base=base,
                                 finetune_fraction=cfg["finetune_fraction"], finetune_lr=cfg.get("finetune_lr"), lr=cfg["lr"],
                                 schedule=cfg["schedule"], batch_size=cfg["batch_size"], device=cfg["device"],
@@ -145,7 +189,8 @@ def get_teacher(data, # the `DataBundle` the teacher trains on
     key = teacher_key(cfg)
     def train():
         t0 = time.perf_counter(); model, info = _train_teacher(data, cfg, cache_dir, progress)
-        conf = {**{k: cfg[k] for k in _TEACHER_CFG}, **{k: cfg.get(k, v) for k, v in _SFTN_OPTIONS.items()}, "precision": cfg.get("precision", "fp32")}
+        conf = {**{k: cfg[k] for k in _TEACHER_CFG}, **{k: cfg.get(k, v) for k, v in _SFTN_OPTIONS.items()},
+                **{k: cfg.get(k, v) for k, v in KIND_OPTIONS.get(cfg["teacher_kind"], {}).items()}, "precision": cfg.get("precision", "fp32")}
         return model, {"key": key, "config": conf, **info, "train_time_s": time.perf_counter() - t0}
     if cache_dir is None:
         model, info = train(); return model, {**info, "cached": False}
