@@ -42,6 +42,7 @@ def test_wheel_and_sdist_contents(dist):
         entry_points = z.read(f"sftkd_edu-{v}.dist-info/entry_points.txt").decode()
     assert {"sftkd_edu/__init__.py", "sftkd_edu/cli.py", "sftkd_edu/docs.py", "sftkd_edu/distill/functional.py",
             f"sftkd_edu-{v}.dist-info/licenses/LICENSE"} <= names
+    assert {f"sftkd_edu/assets/studies/{n}.json.gz" for n in ("digits100-bench", "sftn-laptop-study")} <= names   # tutorial 06's learner mode
     assert not any(n.startswith(("tests/", "nbs/", "tutorials/")) for n in names)
     assert "sftkd = sftkd_edu.cli:_console" in entry_points
     assert (meta["Name"], meta["Version"], meta["Requires-Python"]) == ("sftkd_edu", v, ">=3.10")
@@ -54,7 +55,8 @@ def test_wheel_and_sdist_contents(dist):
     assert set(urls) >= {"Homepage", "Source", "Docs"} and all(u.startswith("https://github.com/sftkd-edu/sftkd_edu") for u in urls.values())
     reqs = meta.get_all("Requires-Dist")
     assert any(r.startswith("torch") for r in reqs) and any(r.startswith("nbconvert") for r in reqs)
-    assert meta.get_all("Provides-Extra") == ["dev"] and any(r.startswith("build") and 'extra == "dev"' in r for r in reqs)
+    assert meta.get_all("Provides-Extra") == ["static", "dev"] and any(r.startswith("build") and 'extra == "dev"' in r for r in reqs)
+    assert any(r.startswith("kaleido") and 'extra == "static"' in r for r in reqs)   # static images: pip install "sftkd_edu[static]"
     assert meta.get_payload() == (ROOT / "README.md").read_text(encoding="utf-8")   # the long description is the README
     with tarfile.open(sdist) as t:
         members = set(t.getnames())
