@@ -12,9 +12,9 @@ from .runner import (tutorial_path, notebook_params, check_params, run_notebook,
                               RECORD, RUN_LOCK, _run_state, yaml_error)
 
 # %% auto #0
-__all__ = ['PAPER_METHODS', 'PRESETS', 'STUDY_RECIPES', 'SWEEP_KEYS', 'BENCH_REGIME', 'BENCH_RECIPES', 'SFTN_BENCH_RECIPES',
-           'BENCH_METHODS', 'expand_grid', 'run_id', 'run_grid', 'sftn_study_grid', 'SweepConfig', 'load_sweep',
-           'sweep', 'sftn_bench_grid']
+__all__ = ['PAPER_METHODS', 'PRESETS', 'STUDY_RECIPES', 'SWEEP_KEYS', 'BENCH_REGIME', 'BENCH_RECIPES', 'WHICH_TEACHER_RECIPES',
+           'SFTN_BENCH_RECIPES', 'BENCH_METHODS', 'expand_grid', 'run_id', 'run_grid', 'sftn_study_grid', 'SweepConfig',
+           'load_sweep', 'sweep', 'sftn_bench_grid']
 
 # %% ../nbs/08b_grids.ipynb #c023
 def expand_grid(grid):
@@ -251,7 +251,10 @@ BENCH_RECIPES = {   # the teacher kinds compared with the standard teacher
     "label_smoothing": {"teacher_kind": "label_smoothing"},          # teacher strategies without branches (issue: which teacher?)
     "mse_teacher": {"teacher_kind": "mse_teacher"},
     "early_stopped": {"teacher_kind": "early_stopped"},
+    "soteacher": {"teacher_kind": "soteacher"},
+    "mcmi_finetune": {"teacher_kind": "mcmi_finetune"},
 }
+WHICH_TEACHER_RECIPES = ("standard", "sftn", "label_smoothing", "mse_teacher", "early_stopped", "soteacher", "mcmi_finetune")
 SFTN_BENCH_RECIPES = ("standard", "sftn", "sftn_detach", "sftn_stop_kl_grad")   # the digits100-bench preset's
 BENCH_METHODS = {"kd": {"ce_weight": 1.0, "kd_weight": 1.0},   # the laptop study's KD weights (short schedules need the CE term)
                  "fitnet": {}, "dkd": {"warmup": 3}}          # DKD's warm-up: mdistiller's 20 of 240 epochs, scaled to 30
@@ -275,7 +278,7 @@ PRESETS["digits100-bench"] = {"template": "07_experiment", "out": "sweep_digits1
                               "base": BENCH_REGIME, "grid": sftn_bench_grid()}
 PRESETS["digits100-which-teacher"] = {"template": "07_experiment", "out": "sweep_digits100_bench", "workers": 2,   # the teacher
     "base": BENCH_REGIME, "grid": sftn_bench_grid(methods=("kd", "fitnet"),   # strategies beside the standard and SFTN teachers,
-        recipes=("standard", "sftn", "label_smoothing", "mse_teacher", "early_stopped"))}   # in the benchmark's folder: its runs are reused
+        recipes=WHICH_TEACHER_RECIPES)}   # in the benchmark's folder: its runs are reused
 PRESETS["digits100-bench-length"] = {"template": "07_experiment", "out": "sweep_digits100_bench", "workers": 2,   # gain vs schedule length:
                                      "base": BENCH_REGIME, "grid": [r for e in (8, 15, 60) for r in sftn_bench_grid(   # 30 epochs is the main
                                          seeds=(0, 1, 2), epochs=e, methods=("kd",), recipes=("standard", "sftn"))]}   # preset, in the same folder

@@ -9,6 +9,7 @@ from pathlib import Path
 from .runner import load_record, RECORD, _run_state
 from .viz import write_report, mean_std, plot_grouped_bars, plot_mean_curves, plot_similarity_vs_accuracy
 from .grids import STUDY_RECIPES, BENCH_RECIPES
+from .teachers import KIND_OPTIONS
 
 # %% auto #0
 __all__ = ['summarize_quickstarts', 'load_runs', 'summarize', 'grid_report', 'list_shipped_studies', 'pack_study',
@@ -75,7 +76,7 @@ def _ms(xs, nd:int=2): m, s = mean_std(xs); return f"{m:.{nd}f} ± {s:.{nd}f}"
 
 _NOT_GROUPED = ("seed", "out_dir", "teacher_cache", "progress", "device", "tags")
 _RECIPE_KEYS = ("teacher_kind", "lam_t", "lam_kl", "lam_ce", "tau", "finetune_fraction", "finetune_lr", "kl_warmup", "stop_kl_grad", "branch_lr",
-                "smoothing", "stop_fraction")   # what makes a teacher recipe (the other kinds' own settings too)
+                *(k for opts in KIND_OPTIONS.values() for k in opts))   # what makes a teacher recipe (the other kinds' own settings too)
 
 def _grouping(ok):
     "`(names, key)`: the parameters runs are grouped by — `_GROUP` plus every other one that varies (never the seed) — and the key function."

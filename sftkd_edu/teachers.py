@@ -7,8 +7,8 @@ from __future__ import annotations
 import hashlib, json, time, warnings
 from pathlib import Path
 from .files import atomic_write
-from .data import DataBundle
-from .models import StagedNet, create_model
+from .data import DataBundle, make_batches
+from .models import StagedNet, create_model, eval_mode
 from .sftn import SFTNTeacher
 from .objective import Objective, Supervised, evaluate
 from .callbacks import Callback
@@ -20,43 +20,109 @@ from .train import fit
 from .runner import save_record, load_record
 
 # %% auto #0
-__all__ = ['TEACHER_KINDS', 'SFTN_KINDS', 'SFTN_OPTIONS', 'KIND_OPTIONS', 'DEMO_SETTINGS', 'DEMO_KINDS', 'LabelSmoothingCE',
-           'BrierMSE', 'teacher_objective', 'train_teacher', 'demo_model', 'teacher_key', 'get_teacher']
+__all__ = ['TEACHER_KINDS', 'SFTN_KINDS', 'FINETUNE_KINDS', 'SFTN_OPTIONS', 'KIND_OPTIONS', 'DEMO_SETTINGS', 'DEMO_KINDS',
+           'LabelSmoothingCE', 'LogitMSE', 'lipschitz_bound', 'SoTeacherLoss', 'class_centroids', 'MCMIFineTune',
+           'teacher_objective', 'train_teacher', 'demo_model', 'teacher_key', 'get_teacher']
 
 # %% ../nbs/08a_teachers.ipynb #t001
-TEACHER_KINDS = ("standard", "sftn", "sftn_detach", "sftn_finetune", "label_smoothing", "mse_teacher", "early_stopped")
+TEACHER_KINDS = ("standard", "sftn", "sftn_detach", "sftn_finetune", "label_smoothing", "mse_teacher", "early_stopped",
+                 "soteacher", "mcmi_finetune")
 SFTN_KINDS = ("sftn", "sftn_detach", "sftn_finetune")   # the kinds trained with student branches
+FINETUNE_KINDS = ("sftn_finetune", "mcmi_finetune")     # the kinds that fine-tune a trained standard teacher
 SFTN_OPTIONS = {"lam_t": 1.0, "lam_kl": 3.0, "lam_ce": 1.0, "tau": 1.0,    # the paper's weights and KL temperature
                 "kl_warmup": 0, "stop_kl_grad": False, "branch_lr": 1.0}   # the stabilizers, off
 KIND_OPTIONS = {"label_smoothing": {"smoothing": 0.1},      # ε of the smoothed labels (Müller et al.'s 0.1)
-                "early_stopped": {"stop_fraction": 0.5}}    # where training stops, as a fraction of the planned epochs
+                "early_stopped": {"stop_fraction": 0.5},    # where training stops, as a fraction of the planned epochs
+                "soteacher": {"lip_weight": 1e-5, "consistency_weight": 1.0},   # Dong et al.'s public run script
+                "mcmi_finetune": {"cmi_weight": 0.25}}      # Ye et al.'s λ: the loss is CE − λ·CMI
 _KIND_OF_OPTION = {k: kind for kind, d in KIND_OPTIONS.items() for k in d}
 
 def _check_kind(kind):
     if kind not in TEACHER_KINDS: raise ValueError(f"unknown teacher_kind {kind!r}; valid kinds: {list(TEACHER_KINDS)}")
 
+def _check_weight(name, v, hi=None):
+    if not (isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 and (hi is None or v < hi)):
+        raise ValueError(f"{name} must be a number in [0, {hi if hi is not None else '∞'}), got {v!r}")
+    return float(v)
+
+def _f32(z): return z.float() if z.dtype in (torch.float16, torch.bfloat16) else z   # probabilities in 8 significant bits: no
+
 class LabelSmoothingCE(Supervised):
     "Cross-entropy against smoothed labels, (1 − ε)·one-hot + ε/K: the `label_smoothing` teacher."
     def __init__(self, model:StagedNet, smoothing:float=0.1):
-        super().__init__(model)
-        if not (isinstance(smoothing, (int, float)) and not isinstance(smoothing, bool) and 0 <= smoothing < 1):
-            raise ValueError(f"smoothing must be a number in [0, 1), got {smoothing!r}")
-        self.smoothing = float(smoothing)
+        super().__init__(model); self.smoothing = _check_weight("smoothing", smoothing, 1)
     def forward(self, x, y): return {"ce_smoothed": F.cross_entropy(self.model(x), y, label_smoothing=self.smoothing)}
 
-class BrierMSE(Supervised):
-    "Squared error between softmax(z) and the one-hot label, summed over classes (the Brier score): the `mse_teacher`."
+class LogitMSE(Supervised):
+    "Mean squared error between the logits and the one-hot label, averaged over batch and classes: the `mse_teacher`."
     def forward(self, x, y):
-        z = self.model(x)
-        p = F.softmax(z.float() if z.dtype in (torch.float16, torch.bfloat16) else z, 1)   # probabilities in 8 significant bits: no
-        return {"mse": (p - F.one_hot(y, p.shape[1]).to(p.dtype)).pow(2).sum(1).mean()}
+        z = _f32(self.model(x))
+        return {"mse": F.mse_loss(z, F.one_hot(y, z.shape[1]).to(z.dtype))}
+
+def lipschitz_bound(model:torch.nn.Module) -> torch.Tensor:
+    "SoTeacher's Lipschitz penalty: Σ over convolutions of Σ|w|, over batch norms of max |γ|/√(var + ε), over linear layers of the largest column Σ|w|."
+    terms = []
+    for m in model.modules():
+        if isinstance(m, torch.nn.Conv2d): terms.append(m.weight.abs().sum())
+        elif isinstance(m, torch.nn.BatchNorm2d) and m.affine: terms.append((m.weight.abs() / (m.running_var + m.eps).sqrt()).max())
+        elif isinstance(m, torch.nn.Linear): terms.append(m.weight.abs().sum(0).max())
+    return torch.stack(terms).sum()
+
+class SoTeacherLoss(Supervised):
+    "Cross-entropy + λ_lip · `lipschitz_bound` + λ_c(epoch) · Σ_k (p_k(x) − p̄_k(x))², p̄(x): the mean of this image's past epochs' predictions."
+    needs_index = True   # p̄ is kept per training image
+    def __init__(self, model:StagedNet, lip_weight:float=1e-5, consistency_weight:float=1.0):
+        super().__init__(model)
+        self.lip_weight, self.consistency_weight = _check_weight("lip_weight", lip_weight), _check_weight("consistency_weight", consistency_weight)
+        self.register_buffer("mean_pred", torch.zeros(0, 0)); self.epoch, self.ramp = 1, 0.0
+    def on_fit_start(self, data, epochs):
+        shape = (len(data.train), data.num_classes)
+        if tuple(self.mean_pred.shape) != shape: self.mean_pred = torch.zeros(shape, device=self.model.fc.weight.device)
+    def on_epoch_start(self, epoch, epochs): self.epoch, self.ramp = epoch, self.consistency_weight * epoch / epochs   # linear ramp to λ_c
+    def forward(self, x, y, idx):
+        z = self.model(x); p = F.softmax(_f32(z), 1)
+        out = {"ce": F.cross_entropy(z, y)}
+        if self.lip_weight: out["lipschitz"] = self.lip_weight * lipschitz_bound(self.model)
+        if self.epoch > 1 and self.consistency_weight:   # from the second epoch: a past mean exists
+            out["consistency"] = self.ramp * (p - self.mean_pred[idx]).pow(2).sum(1).mean()
+        with torch.no_grad():   # p̄ ← p̄ + (p − p̄)/e: the running mean over epochs 1..e
+            self.mean_pred[idx] += (p.detach() - self.mean_pred[idx]) / self.epoch
+        return out
+
+@torch.no_grad()
+def class_centroids(model:torch.nn.Module, ds, num_classes:int, batch_size:int=500) -> torch.Tensor:
+    "K×K: row c is the mean of softmax(model(x)) over the images of class c in `ds` (eval mode, no augmentation)."
+
+    dev = next(model.parameters()).device
+    tot, cnt = torch.zeros(num_classes, num_classes, dtype=torch.float64, device=dev), torch.zeros(num_classes, dtype=torch.float64, device=dev)
+    with eval_mode(model):
+        for x, y in make_batches(ds, batch_size, device=dev):
+            tot.index_add_(0, y, F.softmax(_f32(model(x)), 1).double()); cnt.index_add_(0, y, torch.ones_like(y, dtype=torch.float64))
+    if (cnt == 0).any(): raise ValueError(f"class(es) {(cnt == 0).nonzero().flatten().tolist()} have no images: no centroid")
+    return (tot / cnt[:, None]).float()
+
+class MCMIFineTune(Supervised):
+    "Cross-entropy − λ · CMI, CMI = mean over the batch of KL(p(x) ‖ Q_y), Q_y: the class centroid of the model's own predictions."
+    def __init__(self, model:StagedNet, cmi_weight:float=0.25):
+        super().__init__(model); self.cmi_weight = _check_weight("cmi_weight", cmi_weight)
+        self.register_buffer("centroids", torch.zeros(0, 0)); self.register_buffer("centroid_epoch", torch.tensor(0))
+    def on_fit_start(self, data, epochs):
+        self._train_ds, self._k = data.train, data.num_classes
+        if tuple(self.centroids.shape) != (self._k, self._k): self.centroids = torch.zeros(self._k, self._k, device=self.model.fc.weight.device)
+    def on_epoch_start(self, epoch, epochs):
+        if int(self.centroid_epoch) != epoch:   # a resumed epoch keeps the centroids it started with
+            self.centroids = class_centroids(self.model, self._train_ds, self._k); self.centroid_epoch.fill_(epoch)
+    def forward(self, x, y):
+        z = self.model(x); logp = F.log_softmax(_f32(z), 1)
+        cmi = (logp.exp() * (logp - self.centroids[y].clamp_min(1e-12).log())).sum(1).mean()
+        return {"ce": F.cross_entropy(z, y), "cmi": -self.cmi_weight * cmi}
 
 def teacher_objective(kind:str, # one of `TEACHER_KINDS` (`sftn_finetune` trains like `sftn`, from a trained model)
                       model:StagedNet, # the teacher network
                       student:str|StagedNet="resnet8", # the branches' architecture (SFTN kinds)
                       image_size:int=32, # the data's image size (to pair teacher and student stages)
                       **options) -> Objective: # `SFTN_OPTIONS` to change (SFTN kinds), or the kind's `KIND_OPTIONS`
-    "The objective that trains a teacher of `kind`: `Supervised(model)`, `LabelSmoothingCE`, `BrierMSE`, or an `SFTNObjective` with `student` branches."
+    "The objective that trains a teacher of `kind`: `Supervised(model)`, `LabelSmoothingCE`, `LogitMSE`, `SoTeacherLoss`, `MCMIFineTune`, or an `SFTNObjective` with `student` branches."
     _check_kind(kind)
     bad = [k for k in options if k not in SFTN_OPTIONS and k not in _KIND_OF_OPTION]
     if bad: raise ValueError(f"unknown teacher option(s) {bad}; SFTN kinds take {list(SFTN_OPTIONS)}"
@@ -68,7 +134,9 @@ def teacher_objective(kind:str, # one of `TEACHER_KINDS` (`sftn_finetune` trains
         if changed: raise ValueError(f"SFTN option(s) {changed} have no effect on a {kind} teacher")
         own = {**KIND_OPTIONS.get(kind, {}), **{k: v for k, v in options.items() if k in KIND_OPTIONS.get(kind, {})}}
         if kind == "label_smoothing": return LabelSmoothingCE(model, own["smoothing"])
-        if kind == "mse_teacher": return BrierMSE(model)
+        if kind == "mse_teacher": return LogitMSE(model)
+        if kind == "soteacher": return SoTeacherLoss(model, own["lip_weight"], own["consistency_weight"])
+        if kind == "mcmi_finetune": return MCMIFineTune(model, own["cmi_weight"])
         return Supervised(model)   # standard; early_stopped is a standard teacher that `train_teacher` stops early
     sftn = SFTNTeacher(model, student, image_size=image_size, detach=kind == "sftn_detach")
     return SFTNObjective(sftn, **{**SFTN_OPTIONS, **{k: v for k, v in options.items() if k in SFTN_OPTIONS}})
@@ -83,24 +151,24 @@ def train_teacher(kind:str, # one of `TEACHER_KINDS`
                   data:DataBundle, # what it trains on (test split: evaluation)
                   teacher:str="resnet20", # the teacher's architecture
                   student:str="resnet8", # the branches' architecture (SFTN kinds)
-                  epochs:int=30, # training epochs (`sftn_finetune`: of the standard teacher it starts from; `early_stopped`: planned)
+                  epochs:int=30, # training epochs (fine-tuning kinds: of the standard teacher they start from; `early_stopped`: planned)
                   seed:int=0, # initial weights and data order
-                  base:StagedNet|None=None, # `sftn_finetune`: the trained standard teacher (None: trained here first)
-                  finetune_fraction:float=0.25, # `sftn_finetune`: fine-tuning epochs as a fraction of `epochs`
-                  finetune_lr:float|None=None, # `sftn_finetune`: its learning rate (None: `lr`)
+                  base:StagedNet|None=None, # fine-tuning kinds: the trained standard teacher (None: trained here first)
+                  finetune_fraction:float=0.25, # fine-tuning kinds: fine-tuning epochs as a fraction of `epochs`
+                  finetune_lr:float|None=None, # fine-tuning kinds: the learning rate (None: `lr`)
                   lr:float=0.05, name:str|None=None, progress:bool=True,
                   **kwargs) -> tuple: # `SFTN_OPTIONS` / `KIND_OPTIONS` and `fit`'s arguments (`schedule`, `batch_size`, `device`, …)
     "`(model, info)`: a teacher of `kind` trained on `data`; `info` holds its test accuracy and history (SFTN: the branches' accuracies)."
     _check_kind(kind)
     opts = {k: kwargs.pop(k) for k in list(kwargs) if k in SFTN_OPTIONS or k in _KIND_OF_OPTION}
     kw = dict(seed=seed, progress=progress, **kwargs)
-    if kind == "sftn_finetune":
+    if kind in FINETUNE_KINDS:
         if base is None: base, _ = train_teacher("standard", data, teacher, student, epochs, seed=seed, lr=lr, progress=progress, **kwargs)
         if not (isinstance(finetune_fraction, (int, float)) and 0 < finetune_fraction <= 1):
             raise ValueError(f"finetune_fraction must be in (0, 1], got {finetune_fraction!r}")
-        set_seed(seed); obj = teacher_objective("sftn", base, student, data.image_size, **opts)
-        h = fit(obj, data, epochs=max(1, round(finetune_fraction * epochs)), lr=finetune_lr or lr, name=name or "SFTN fine-tune", **kw)
-        return obj.sftn.teacher, {"test_acc": h.last["test_acc"], "history": h.to_dict()}
+        set_seed(seed); obj = teacher_objective("sftn" if kind == "sftn_finetune" else kind, base, student, data.image_size, **opts)
+        h = fit(obj, data, epochs=max(1, round(finetune_fraction * epochs)), lr=finetune_lr or lr, name=name or kind.replace("_", " "), **kw)
+        return obj.sftn.teacher if kind == "sftn_finetune" else base, {"test_acc": h.last["test_acc"], "history": h.to_dict()}
     extra = {}
     if kind == "early_stopped":
         frac = opts.get("stop_fraction", KIND_OPTIONS["early_stopped"]["stop_fraction"])
@@ -147,15 +215,15 @@ def teacher_key(cfg:dict):
     c.update({k: cfg[k] for k, v in _SFTN_OPTIONS.items() if cfg.get(k, v) != v})   # a default stabilizer leaves the key as it was
     if cfg.get("precision", "fp32") != "fp32": c["precision"] = cfg["precision"]         # another arithmetic is another teacher
     if c["teacher_kind"] not in SFTN_KINDS:   # no branches: the student and the SFTN settings do not shape it
-        for k in ("student", "lam_t", "lam_kl", "lam_ce", "tau", *_SFTN_OPTIONS): c.pop(k, None)
+        for k in ("student", "lam_t", "lam_kl", "lam_ce", "tau", "kl_warmup", "stop_kl_grad", "branch_lr"): c.pop(k, None)
     c.update({k: cfg.get(k, v) for k, v in KIND_OPTIONS.get(c["teacher_kind"], {}).items()})   # the kind's own settings
-    if c["teacher_kind"] != "sftn_finetune": c.pop("finetune_fraction"); c.pop("finetune_lr", None)
+    if c["teacher_kind"] not in FINETUNE_KINDS: c.pop("finetune_fraction"); c.pop("finetune_lr", None)
     return hashlib.sha1(json.dumps(c, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 def _train_teacher(data, cfg, cache_dir, progress):
-    "Train what `cfg` describes with `train_teacher` (an `sftn_finetune` teacher starts from the cached standard one)."
+    "Train what `cfg` describes with `train_teacher` (a fine-tuning kind starts from the cached standard teacher)."
     kind, base, extra = cfg["teacher_kind"], None, {}
-    if kind == "sftn_finetune":
+    if kind in FINETUNE_KINDS:
         base, info = get_teacher(data, {**cfg, "teacher_kind": "standard"}, cache_dir, progress)
         extra["standard_test_acc"] = info["test_acc"]
     opts = ({k: cfg.get(k, v) for k, v in SFTN_OPTIONS.items()} if kind in SFTN_KINDS else
