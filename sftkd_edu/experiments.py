@@ -13,10 +13,11 @@ from .runner import (list_tutorials, tutorial_path, notebook_params, plain_value
 from .teachers import (TEACHER_KINDS, SFTN_OPTIONS, teacher_objective, train_teacher, teacher_key, get_teacher,
                                 DEMO_SETTINGS, DEMO_KINDS, demo_model, SFTN_KINDS, KIND_OPTIONS,
                                 LabelSmoothingCE, LogitMSE, SoTeacherLoss, MCMIFineTune, lipschitz_bound, class_centroids,
-                                FINETUNE_KINDS)
+                                FINETUNE_KINDS, student_friendliness)
 from .grids import (expand_grid, run_id, run_grid, _grid_job, PAPER_METHODS, PRESETS, STUDY_RECIPES, sftn_study_grid,
                              SWEEP_KEYS, SweepConfig, load_sweep, sweep, BENCH_REGIME, BENCH_RECIPES, BENCH_METHODS, sftn_bench_grid,
                              SFTN_BENCH_RECIPES, WHICH_TEACHER_RECIPES)
 from .reports import (summarize_quickstarts, load_runs, summarize, grid_report, study_gains, study_table, bench_table,
-                               bench_criteria, bench_gains, bench_gains_at, list_shipped_studies, pack_study, shipped_study)
+                               bench_criteria, bench_gains, bench_gains_at, list_shipped_studies, pack_study, shipped_study,
+                               REPORTS_FILE, FRIENDLINESS_KEYS, teacher_reports, which_teacher_table, friendliness_ranks)
 from .viz import mean_std

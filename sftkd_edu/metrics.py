@@ -12,7 +12,7 @@ from .distill.functional import softened_entropy
 from .train import accuracy, History
 
 # %% auto #0
-__all__ = ['teacher_student_kl', 'agreement', 'linear_cka', 'similarity', 'epochs_to', 'output_entropy']
+__all__ = ['teacher_student_kl', 'agreement', 'linear_cka', 'similarity', 'epochs_to', 'output_entropy', 'calibration_error']
 
 # %% ../nbs/05_metrics.ipynb #c005
 def teacher_student_kl(t_logits:torch.Tensor, s_logits:torch.Tensor, T:float=1.0):
@@ -70,3 +70,16 @@ def output_entropy(model, data:DataBundle, T:float=4.0, batch_size:int=500):
         for x, _ in make_batches(ds, batch_size, device=next(model.parameters()).device):
             tot += softened_entropy(model(x), T).sum().item(); n += len(x)
     return tot / n
+
+# %% ../nbs/05_metrics.ipynb #c020
+def calibration_error(logits:torch.Tensor, # n×K logits
+                      labels:torch.Tensor, # n integer labels
+                      n_bins:int=15) -> float: # equal-width confidence bins over (0, 1]
+    "Expected calibration error (%): Σ_b (n_b / n)·|accuracy_b − confidence_b| over bins of top-1 confidence."
+    if not (isinstance(n_bins, int) and n_bins >= 1): raise ValueError(f"n_bins must be a positive int, got {n_bins!r}")
+    conf, pred = F.softmax(logits.double(), 1).max(1)
+    hit = (pred == labels).double()
+    b = (conf * n_bins).ceil().long().clamp(1, n_bins) - 1   # bin b holds confidences in (b/n_bins, (b+1)/n_bins]
+    n = torch.bincount(b, minlength=n_bins).double()
+    gap = (torch.bincount(b, hit, n_bins) - torch.bincount(b, conf, n_bins)).abs()   # per bin: n_b·|acc_b − conf_b|
+    return (gap.sum() / len(labels)).item() * 100

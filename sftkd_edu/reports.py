@@ -9,12 +9,13 @@ from pathlib import Path
 from .runner import load_record, RECORD, _run_state
 from .viz import write_report, mean_std, plot_grouped_bars, plot_mean_curves, plot_similarity_vs_accuracy
 from .grids import STUDY_RECIPES, BENCH_RECIPES
-from .teachers import KIND_OPTIONS
+from .teachers import KIND_OPTIONS, FINETUNE_KINDS
 
 # %% auto #0
-__all__ = ['summarize_quickstarts', 'load_runs', 'summarize', 'grid_report', 'list_shipped_studies', 'pack_study',
-           'shipped_study', 'study_gains', 'study_table', 'bench_table', 'bench_criteria', 'bench_gains',
-           'bench_gains_at']
+__all__ = ['REPORTS_FILE', 'FRIENDLINESS_KEYS', 'summarize_quickstarts', 'load_runs', 'summarize', 'grid_report',
+           'list_shipped_studies', 'pack_study', 'shipped_study', 'study_gains', 'study_table', 'bench_table',
+           'bench_criteria', 'bench_gains', 'bench_gains_at', 'teacher_reports', 'which_teacher_table',
+           'friendliness_ranks']
 
 # %% ../nbs/08c_reports.ipynb #c016
 def _check_comparable(recs:list, names:list):
@@ -152,6 +153,8 @@ def grid_report(out_dir, title:str|None=None):
     return write_report(out / "report.html", title or f"sftkd_edu grid: {out.name}", parts)
 
 # %% ../nbs/08c_reports.ipynb #c027b
+REPORTS_FILE = "teacher_reports.json"   # a grid's teacher reports (`teacher_reports`), beside its runs/
+
 def _studies_dir(): from importlib.resources import files; return Path(str(files("sftkd_edu"))) / "assets" / "studies"
 
 def list_shipped_studies():
@@ -161,13 +164,15 @@ def list_shipped_studies():
 
 def pack_study(grid_dir, # a grid folder (its `runs/*/record.json`)
                path) -> Path: # the file to write (`….json.gz`)
-    "Write the ok records of a grid into one gzipped JSON file (atomically); returns its path."
+    "Write the ok records of a grid (and its `teacher_reports.json`, if any) into one gzipped JSON file (atomically); returns its path."
     import gzip
     from sftkd_edu.files import atomic_write
     ok, _ = load_runs(grid_dir)
     if not ok: raise ValueError(f"no finished runs in {grid_dir}")
     runs = {r["run_id"]: {k: v for k, v in r.items() if k != "run_id"} for r in ok}
-    return Path(atomic_write(path, gzip.compress(json.dumps({"schema": 1, "runs": runs}, sort_keys=True).encode(), mtime=0)))
+    rp = Path(grid_dir) / REPORTS_FILE
+    extra = {"teacher_reports": json.loads(rp.read_text())} if rp.exists() else {}
+    return Path(atomic_write(path, gzip.compress(json.dumps({"schema": 1, "runs": runs, **extra}, sort_keys=True).encode(), mtime=0)))
 
 def shipped_study(name:str, # one of `list_shipped_studies()`
                   dest) -> Path: # the grid folder to create (or to complete: records already there are left as they are)
@@ -175,10 +180,13 @@ def shipped_study(name:str, # one of `list_shipped_studies()`
     import gzip
     from sftkd_edu.runner import save_record
     if name not in list_shipped_studies(): raise ValueError(f"no shipped study {name!r}; shipped: {list_shipped_studies()}")
-    runs = json.loads(gzip.decompress((_studies_dir() / f"{name}.json.gz").read_bytes()))["runs"]
-    for run_id, rec in runs.items():
+    from sftkd_edu.files import atomic_write
+    pack = json.loads(gzip.decompress((_studies_dir() / f"{name}.json.gz").read_bytes()))
+    for run_id, rec in pack["runs"].items():
         p = Path(dest) / "runs" / run_id / RECORD
         if not p.exists(): save_record(rec, p)
+    rp = Path(dest) / REPORTS_FILE
+    if "teacher_reports" in pack and not rp.exists(): atomic_write(rp, json.dumps(pack["teacher_reports"], indent=1, sort_keys=True))
     return Path(dest)
 
 # %% ../nbs/08c_reports.ipynb #c032
@@ -299,3 +307,100 @@ def bench_gains(out_dir, method:str="kd", recipe:str="sftn", baseline:str="stand
 def bench_gains_at(out_dir, epochs:int, baseline:str="standard") -> dict:
     "`{(method, recipe): [gain per seed]}` at one schedule length: every KD method and teacher recipe against `baseline`."
     return {(m, r): g for (e, m, r), g in _bench_paired(out_dir, baseline).items() if e == epochs}
+
+# %% ../nbs/08c_reports.ipynb #w002
+FRIENDLINESS_KEYS = ("test_acc", "ece", "entropy_T", "probe_kl", "probe_agreement")
+
+def _record_data(p:dict):
+    "The `DataBundle` a 07_experiment record's parameters describe (as the template loads it)."
+    from sftkd_edu.data import load_dataset
+    opts = {**(dict(n_train=p["n_train"], n_test=p["n_test"], seed=p["seed"]) if p["dataset"] == "digits100" else {}), **(p.get("data_options") or {})}
+    return load_dataset(p["dataset"], root=p.get("data_root") or None, **opts)
+
+def teacher_reports(grid_dir, # a grid folder: `runs/*/record.json` and its teacher cache `teachers/`
+                    records:list|None=None, # the runs whose teachers to report on (None: every finished distillation run)
+                    probe_epochs:int=5, T:float=4.0, device="cpu", progress:bool=True) -> dict:
+    "`{teacher key: report}`: `student_friendliness` of each teacher the runs used, computed once and kept in the grid folder."
+    from safetensors.torch import load_file
+    from sftkd_edu.files import atomic_write
+    from sftkd_edu.models import create_model
+    from sftkd_edu.teachers import student_friendliness
+    from tqdm.auto import tqdm
+    path = Path(grid_dir) / REPORTS_FILE
+    done = json.loads(path.read_text()) if path.exists() else {}
+    recs = load_runs(grid_dir)[0] if records is None else records
+    todo = {}
+    for r in recs:
+        k = r["teacher"]["key"]
+        if r["params"]["method"] != "none" and k not in todo and not (k in done and done[k]["probe"]["epochs"] == probe_epochs and done[k]["T"] == T):
+            todo[k] = r["params"]
+    for key, p in tqdm(todo.items(), desc="teacher reports", disable=not progress or not todo):
+        w = Path(grid_dir) / "teachers" / f"{key}.safetensors"
+        if not w.exists(): raise FileNotFoundError(f"no cached weights for teacher {key} ({p['teacher_kind']}, seed {p['seed']}) in {w.parent}: "
+                                                   "run the grid there (its runs cache their teachers), or pass only the records whose teachers it holds")
+        data = _record_data(p)
+        model = create_model(p["teacher"], num_classes=data.num_classes, in_chans=data.in_chans)
+        model.load_state_dict(load_file(str(w)))
+        rep = student_friendliness(model, data, p["student"], T=T, probe_epochs=probe_epochs, seed=p["seed"],
+                                   batch_size=p["batch_size"], device=device, precision="fp32")
+        done[key] = {**rep, "teacher_kind": p["teacher_kind"], "seed": p["seed"], "precision": "fp32"}
+        atomic_write(path, json.dumps(done, indent=1, sort_keys=True))
+    return {r["teacher"]["key"]: done[r["teacher"]["key"]] for r in recs if r["teacher"]["key"] in done}
+
+def _teacher_cost(r:dict, std_time:dict) -> float:
+    "Seconds to train a run's teacher, a fine-tuned one's standard teacher included (recorded apart when it came from the cache; in older records: the same seed's standard teacher's)."
+    t, p = r["teacher"], r["params"]
+    if p["teacher_kind"] not in FINETUNE_KINDS: return t["train_time_s"]
+    if "base_cached" in t: return t["train_time_s"] + (t["base_train_time_s"] if t["base_cached"] else 0.0)
+    if p["seed"] not in std_time: raise ValueError(f"the {p['teacher_kind']} teacher of seed {p['seed']} lacks its standard teacher's time (no such standard run)")
+    return t["train_time_s"] + std_time[p["seed"]]
+
+def _which_groups(records):
+    "`{(recipe, method): {seed: record}}` of tagged runs (recipe from the tags, else the teacher kind)."
+    g = {}
+    for r in records:
+        p = r["params"]; recipe = (p.get("tags") or {}).get("recipe", p["teacher_kind"])
+        g.setdefault((recipe, p["method"]), {})[p["seed"]] = r
+    return g
+
+def which_teacher_table(records:list, # finished 07_experiment records (one regime): the student alone, and recipes × methods × seeds
+                        reports:dict|None=None, # `teacher_reports(...)`: its means are added per recipe
+                        methods=("kd", "fitnet")) -> list: # the student methods, a column pair each
+    "One row per teacher recipe: teacher accuracy and training time, each method's student with its paired gain over the standard teacher's, the report's means."
+    g = _which_groups(records); ms = lambda xs, nd=2: _ms(xs, nd) if xs else "—"
+    recipes = sorted({rc for rc, m in g if m != "none"}, key=lambda rc: (rc != "standard", list(BENCH_RECIPES).index(rc) if rc in BENCH_RECIPES else 99, rc))
+    if "standard" not in recipes: raise ValueError(f"no standard-teacher runs among the records (recipes: {recipes}): the gains are paired against it")
+    std_time = {r["params"]["seed"]: r["teacher"]["train_time_s"] for (rc, m), runs in g.items() if rc == "standard" and m != "none" for r in runs.values()}
+    rows = []
+    for rc in recipes:
+        runs = [r for m in methods for r in g.get((rc, m), {}).values()]
+        by_key = {r["teacher"]["key"]: r for r in runs}
+        row = {"teacher": rc, "teacher acc": ms([r["teacher"]["test_acc"] for r in by_key.values()]),
+               "teacher time (s)": ms([_teacher_cost(r, std_time) for r in by_key.values()], 0)}
+        for m in methods:
+            cur, base = g.get((rc, m), {}), g.get(("standard", m), {})
+            row[f"{m} student"] = ms([r["student"]["test_acc_last"] for r in cur.values()])
+            gains = _paired(cur, base)
+            row[f"{m} gain"] = "(baseline)" if rc == "standard" else ms(gains)
+            row[f"{m} seeds gaining"] = "—" if rc == "standard" or not gains else f"{sum(x > 0 for x in gains)}/{len(gains)}"
+        if reports:
+            reps = [reports[k] for k in by_key if k in reports]
+            for q in FRIENDLINESS_KEYS[1:]: row[q] = ms([x[q] for x in reps], 3 if q in ("entropy_T", "probe_kl") else 2)
+        rows.append(row)
+    return rows
+
+def friendliness_ranks(records:list, reports:dict, method:str="kd") -> list:
+    "Spearman ρ between each report quantity and the `method` student's accuracy: across recipes (their means) and across single teachers."
+    from scipy.stats import spearmanr
+    g = {rc: s for (rc, m), s in _which_groups(records).items() if m == method}
+    pairs = [(reports[r["teacher"]["key"]], r["student"]["test_acc_last"], rc) for rc, s in g.items() for r in s.values() if r["teacher"]["key"] in reports]
+    if len({rc for *_, rc in pairs}) < 3: raise ValueError(f"rank correlation needs reports for at least 3 recipes with {method} students; got {sorted({rc for *_, rc in pairs})}")
+    out = []
+    for q in FRIENDLINESS_KEYS:
+        per = {}
+        for rep, acc, rc in pairs: per.setdefault(rc, []).append((rep[q], acc))
+        xs, ys = [sum(a for a, _ in v) / len(v) for v in per.values()], [sum(b for _, b in v) / len(v) for v in per.values()]
+        rho_r, p_r = spearmanr(xs, ys); rho_t, p_t = spearmanr([rep[q] for rep, *_ in pairs], [a for _, a, _ in pairs])
+        out.append({"quantity": q, "ρ across recipes": round(float(rho_r), 2), "n recipes": len(per), "p (recipes)": round(float(p_r), 3),
+                    "ρ across teachers": round(float(rho_t), 2), "n teachers": len(pairs), "p (teachers)": round(float(p_t), 3)})
+    return out

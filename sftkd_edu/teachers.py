@@ -22,7 +22,7 @@ from .runner import save_record, load_record
 # %% auto #0
 __all__ = ['TEACHER_KINDS', 'SFTN_KINDS', 'FINETUNE_KINDS', 'SFTN_OPTIONS', 'KIND_OPTIONS', 'DEMO_SETTINGS', 'DEMO_KINDS',
            'LabelSmoothingCE', 'LogitMSE', 'lipschitz_bound', 'SoTeacherLoss', 'class_centroids', 'MCMIFineTune',
-           'teacher_objective', 'train_teacher', 'demo_model', 'teacher_key', 'get_teacher']
+           'teacher_objective', 'train_teacher', 'student_friendliness', 'demo_model', 'teacher_key', 'get_teacher']
 
 # %% ../nbs/08a_teachers.ipynb #t001
 TEACHER_KINDS = ("standard", "sftn", "sftn_detach", "sftn_finetune", "label_smoothing", "mse_teacher", "early_stopped",
@@ -184,6 +184,34 @@ def train_teacher(kind:str, # one of `TEACHER_KINDS`
     if kind in SFTN_KINDS: info["branch_test_acc"] = {k: v for k, v in h.last.items() if k.startswith("branch")}
     return model, info
 
+# %% ../nbs/08a_teachers.ipynb #t002h
+def student_friendliness(teacher:StagedNet, # a trained teacher (an `SFTNTeacher` gives its teacher)
+                         data:DataBundle, # train split: the probe's training; test split: every measurement
+                         student:str="resnet8", # the probe's architecture: the student's
+                         T:float=4.0, # the KD temperature
+                         probe_epochs:int=5, # the probe's fixed training budget
+                         probe_lr:float=0.05, seed:int=0, batch_size:int=64, device="cpu",
+                         precision:str="fp32") -> dict:
+    "Teacher-only predictors of how well a student distils from `teacher`: accuracy, ECE, entropy at `T`, and a probe's fit."
+    from sftkd_edu.distill import Distillation
+    from sftkd_edu.metrics import calibration_error, teacher_student_kl, agreement
+    if isinstance(teacher, SFTNTeacher): teacher = teacher.teacher
+    if not (isinstance(probe_epochs, int) and probe_epochs >= 1): raise ValueError(f"probe_epochs must be a positive int, got {probe_epochs!r}")
+    if not T > 0: raise ValueError(f"temperature T must be positive, got {T!r}")
+    teacher = teacher.to(device)
+    set_seed(seed); probe = create_model(student, num_classes=data.num_classes, in_chans=data.in_chans)
+    fit(Distillation(probe, teacher, "kd", T=T, kd_weight=1.0, ce_weight=0.0), data, epochs=probe_epochs, lr=probe_lr,
+        batch_size=batch_size, seed=seed, device=device, precision=precision, progress=False, name="probe")
+    tl, pl, ys = [], [], []
+    with torch.no_grad(), eval_mode(teacher, probe):
+        for x, y in make_batches(data.test, 500, device=device):
+            tl.append(teacher(x).float().cpu()); pl.append(probe(x).float().cpu()); ys.append(y.cpu())
+    tl, pl, ys = torch.cat(tl), torch.cat(pl), torch.cat(ys)
+    from sftkd_edu.distill.functional import softened_entropy
+    return {"test_acc": (tl.argmax(1) == ys).double().mean().item() * 100, "ece": calibration_error(tl, ys),
+            "entropy_T": softened_entropy(tl, T).mean().item(), "T": T, "probe_kl": teacher_student_kl(tl, pl, T),
+            "probe_agreement": agreement(tl, pl), "probe": {"student": student, "epochs": probe_epochs, "lr": probe_lr, "seed": seed}}
+
 # %% ../nbs/08a_teachers.ipynb #t004
 DEMO_SETTINGS = {"dataset": "digits100", "n_train": 3000, "n_test": 1000, "seed": 0, "image_size": 16,
                  "teacher": "resnet14", "student": "resnet8", "epochs": 20}   # what scripts/build_demo_teachers.py trains on
@@ -225,7 +253,7 @@ def _train_teacher(data, cfg, cache_dir, progress):
     kind, base, extra = cfg["teacher_kind"], None, {}
     if kind in FINETUNE_KINDS:
         base, info = get_teacher(data, {**cfg, "teacher_kind": "standard"}, cache_dir, progress)
-        extra["standard_test_acc"] = info["test_acc"]
+        extra.update(standard_test_acc=info["test_acc"], base_train_time_s=info["train_time_s"], base_cached=info["cached"])
     opts = ({k: cfg.get(k, v) for k, v in SFTN_OPTIONS.items()} if kind in SFTN_KINDS else
             {k: cfg.get(k, v) for k, v in KIND_OPTIONS.get(kind, {}).items()})
     model, info = train_teacher(kind, data, cfg["teacher"], cfg["student"], cfg["teacher_epochs"], seed=cfg["seed"], base=base,
