@@ -250,11 +250,12 @@ BENCH_RECIPES = {   # the teacher kinds compared with the standard teacher
     "sftn_stop_kl_grad": {"teacher_kind": "sftn", "stop_kl_grad": True},   # no KL gradient into the teacher's logits
     "label_smoothing": {"teacher_kind": "label_smoothing"},          # teacher strategies without branches (issue: which teacher?)
     "mse_teacher": {"teacher_kind": "mse_teacher"},
-    "early_stopped": {"teacher_kind": "early_stopped"},
+    "early_stopped": {"teacher_kind": "early_stopped"},                # stopped at half the epochs: before the first lr decay
+    "early_stopped_80": {"teacher_kind": "early_stopped", "stop_fraction": 0.8},   # after the second decay (at 75 %)
     "soteacher": {"teacher_kind": "soteacher"},
     "mcmi_finetune": {"teacher_kind": "mcmi_finetune"},
 }
-WHICH_TEACHER_RECIPES = ("standard", "sftn", "label_smoothing", "mse_teacher", "early_stopped", "soteacher", "mcmi_finetune")
+WHICH_TEACHER_RECIPES = ("standard", "sftn", "label_smoothing", "mse_teacher", "early_stopped", "early_stopped_80", "soteacher", "mcmi_finetune")
 SFTN_BENCH_RECIPES = ("standard", "sftn", "sftn_detach", "sftn_stop_kl_grad")   # the digits100-bench preset's
 BENCH_METHODS = {"kd": {"ce_weight": 1.0, "kd_weight": 1.0},   # the laptop study's KD weights (short schedules need the CE term)
                  "fitnet": {}, "dkd": {"warmup": 3}}          # DKD's warm-up: mdistiller's 20 of 240 epochs, scaled to 30

@@ -80,6 +80,6 @@ def calibration_error(logits:torch.Tensor, # n×K logits
     conf, pred = F.softmax(logits.double(), 1).max(1)
     hit = (pred == labels).double()
     b = (conf * n_bins).ceil().long().clamp(1, n_bins) - 1   # bin b holds confidences in (b/n_bins, (b+1)/n_bins]
-    n = torch.bincount(b, minlength=n_bins).double()
+
     gap = (torch.bincount(b, hit, n_bins) - torch.bincount(b, conf, n_bins)).abs()   # per bin: n_b·|acc_b − conf_b|
     return (gap.sum() / len(labels)).item() * 100

@@ -390,8 +390,14 @@ def which_teacher_table(records:list, # finished 07_experiment records (one regi
     return rows
 
 def friendliness_ranks(records:list, reports:dict, method:str="kd") -> list:
-    "Spearman ρ between each report quantity and the `method` student's accuracy: across recipes (their means) and across single teachers."
+    "Spearman ρ between each report quantity and the `method` student's accuracy: across recipes (their means) and across single teachers (None: undefined, a constant input)."
+    import warnings
     from scipy.stats import spearmanr
+    def rho(xs, ys):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")   # a constant input: ρ is undefined, reported as None
+            r, p = spearmanr(xs, ys)
+        return (None, None) if r != r else (round(float(r), 2), round(float(p), 3))
     g = {rc: s for (rc, m), s in _which_groups(records).items() if m == method}
     pairs = [(reports[r["teacher"]["key"]], r["student"]["test_acc_last"], rc) for rc, s in g.items() for r in s.values() if r["teacher"]["key"] in reports]
     if len({rc for *_, rc in pairs}) < 3: raise ValueError(f"rank correlation needs reports for at least 3 recipes with {method} students; got {sorted({rc for *_, rc in pairs})}")
@@ -400,7 +406,7 @@ def friendliness_ranks(records:list, reports:dict, method:str="kd") -> list:
         per = {}
         for rep, acc, rc in pairs: per.setdefault(rc, []).append((rep[q], acc))
         xs, ys = [sum(a for a, _ in v) / len(v) for v in per.values()], [sum(b for _, b in v) / len(v) for v in per.values()]
-        rho_r, p_r = spearmanr(xs, ys); rho_t, p_t = spearmanr([rep[q] for rep, *_ in pairs], [a for _, a, _ in pairs])
-        out.append({"quantity": q, "ρ across recipes": round(float(rho_r), 2), "n recipes": len(per), "p (recipes)": round(float(p_r), 3),
-                    "ρ across teachers": round(float(rho_t), 2), "n teachers": len(pairs), "p (teachers)": round(float(p_t), 3)})
+        (rho_r, p_r), (rho_t, p_t) = rho(xs, ys), rho([rep[q] for rep, *_ in pairs], [a for _, a, _ in pairs])
+        out.append({"quantity": q, "ρ across recipes": rho_r, "n recipes": len(per), "p (recipes)": p_r,
+                    "ρ across teachers": rho_t, "n teachers": len(pairs), "p (teachers)": p_t})
     return out

@@ -108,6 +108,8 @@ QUICK_PARAMS = {   # each tutorial in seconds, not minutes: what `sftkd docs` ru
                                demo_epochs=1, progress=False, solutions=True),
     "07_experiment": dict(n_train=200, n_test=100, teacher="resnet8", teacher_kind="sftn_finetune", method="crd",
                           teacher_epochs=1, student_epochs=1, progress=False, solutions=True),
+    "08_which_teacher": dict(source="run", methods=["kd"], seeds=[0], epochs=1, n_train=200, n_test=100, probe_epochs=1,
+                             progress=False, solutions=True),   # every teacher kind, trained here (not the shipped records)
 }
 
 def params_of(template:str, # the notebook whose parameters these are, e.g. "07_experiment"
@@ -153,6 +155,7 @@ RECORD_FIELDS = {   # kind: the results it holds, besides schema, kind, status, 
     "kd_methods": ("teachers", "table", "histories"),                    # 03_kd_methods
     "unknown_student": ("table", "histories"),                           # 04_unknown_student: a row per arm (key "arm")
     "sftn_study": ("table", "gains", "verdict"),                         # 06_when_sftn_helps
+    "which_teacher": ("table", "ranks", "reports"),                      # 08_which_teacher
 }
 
 def make_record(kind:str, # which kind of run: one of `RECORD_FIELDS`

@@ -102,6 +102,22 @@ def produced_07_experiment(run_dir, executed):
     assert got == want
 
 
+def produced_08_which_teacher(run_dir, executed):
+    "Every teacher kind trained, distilled and reported on; the table, the ranks and the record agree with the parameters."
+    rec = json.loads((run_dir / "which_teacher" / "which_teacher.json").read_text())
+    ok, failed = load_runs(run_dir / "which_teacher")
+    recipes = notebook_params(ROOT / "tutorials" / "08_which_teacher.ipynb")["recipes"]
+    assert (len(ok), failed) == (1 + len(recipes), []), (len(ok), failed)   # the student alone + one KD student per teacher kind
+    assert [r["teacher"] for r in rec["table"]] == recipes, rec["table"]
+    assert sorted(v["teacher_kind"] for v in rec["reports"].values()) == sorted(r["params"]["teacher_kind"] for r in ok if r["params"]["method"] != "none")
+    for rep in rec["reports"].values():
+        assert all(math.isfinite(rep[q]) for q in ("test_acc", "ece", "entropy_T", "probe_kl", "probe_agreement")), rep
+        assert rep["probe"]["epochs"] == TINY["08_which_teacher"]["probe_epochs"], rep["probe"]
+    assert [r["quantity"] for r in rec["ranks"]["kd"]] == ["test_acc", "ece", "entropy_T", "probe_kl", "probe_agreement"]
+    got, want = used_params(rec["params"], "08_which_teacher", "source", "methods", "seeds", "epochs", "n_train", "n_test", "probe_epochs")
+    assert got == want
+
+
 PRODUCED = {n.removeprefix("produced_"): f for n, f in list(globals().items()) if n.startswith("produced_")}
 RUN_HERE = [p for p in TUTORIALS if p.stem != "01_quickstart"]   # the quickstart runs once per session (conftest.quickstart_run)
 
