@@ -138,6 +138,8 @@ def teacher_objective(kind:str, # one of `TEACHER_KINDS` (`sftn_finetune` trains
         if kind == "soteacher": return SoTeacherLoss(model, own["lip_weight"], own["consistency_weight"])
         if kind == "mcmi_finetune": return MCMIFineTune(model, own["cmi_weight"])
         return Supervised(model)   # standard; early_stopped is a standard teacher that `train_teacher` stops early
+    if student is None: raise ValueError(f"teacher kind {kind!r} trains branches copied from the student: pass student (an architecture name "
+                                         f"or a StagedNet); the student-agnostic kinds are {[k for k in TEACHER_KINDS if k not in SFTN_KINDS]}")
     sftn = SFTNTeacher(model, student, image_size=image_size, detach=kind == "sftn_detach")
     return SFTNObjective(sftn, **{**SFTN_OPTIONS, **{k: v for k, v in options.items() if k in SFTN_OPTIONS}})
 
@@ -162,6 +164,8 @@ def train_teacher(kind:str, # one of `TEACHER_KINDS`
     _check_kind(kind)
     opts = {k: kwargs.pop(k) for k in list(kwargs) if k in SFTN_OPTIONS or k in _KIND_OF_OPTION}
     kw = dict(seed=seed, progress=progress, **kwargs)
+    if base is not None and kind not in FINETUNE_KINDS:
+        raise ValueError(f"base (a trained teacher to start from) is used only by the fine-tuning kinds {list(FINETUNE_KINDS)}, not {kind!r}")
     if kind in FINETUNE_KINDS:
         if base is None: base, _ = train_teacher("standard", data, teacher, student, epochs, seed=seed, lr=lr, progress=progress, **kwargs)
         if not (isinstance(finetune_fraction, (int, float)) and 0 < finetune_fraction <= 1):
