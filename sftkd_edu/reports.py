@@ -409,7 +409,7 @@ def which_teacher_table(records:list, # finished 07_experiment records (one regi
     return rows
 
 def friendliness_ranks(records:list, reports:dict, method:str="kd") -> list:
-    "Spearman ρ between each report quantity and the `method` student's accuracy: across recipes (their means) and across single teachers (None: undefined, a constant input)."
+    "Spearman ρ between each report quantity and the `method` student's accuracy: across recipes (their means), across single teachers, and within seeds (None: undefined, a constant input)."
     import warnings
     from scipy.stats import spearmanr
     def rho(xs, ys):
@@ -418,14 +418,20 @@ def friendliness_ranks(records:list, reports:dict, method:str="kd") -> list:
             r, p = spearmanr(xs, ys)
         return (None, None) if r != r else (round(float(r), 2), round(float(p), 3))
     g = {rc: s for (rc, m), s in _which_groups(records).items() if m == method}
-    pairs = [(reports[r["teacher"]["key"]], r["student"]["test_acc_last"], rc) for rc, s in g.items() for r in s.values() if r["teacher"]["key"] in reports]
-    if len({rc for *_, rc in pairs}) < 3: raise ValueError(f"rank correlation needs reports for at least 3 recipes with {method} students; got {sorted({rc for *_, rc in pairs})}")
+    pairs = [(reports[r["teacher"]["key"]], r["student"]["test_acc_last"], rc, seed) for rc, s in g.items() for seed, r in s.items()
+             if r["teacher"]["key"] in reports]
+    if len({p[2] for p in pairs}) < 3: raise ValueError(f"rank correlation needs reports for at least 3 recipes with {method} students; got {sorted({p[2] for p in pairs})}")
+    def centred(vals):   # minus the mean of the same seed's teachers: what the seed's data does to every teacher alike drops out
+        by_seed = {}
+        for v, (_, _, _, seed) in zip(vals, pairs): by_seed.setdefault(seed, []).append(v)
+        return [v - sum(by_seed[seed]) / len(by_seed[seed]) for v, (_, _, _, seed) in zip(vals, pairs)]
     out = []
     for q in FRIENDLINESS_KEYS:
         per = {}
-        for rep, acc, rc in pairs: per.setdefault(rc, []).append((rep[q], acc))
+        for rep, acc, rc, _ in pairs: per.setdefault(rc, []).append((rep[q], acc))
         xs, ys = [sum(a for a, _ in v) / len(v) for v in per.values()], [sum(b for _, b in v) / len(v) for v in per.values()]
-        (rho_r, p_r), (rho_t, p_t) = rho(xs, ys), rho([rep[q] for rep, *_ in pairs], [a for _, a, _ in pairs])
+        qs, accs = [p[0][q] for p in pairs], [p[1] for p in pairs]
+        (rho_r, p_r), (rho_t, p_t), (rho_w, p_w) = rho(xs, ys), rho(qs, accs), rho(centred(qs), centred(accs))
         out.append({"quantity": q, "ρ across recipes": rho_r, "n recipes": len(per), "p (recipes)": p_r,
-                    "ρ across teachers": rho_t, "n teachers": len(pairs), "p (teachers)": p_t})
+                    "ρ across teachers": rho_t, "n teachers": len(pairs), "p (teachers)": p_t, "ρ within seeds": rho_w, "p (within)": p_w})
     return out

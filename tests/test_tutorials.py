@@ -191,3 +191,13 @@ def test_06_learner_mode_reads_the_shipped_studies(tmp_path):
     assert rec["benchmark"]["criteria"]["seeds"]["value"] == 5, rec["benchmark"]["criteria"]
     assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == ["shipped_digits100_bench", "shipped_sftn_laptop"]
     assert not list(tmp_path.glob("shipped_*/teachers")), "learner mode trained a grid teacher"
+
+
+def test_08_reads_the_shipped_study(tmp_path):
+    "The defaults: the benchmark's which-teacher records and teacher reports shipped with the package — no training, the full table."
+    run_notebook("08_which_teacher", tmp_path, dict(progress=False, solutions=True), timeout=600)
+    rec = json.loads((tmp_path / "which_teacher" / "which_teacher.json").read_text())
+    recipes = notebook_params(ROOT / "tutorials" / "08_which_teacher.ipynb")["recipes"]
+    assert [r["teacher"] for r in rec["table"]] == recipes and len(rec["reports"]) == 5 * len(recipes), (rec["table"], len(rec["reports"]))
+    assert all(r["kd seeds gaining"] == "—" or r["kd seeds gaining"].endswith("/5") for r in rec["table"]), rec["table"]
+    assert not list(tmp_path.glob("which_teacher/**/teachers")), "the shipped mode trained a teacher"
