@@ -104,6 +104,15 @@ def _parser():
     sw.add_argument("--seeds", metavar="S1,S2,…", help="run only these seeds (a smaller sweep), e.g. --seeds 0,1")
     sw.add_argument("--set", action="append", default=[], metavar="NAME=V1,V2,…", help="vary NAME over these values instead of the grid's, repeatable")
     sw.add_argument("--quiet", action="store_true", help="no progress bar")
+    cl = sw.add_argument_group("where the runs go (default: this machine's process pool; needs pip install 'sftkd_edu[cluster]')")
+    cl.add_argument("--scheduler", metavar="ADDRESS", help="a Dask scheduler, e.g. tcp://host:8786 (OUT must be shared storage)")
+    cl.add_argument("--dask-local", type=int, metavar="N", help="a Dask LocalCluster of N worker processes on this machine")
+    cl.add_argument("--slurm", action="store_true", help="one Slurm job per run through submitit (OUT must be shared storage)")
+    cl.add_argument("--partition", help="--slurm: the partition")
+    cl.add_argument("--time-min", type=int, default=60, help="--slurm: minutes per job (default: %(default)s)")
+    cl.add_argument("--gpus", type=int, default=0, help="--slurm: GPUs per job; Dask: each run needs this many 'GPU' resources (default: %(default)s)")
+    cl.add_argument("--retries", type=int, default=0, help="Dask: times a run that raised is retried (default: %(default)s)")
+    cl.add_argument("--mlflow", nargs="?", const="", metavar="URI", help="log each finished run to MLflow (default URI: a file store in OUT/mlruns)")
     rp = sub.add_parser("report", help="write OUT_DIR/report.html for a grid folder", description="Summarize a grid folder into an offline HTML report.")
     rp.add_argument("out_dir", help="the grid folder (holding runs/)")
     t = sub.add_parser("tutorials", help="copy the tutorial notebooks into DEST to open in JupyterLab",
@@ -212,7 +221,22 @@ def main(argv:list|None=None):
             sets = dict(_values(x) for x in args.set)
             cfg = load_sweep(args.config, overrides, seeds, sets)   # checked once: sweep runs what it holds
             out = Path(args.out or cfg.get("out") or "sftkd_sweep")
-            s = sweep(cfg, out, workers=args.workers, progress=not args.quiet)
+            engines = [n for n, v in (("--scheduler", args.scheduler), ("--dask-local", args.dask_local), ("--slurm", args.slurm)) if v]
+            if len(engines) > 1: raise ValueError(f"choose one of {engines}")
+            from sftkd_edu.grids import dask_local_cluster, slurm_executor, MLflowTracker
+            client = executor = None
+            if args.scheduler:
+                from distributed import Client
+                executor = client = Client(args.scheduler)
+            elif args.dask_local: executor = client = dask_local_cluster(args.dask_local)
+            elif args.slurm: executor = slurm_executor(out / "slurm", args.partition, args.time_min, args.gpus)
+            dask = client is not None
+            trackers = [MLflowTracker(args.mlflow or None)] if args.mlflow is not None else []
+            try: s = sweep(cfg, out, workers=args.workers, progress=not args.quiet, executor=executor, trackers=trackers,
+                           resources={"GPU": args.gpus} if dask and args.gpus else None, retries=args.retries if dask else 0)
+            finally:
+                if client is not None: client.close()
+        except ImportError as e: print(f"sftkd sweep: error: {e}", file=sys.stderr); return 2
         except ValueError as e: print(f"sftkd sweep: error: {e}", file=sys.stderr); return 2
         _print_summary(s)
         print(f"\n{s['n_ok']} runs ok, {len(s['failed'])} failed; report: {out / 'report.html'}")

@@ -13,8 +13,8 @@ from .runner import (tutorial_path, notebook_params, check_params, run_notebook,
 
 # %% auto #0
 __all__ = ['PAPER_METHODS', 'PRESETS', 'STUDY_RECIPES', 'SWEEP_KEYS', 'BENCH_REGIME', 'BENCH_RECIPES', 'WHICH_TEACHER_RECIPES',
-           'SFTN_BENCH_RECIPES', 'BENCH_METHODS', 'expand_grid', 'run_id', 'run_grid', 'sftn_study_grid', 'SweepConfig',
-           'load_sweep', 'sweep', 'sftn_bench_grid']
+           'SFTN_BENCH_RECIPES', 'BENCH_METHODS', 'expand_grid', 'run_id', 'dask_local_cluster', 'slurm_executor',
+           'run_grid', 'MLflowTracker', 'sftn_study_grid', 'SweepConfig', 'load_sweep', 'sweep', 'sftn_bench_grid']
 
 # %% ../nbs/08b_grids.ipynb #c023
 def expand_grid(grid):
@@ -75,22 +75,82 @@ def _check_runs(src, grid, base) -> list:
     for c in runs: check_params(c, defaults)
     return runs
 
+def _engine(executor) -> str:
+    "'dask', 'submitit', 'futures' or 'local' — what kind of engine `executor` is (by duck type: the engines are optional)."
+    import concurrent.futures as cf
+    if executor is None or executor == "local": return "local"
+    mod = type(executor).__module__
+    if mod.startswith("distributed") and hasattr(executor, "scheduler_info"): return "dask"
+    if mod.startswith("submitit"): return "submitit"
+    if isinstance(executor, cf.Executor): return "futures"
+    raise TypeError(f"executor must be None or 'local' (this machine's process pool), a Dask distributed.Client, a submitit executor "
+                    f"or a concurrent.futures.Executor; got {type(executor).__name__}")
+
+def _finished(executor, job, args:dict, resources=None, retries:int=0):
+    "Submit `job(*args[rid])` for every run to `executor`; yield `(rid, state, where)` as runs finish (`state`: an exception if the engine gave up)."
+    import time
+    kind = _engine(executor)
+    if kind == "dask":
+        from distributed import as_completed as dask_completed
+        futs = {executor.submit(job, *a, pure=False, retries=retries, resources=resources): rid for rid, a in args.items()}
+        for f in dask_completed(futs):
+            try: yield futs[f], f.result(), "dask"
+            except Exception as e: yield futs[f], e, "dask"
+    elif kind == "futures":
+        import concurrent.futures as cf
+        futs = {executor.submit(job, *a): rid for rid, a in args.items()}
+        for f in cf.as_completed(futs):
+            try: yield futs[f], f.result(), type(executor).__name__
+            except Exception as e: yield futs[f], e, type(executor).__name__
+    else:   # submitit: its jobs are polled (they are not concurrent.futures)
+        pending = {executor.submit(job, *a): rid for rid, a in args.items()}
+        while pending:
+            for j in [j for j in pending if j.done()]:
+                rid = pending.pop(j)
+                try: yield rid, j.result(), f"job {j.job_id}"
+                except Exception as e: yield rid, e, f"job {j.job_id}"
+            if pending: time.sleep(0.5)
+
+def dask_local_cluster(n_workers:int=2, threads_per_worker:int=1):
+    "A Dask `Client` on a `LocalCluster` of `n_workers` processes (one run each at a time), OMP threads set to `threads_per_worker`."
+    try: from distributed import Client, LocalCluster
+    except ImportError: raise ImportError('Dask grids need the cluster extra: pip install "sftkd_edu[cluster]"') from None
+    os.environ["OMP_NUM_THREADS"] = os.environ.get("OMP_NUM_THREADS", str(threads_per_worker))   # the workers' kernels inherit it
+    return Client(LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None))
+
+def slurm_executor(folder, # where submitit keeps its job scripts and logs (on shared storage)
+                   partition:str|None=None, time_min:int=60, gpus:int=0, cpus:int=2, mem_gb:int|None=None):
+    "A submitit executor for a Slurm cluster: one job per run (`gpus` GPUs, `cpus` CPUs, `time_min` minutes)."
+    try: import submitit
+    except ImportError: raise ImportError('Slurm grids need the cluster extra: pip install "sftkd_edu[cluster]"') from None
+    ex = submitit.AutoExecutor(folder=str(folder))
+    ex.update_parameters(timeout_min=time_min, cpus_per_task=cpus, **({"slurm_partition": partition} if partition else {}),
+                         **({"gpus_per_node": gpus} if gpus else {}), **({"mem_gb": mem_gb} if mem_gb else {}))
+    return ex
+
 def run_grid(template, # the experiment notebook (path or tutorial name), e.g. "07_experiment"
              grid, # {name: [values]} (cartesian product) or a list of parameter dicts
-             out_dir, # the grid's folder: runs/<run id>/ and teachers/
+             out_dir, # the grid's folder: runs/<run id>/ and teachers/ (on shared storage for a cluster)
              base:dict|None=None, # parameters shared by every run
-             workers:int=1, # runs executed in parallel (one process and kernel each)
+             workers:int=1, # local pool: runs executed in parallel (one process and kernel each)
              timeout:int|None=None, # seconds per cell
-             progress:bool=True):
+             progress:bool=True,
+             executor=None, # None / "local": this machine's pool; a Dask `Client`, a submitit executor or a `concurrent.futures.Executor`
+             resources:dict|None=None, # Dask: resources each run needs, e.g. {"GPU": 1}
+             retries:int=0, # Dask: times a run that raised is retried
+             trackers=()): # callables `(run folder, grid name)` called here after each run ends, e.g. `MLflowTracker()`
     "Run every combination through papermill (skipping finished runs); return `{run id: state}`."
     src = _template(template)
-    return _run_checked(src, _check_runs(src, grid, base), out_dir, workers, timeout, progress)
+    return _run_checked(src, _check_runs(src, grid, base), out_dir, workers, timeout, progress, executor, resources, retries, trackers)
 
-def _run_checked(src, combos:list, out_dir, workers:int=1, timeout=None, progress:bool=True):
+def _run_checked(src, combos:list, out_dir, workers:int=1, timeout=None, progress:bool=True, executor=None, resources=None,
+                 retries:int=0, trackers=()):
     "`run_grid` for runs whose parameters are already checked."
     out = Path(out_dir).resolve()
     if not (isinstance(workers, int) and not isinstance(workers, bool) and workers >= 1): raise ValueError(f"workers must be an int ≥ 1, got {workers!r}")
     if out.exists() and not out.is_dir(): raise ValueError(f"grid folder {out} exists and is not a folder")
+    engine = _engine(executor)
+    if engine != "dask" and (resources or retries): raise ValueError(f"resources and retries are Dask's; this executor is {engine!r}")
     defaults = notebook_params(src)
     varying = [k for k in dict.fromkeys(k for c in combos for k in c) if len({json.dumps(c.get(k), default=str) for c in combos}) > 1]
     jobs = {run_id(c, varying): c for c in combos}
@@ -108,19 +168,60 @@ def _run_checked(src, combos:list, out_dir, workers:int=1, timeout=None, progres
     for rid, s in states.items():
         if s == "running": states[rid] = "busy"
     bar = tqdm(total=len(jobs), initial=len(jobs) - len(todo), desc=f"grid {out.name}", unit="run", disable=not progress)
-    def done(rid, s):
-        states[rid] = s; bar.update(1); bar.set_postfix(failed=sum(v == "failed" for v in states.values()), refresh=False)
+    left = set(todo)
+    def done(rid, s, where="here"):
+        states[rid] = s; left.discard(rid); bar.update(1)
+        bar.set_postfix(failed=sum(v in ("failed", "lost") for v in states.values()), running=min(len(left), workers if engine == "local" else len(left)),
+                        last=where, refresh=False)
+        for t in trackers:
+            if s in ("ok", "failed"): t(out / "runs" / rid, out.name)
     try:
-        if workers == 1:
+        if engine == "local" and workers == 1:
             for rid in todo: done(rid, _grid_job(src, out / "runs" / rid, run_params(rid), timeout))
-        else:
+        elif engine == "local":
             import multiprocessing as mp
             from sftkd_edu.grids import _grid_job as job   # by module, so that the worker processes can import it
             with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_die_with_parent, initargs=(os.getpid(),)) as ex:
                 futs = {ex.submit(job, src, out / "runs" / rid, run_params(rid), timeout): rid for rid in todo}
-                for f in as_completed(futs): done(futs[f], f.result())
+                for f in as_completed(futs): done(futs[f], f.result(), "local pool")
+        else:
+            from sftkd_edu.grids import _grid_job as job
+            args = {rid: (str(src), str(out / "runs" / rid), run_params(rid), timeout) for rid in todo}   # plain values and paths only
+            for rid, s, where in _finished(executor, job, args, resources, retries):
+                if isinstance(s, BaseException):   # the engine gave up (e.g. a worker lost too often): what the folder holds says the rest
+                    warnings.warn(f"run {rid}: {engine} gave up on it ({type(s).__name__}: {s}); run the grid again to retry it")
+                    s = _run_state(out / "runs" / rid); s = s if s in ("ok", "failed") else "lost"
+                done(rid, s, where)
     finally: bar.close()
     return states
+
+# %% ../nbs/08b_grids.ipynb #x002
+class MLflowTracker:
+    "A grid tracker: logs each finished run to MLflow — parameters, tags (grid, run id, the run's own tags), per-epoch teacher and student history, final metrics, and the record itself."
+    def __init__(self, uri:str|None=None, # a tracking URI (None: a file store in the grid folder's `mlruns/`, no server)
+                 experiment:str|None=None): # the MLflow experiment (None: the grid folder's name)
+        try: import mlflow  # noqa: F401
+        except ImportError: raise ImportError('MLflow tracking needs the cluster extra: pip install "sftkd_edu[cluster]"') from None
+        self.uri, self.experiment = uri, experiment
+    def __call__(self, run_dir, grid:str):
+        import math, mlflow
+        run_dir = Path(run_dir); rec = json.loads((run_dir / RECORD).read_text())
+        uri = self.uri or (run_dir.parent.parent / "mlruns").resolve().as_uri()
+        if uri.startswith("file:"): os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")   # MLflow 3 keeps the file store only on this opt-in
+        mlflow.set_tracking_uri(uri); mlflow.set_experiment(self.experiment or grid)
+        p = rec.get("params", {})
+        num = lambda d: {k: float(v) for k, v in d.items() if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)}
+        tags = {"grid": grid, "run_id": run_dir.name, "status": rec.get("status", "?"), **{f"tag.{k}": str(v) for k, v in (p.get("tags") or {}).items()}}
+        with mlflow.start_run(run_name=run_dir.name, tags=tags):
+            mlflow.log_params({k: (v if isinstance(v, (int, float, str, bool)) or v is None else json.dumps(v, default=str))
+                               for k, v in p.items() if k != "tags"})
+            if rec.get("status") == "ok":
+                for part in ("teacher", "student"):
+                    for e in rec[part]["history"]["records"]:
+                        mlflow.log_metrics({f"{part}/{k}": v for k, v in num(e).items() if k != "epoch"}, step=int(e["epoch"]))
+                mlflow.log_metrics({"teacher_acc": rec["teacher"]["test_acc"], "student_acc": rec["student"]["test_acc_last"],
+                                    **{f"similarity/{k}": v for k, v in num(rec["similarity"]).items()}})
+            mlflow.log_dict(rec, "record.json")
 
 # %% ../nbs/08b_grids.ipynb #c029
 PAPER_METHODS = ["kd", "fitnet", "at", "sp", "vid", "rkd", "pkt", "ab", "ft", "crd", "sskd", "oh"]
@@ -230,12 +331,14 @@ def load_sweep(config, # a preset name, a YAML file, a dict, or a `SweepConfig` 
 def sweep(config, # a preset name, a YAML file, a dict or a `SweepConfig`
           out_dir=None, # the grid folder (default: the config's `out`)
           workers:int|None=None, overrides:dict|None=None, # parameters replacing the config's `base` ones
-          progress:bool=True, seeds:list|None=None, sets:dict|None=None): # a smaller or other grid: see `load_sweep`
+          progress:bool=True, seeds:list|None=None, sets:dict|None=None, # a smaller or other grid: see `load_sweep`
+          executor=None, resources:dict|None=None, retries:int=0, trackers=()): # where the runs go: see `run_grid`
     "Run a sweep as a grid, write its `report.html`; return `summarize` of the folder."
     from sftkd_edu.reports import grid_report, summarize   # reports read what grids write (and import their recipe tables)
     cfg = load_sweep(config, overrides, seeds, sets)   # checked once, here (a SweepConfig passed in is not checked again)
     out = Path(out_dir or cfg.get("out") or "sftkd_sweep")
-    _run_checked(_template(cfg.get("template", "07_experiment")), cfg.runs, out, cfg.get("workers", 1) if workers is None else workers, progress=progress)
+    _run_checked(_template(cfg.get("template", "07_experiment")), cfg.runs, out, cfg.get("workers", 1) if workers is None else workers,
+                 progress=progress, executor=executor, resources=resources, retries=retries, trackers=trackers)
     grid_report(out)
     return summarize(out)
 

@@ -55,8 +55,9 @@ def test_wheel_and_sdist_contents(dist):
     assert set(urls) >= {"Homepage", "Source", "Docs"} and all(u.startswith("https://github.com/sftkd-edu/sftkd_edu") for u in urls.values())
     reqs = meta.get_all("Requires-Dist")
     assert any(r.startswith("torch") for r in reqs) and any(r.startswith("nbconvert") for r in reqs)
-    assert meta.get_all("Provides-Extra") == ["static", "dev"] and any(r.startswith("build") and 'extra == "dev"' in r for r in reqs)
+    assert meta.get_all("Provides-Extra") == ["static", "cluster", "dev"] and any(r.startswith("build") and 'extra == "dev"' in r for r in reqs)
     assert any(r.startswith("kaleido") and 'extra == "static"' in r for r in reqs)   # static images: pip install "sftkd_edu[static]"
+    assert any(r.startswith("submitit") and 'extra == "cluster"' in r for r in reqs)   # Dask / Slurm grids, MLflow: "sftkd_edu[cluster]"
     assert meta.get_payload() == (ROOT / "README.md").read_text(encoding="utf-8")   # the long description is the README
     with tarfile.open(sdist) as t:
         members = set(t.getnames())
