@@ -12,9 +12,9 @@ import torch.nn.functional as F
 # %% auto #0
 __all__ = ['MODELS', 'VGG_CFGS', 'MBV2_SETTING', 'MBV2_STAGES', 'StagedNet', 'eval_mode', 'stage_shapes', 'num_params',
            'BasicBlock', 'cifar_resnet', 'WideBlock', 'wide_resnet', 'list_models', 'create_model', 'downsampling',
-           'check_input_size', 'vgg', 'InvertedResidual', 'mobilenet_v2', 'channel_shuffle', 'ShuffleV1Block',
-           'shufflenet_v1', 'ShuffleV2Block', 'ShuffleV2Down', 'shufflenet_v2', 'Bottleneck', 'bottleneck_resnet',
-           'wrap_torchvision', 'tv_staged', 'load_weights', 'flops', 'model_card']
+           'check_input_size', 'batchnorm_to_groupnorm', 'vgg', 'InvertedResidual', 'mobilenet_v2', 'channel_shuffle',
+           'ShuffleV1Block', 'shufflenet_v1', 'ShuffleV2Block', 'ShuffleV2Down', 'shufflenet_v2', 'Bottleneck',
+           'bottleneck_resnet', 'wrap_torchvision', 'tv_staged', 'load_weights', 'flops', 'model_card']
 
 # %% ../nbs/01_models.ipynb #c005
 class StagedNet(nn.Module):
@@ -176,6 +176,18 @@ def check_input_size(model:StagedNet, image_size:int):
         raise ValueError(f"{model.name} downsamples its input by {need}×: {image_size}×{image_size} images are too small; "
                          f"the smallest size that works is {need}×{need}")
     return True
+
+# %% ../nbs/01_models.ipynb #c006b
+def batchnorm_to_groupnorm(model:nn.Module, # changed in place (and returned)
+                           groups:int=8) -> nn.Module: # groups per layer (fewer where the channels do not divide: their gcd)
+    "Replace every `BatchNorm1d`/`BatchNorm2d` below `model` by a `GroupNorm` over the same channels (affine and ε kept, freshly initialised)."
+    import math
+    if not (isinstance(groups, int) and groups >= 1): raise ValueError(f"groups must be a positive int, got {groups!r}")
+    for name, m in model.named_children():
+        if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            setattr(model, name, nn.GroupNorm(math.gcd(groups, m.num_features), m.num_features, eps=m.eps, affine=m.affine))
+        else: batchnorm_to_groupnorm(m, groups)
+    return model
 
 # %% ../nbs/01_models.ipynb #c021
 VGG_CFGS = {
