@@ -239,20 +239,33 @@ class Batches:
 
 # %% ../nbs/00_data.ipynb #c033
 class LoaderBatches:
-    "Batches of any map-style dataset through `torch.utils.data.DataLoader`, shuffled per `(seed, epoch)`."
+    "Batches of any map-style dataset through `torch.utils.data.DataLoader`, shuffled per `(seed, epoch)`; under DDP, this rank's rows of each global batch only."
     def __init__(self, ds, batch_size:int=64, shuffle:bool=False, drop_last:bool=False, seed:int=0, device="cpu", num_workers:int=0,
-                 with_index:bool=False):
+                 with_index:bool=False,
+                 rank:int=0, world_size:int=1): # DDP: `batch_size` is the global batch; this process reads and yields only its share of it
         if not isinstance(batch_size, int) or batch_size < 1: raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        if not (isinstance(world_size, int) and world_size >= 1 and isinstance(rank, int) and 0 <= rank < world_size):
+            raise ValueError(f"need 0 ≤ rank < world_size, got rank={rank!r}, world_size={world_size!r}")
+        if batch_size % world_size: raise ValueError(f"the global batch size {batch_size} is not a multiple of the world size {world_size}")
         self.ds, self.bs, self.shuffle, self.drop_last, self.seed, self.device, self.nw = ds, batch_size, shuffle, drop_last, seed, torch.device(device), num_workers
-        self.with_index = with_index
+        self.with_index, self.rank, self.world_size = with_index, rank, world_size
         self.epoch = 0
     def set_epoch(self, epoch:int): self.epoch = epoch
     def __len__(self): return len(self.ds) // self.bs if self.drop_last else math.ceil(len(self.ds) / self.bs)
-    def __iter__(self):
+    def index_batches(self) -> list:
+        "This epoch's batches as lists of dataset indices (this rank's rows of each global batch): the order `DataLoader(shuffle=True)` draws."
         g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        order = torch.randperm(len(self.ds), generator=g).tolist() if self.shuffle else list(range(len(self.ds)))
+        out = []
+        for i in range(len(self)):
+            b = order[i * self.bs:(i + 1) * self.bs]
+            if len(b) % self.world_size: raise RuntimeError(f"a batch of {len(b)} cannot be split evenly over {self.world_size} processes")
+            k = len(b) // self.world_size
+            out.append(b[self.rank * k:(self.rank + 1) * k])
+        return out
+    def __iter__(self):
         ds = _Indexed(self.ds) if self.with_index else self.ds
-        dl = torch.utils.data.DataLoader(ds, self.bs, shuffle=self.shuffle, drop_last=self.drop_last, generator=g,
-                                         num_workers=self.nw, pin_memory=self.device.type == "cuda")
+        dl = torch.utils.data.DataLoader(ds, batch_sampler=self.index_batches(), num_workers=self.nw, pin_memory=self.device.type == "cuda")
         for b in dl: yield tuple(torch.as_tensor(v).to(self.device, non_blocking=True) for v in b)
 
 class _Indexed(torch.utils.data.Dataset):
@@ -262,11 +275,15 @@ class _Indexed(torch.utils.data.Dataset):
     def __getitem__(self, i): return (*self.ds[i], i)
 
 def make_batches(ds, batch_size:int=64, shuffle:bool=False, max_shift:int=0, flip:bool=False, drop_last:bool=False,
-                 seed:int=0, device="cpu", num_workers:int=0, with_index:bool=False):
+                 seed:int=0, device="cpu", num_workers:int=0, with_index:bool=False,
+                 rank:int=0, world_size:int=1): # DDP, file-backed datasets only: read this rank's share of each global batch
     "In-memory `Batches` for a `TensorImageDataset`, else `LoaderBatches` (the dataset's transforms augment)."
+    if world_size > 1 and isinstance(ds, TensorImageDataset):
+        raise ValueError("rank/world_size shard file-backed datasets; an in-memory dataset is sharded after augmentation (ShardedBatches)")
     if isinstance(ds, TensorImageDataset):
         return Batches(ds, batch_size, shuffle, max_shift=max_shift, flip=flip, drop_last=drop_last, seed=seed, device=device, with_index=with_index)
-    return LoaderBatches(ds, batch_size, shuffle, drop_last=drop_last, seed=seed, device=device, num_workers=num_workers, with_index=with_index)
+    return LoaderBatches(ds, batch_size, shuffle, drop_last=drop_last, seed=seed, device=device, num_workers=num_workers, with_index=with_index,
+                         rank=rank, world_size=world_size)
 
 # %% ../nbs/00_data.ipynb #c036
 import os, pickle

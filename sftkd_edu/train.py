@@ -6,7 +6,7 @@
 from __future__ import annotations
 import math, time, uuid, warnings
 import torch
-from .data import DataBundle, make_batches
+from .data import DataBundle, make_batches, TensorImageDataset
 from .models import StagedNet, check_input_size
 from .distill import Distiller, Distillation, create_method
 from .distributed import setup_distributed, ShardedBatches, all_reduce_mean, broadcast_object, _sync_bn
@@ -136,9 +136,11 @@ def _prepare(objective, data, epochs, lr, batch_size, momentum, weight_decay, sc
     if resume:   # before any training: a checkpoint for another objective is refused here
         ck, path = resume_checkpoint(objective, checkpoint_dir, resume, di)
         if ck is not None: restore_run(s, ck, path)
+    in_memory = isinstance(data.train, TensorImageDataset)   # in memory: every process augments the global batch, keeps its rows;
+    shard = dict(rank=di.rank, world_size=world) if di.enabled and not in_memory else {}   # from files: each reads only its rows
     s.batches = make_batches(data.train, s.global_batch, shuffle=True, max_shift=max_shift, flip=flip,
-                             drop_last=len(data.train) > s.global_batch, seed=seed, device=device, with_index=objective.needs_index)
-    if di.enabled: s.batches = ShardedBatches(s.batches, di.rank, world)
+                             drop_last=len(data.train) > s.global_batch, seed=seed, device=device, with_index=objective.needs_index, **shard)
+    if di.enabled and in_memory: s.batches = ShardedBatches(s.batches, di.rank, world)
     s.model = objective
     if di.enabled:
         from torch.nn.parallel import DistributedDataParallel as DDP

@@ -84,7 +84,7 @@ OBJ_SCRIPT = textwrap.dedent('''
     from sftkd_edu.data import load_dataset
     from sftkd_edu.models import create_model, batchnorm_to_groupnorm
     from sftkd_edu.sftn import SFTNTeacher
-    from sftkd_edu.train import fit, set_seed, SFTNObjective, Distillation
+    from sftkd_edu.train import fit, set_seed, SFTNObjective, Distillation, Supervised
     from sftkd_edu.distributed import cleanup_distributed
     out, batch_size, kind = sys.argv[1], int(sys.argv[2]), sys.argv[3]
     data = load_dataset("digits100", n_train=128, n_test=100)
@@ -95,6 +95,13 @@ OBJ_SCRIPT = textwrap.dedent('''
     teacher, student = net("resnet14"), net("resnet8")
     if kind == "sftn":   # its bridges are built here, with BatchNorm: converted too
         obj, trained = SFTNObjective(batchnorm_to_groupnorm(SFTNTeacher(teacher, student, image_size=data.image_size))), teacher
+    elif kind == "files":   # a file-backed dataset stand-in: fit reads it through LoaderBatches, each process only its rows
+        import dataclasses
+        class Files(torch.utils.data.Dataset):
+            def __init__(self, ds): self.ds, self.reads = ds, 0
+            def __len__(self): return len(self.ds)
+            def __getitem__(self, i): self.reads += 1; return self.ds.images[i], int(self.ds.labels[i])
+        data = dataclasses.replace(data, train=Files(data.train)); obj, trained = Supervised(student), student
     else: obj, trained = Distillation(student, teacher, kind, **({"nce_k": 64, "image_size": data.image_size} if kind == "crd" else {})), student
     h = fit(obj, data, epochs=2, lr=0.05, batch_size=batch_size, device="cpu", progress=False)
     rank = torch.distributed.get_rank() if torch.distributed.is_initialized() else 0
@@ -102,14 +109,17 @@ OBJ_SCRIPT = textwrap.dedent('''
     if torch.distributed.is_initialized() and state:
         got = [None, None]; torch.distributed.all_gather_object(got, {k: v.tolist() for k, v in state.items()})
         assert got[0] == got[1], "the processes' memory banks differ"
+    reads = [getattr(data.train, "reads", None)]
+    if torch.distributed.is_initialized(): reads = [None, None]; torch.distributed.all_gather_object(reads, getattr(data.train, "reads", None))
     if rank == 0:
         torch.save({**trained.state_dict(), **state}, out + ".pt")
         json.dump([{k: v for k, v in r.items() if k not in ("time_s", "images_per_s")} for r in h.records], open(out + ".json", "w"))
+        json.dump(reads, open(out + "_reads.json", "w"))
     cleanup_distributed()
 ''')
 
 
-@pytest.mark.parametrize("kind", ["sftn", "kd", "crd"])
+@pytest.mark.parametrize("kind", ["sftn", "kd", "crd", "files"])
 def test_every_objective_two_processes_match_one(tmp_path, kind):
     "An SFTN teacher, KD and CRD (memory banks and negatives kept global: every process draws and updates for the whole batch)."
     (tmp_path / "obj_script.py").write_text(OBJ_SCRIPT)
@@ -124,3 +134,6 @@ def test_every_objective_two_processes_match_one(tmp_path, kind):
     assert diff < 1e-9, (kind, diff)
     h1, h2 = json.loads((tmp_path / "one.json").read_text()), json.loads((tmp_path / "two.json").read_text())
     assert [r["test_acc"] for r in h1] == [r["test_acc"] for r in h2], (h1, h2)
+    if kind == "files":   # 2 epochs of 4 batches of 32: one process reads 256 images, each of two reads its 128
+        r1, r2 = json.loads((tmp_path / "one_reads.json").read_text()), json.loads((tmp_path / "two_reads.json").read_text())
+        assert (r1, r2) == ([256], [128, 128]), (r1, r2)
