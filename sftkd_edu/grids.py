@@ -94,8 +94,9 @@ def _finished(executor, job, args:dict, resources=None, retries:int=0):
         from distributed import as_completed as dask_completed
         futs = {executor.submit(job, *a, pure=False, retries=retries, resources=resources): rid for rid, a in args.items()}
         for f in dask_completed(futs):
-            try: yield futs[f], f.result(), "dask"
-            except Exception as e: yield futs[f], e, "dask"
+            where = ",".join(executor.who_has([f]).get(f.key, ())) or "dask"   # the worker that holds its result: it ran it
+            try: yield futs[f], f.result(), where
+            except Exception as e: yield futs[f], e, where
     elif kind == "futures":
         import concurrent.futures as cf
         futs = {executor.submit(job, *a): rid for rid, a in args.items()}
@@ -171,8 +172,9 @@ def _run_checked(src, combos:list, out_dir, workers:int=1, timeout=None, progres
     left = set(todo)
     def done(rid, s, where="here"):
         states[rid] = s; left.discard(rid); bar.update(1)
-        bar.set_postfix(failed=sum(v in ("failed", "lost") for v in states.values()), running=min(len(left), workers if engine == "local" else len(left)),
-                        last=where, refresh=False)
+        running = (sum(len(v) for v in executor.processing().values()) if engine == "dask"   # what the scheduler says is running
+                   else min(len(left), workers) if engine == "local" else len(left))         # else: submitted and not yet done
+        bar.set_postfix(failed=sum(v in ("failed", "lost") for v in states.values()), running=running, last=where, refresh=False)
         for t in trackers:
             if s in ("ok", "failed"): t(out / "runs" / rid, out.name)
     try:

@@ -3,7 +3,7 @@ against the same grid run in the local process pool (the engines are the `cluste
 import os, signal, threading, time
 from pathlib import Path
 import pytest
-from sftkd_edu.experiments import run_grid, load_runs
+from sftkd_edu.experiments import run_grid, load_runs, grid_report, summarize
 from sftkd_edu.runner import RECORD
 
 TINY = dict(n_train=200, n_test=100, teacher="resnet8", teacher_epochs=3, student_epochs=2, progress=False)
@@ -38,7 +38,7 @@ def local_grid(tmp_path_factory):
 def test_dask_grid_survives_a_lost_worker(tmp_path, local_grid):
     pytest.importorskip("distributed")
     from sftkd_edu.grids import dask_local_cluster
-    out, killed = tmp_path / "g", []
+    out, killed, while_running = tmp_path / "g", [], []
     client = dask_local_cluster(2)
     try:
         pids = client.run(os.getpid)   # {worker address: its process}
@@ -48,11 +48,17 @@ def test_dask_grid_survives_a_lost_worker(tmp_path, local_grid):
             time.sleep(4)
             busy = [a for a, keys in client.processing().items() if keys]
             if busy: killed.append(busy[0]); os.kill(pids[busy[0]], signal.SIGKILL)
+            while time.time() < deadline and not while_running:   # `sftkd report` on a grid still running: once some runs are done
+                n = len(load_runs(out)[0])
+                if n >= 4: break   # all done before a report could be taken: the assertion below says so
+                if n >= 1: while_running.append((grid_report(out).is_file(), summarize(out)["n_ok"]))
+                time.sleep(0.3)
         t = threading.Thread(target=kill_a_busy_worker); t.start()
         states = run_grid("07_experiment", GRID, out, base=TINY, executor=client, progress=False)
         t.join()
     finally: client.close()
     assert killed, "no run was in progress to kill"
+    assert while_running and while_running[0][0] and 1 <= while_running[0][1] < 4, while_running   # a report of the runs finished so far
     assert set(states.values()) == {"ok"}, states
     assert students(out) == students(local_grid)   # the lost run ran again, to the same result
     ok, _ = load_runs(out)
