@@ -317,29 +317,36 @@ def _record_data(p:dict):
     opts = {**(dict(n_train=p["n_train"], n_test=p["n_test"], seed=p["seed"]) if p["dataset"] == "digits100" else {}), **(p.get("data_options") or {})}
     return load_dataset(p["dataset"], root=p.get("data_root") or None, **opts)
 
-def _teacher_report_job(grid_dir, key:str, p:dict, probe_epochs:int, T:float, device) -> dict:
+def _teacher_report_job(grid_dir, key:str, p:dict, probe_epochs:int, T:float, device, threads:int) -> dict:
     "One teacher's report, from its cached weights and the data its run's parameters describe (a module function: workers import it)."
+    import torch
     from safetensors.torch import load_file
     from sftkd_edu.models import create_model
     from sftkd_edu.teachers import student_friendliness
-    w = Path(grid_dir) / "teachers" / f"{key}.safetensors"
-    data = _record_data(p)
-    model = create_model(p["teacher"], num_classes=data.num_classes, in_chans=data.in_chans)
-    model.load_state_dict(load_file(str(w)))
-    rep = student_friendliness(model, data, p["student"], T=T, probe_epochs=probe_epochs, seed=p["seed"],
-                               batch_size=p["batch_size"], device=device, precision="fp32")
-    return {**rep, "teacher_kind": p["teacher_kind"], "seed": p["seed"], "precision": "fp32"}
+    old = torch.get_num_threads(); torch.set_num_threads(threads)   # the thread count changes float32 sums: fixed, it is the same anywhere
+    try:
+        w = Path(grid_dir) / "teachers" / f"{key}.safetensors"
+        data = _record_data(p)
+        model = create_model(p["teacher"], num_classes=data.num_classes, in_chans=data.in_chans)
+        model.load_state_dict(load_file(str(w)))
+        rep = student_friendliness(model, data, p["student"], T=T, probe_epochs=probe_epochs, seed=p["seed"],
+                                   batch_size=p["batch_size"], device=device, precision="fp32")
+    finally: torch.set_num_threads(old)
+    return {**rep, "teacher_kind": p["teacher_kind"], "seed": p["seed"], "precision": "fp32", "threads": threads}
 
 def teacher_reports(grid_dir, # a grid folder: `runs/*/record.json` and its teacher cache `teachers/`
                     records:list|None=None, # the runs whose teachers to report on (None: every finished distillation run)
                     probe_epochs:int=5, T:float=4.0, device="cpu", progress:bool=True,
-                    workers:int=1) -> dict: # teachers reported on in parallel (processes; set OMP_NUM_THREADS=1 with 2 on 2 cores)
+                    workers:int=1, # teachers reported on in parallel (processes)
+                    threads:int|None=None) -> dict: # torch threads per report (None: 1 with several workers, else this process's)
     "`{teacher key: report}`: `student_friendliness` of each teacher the runs used, computed once and kept in the grid folder."
     from concurrent.futures import ProcessPoolExecutor, as_completed
     import multiprocessing as mp
     from sftkd_edu.files import atomic_write
     from tqdm.auto import tqdm
+    import torch
     if not (isinstance(workers, int) and not isinstance(workers, bool) and workers >= 1): raise ValueError(f"workers must be an int ≥ 1, got {workers!r}")
+    threads = threads or (1 if workers > 1 else torch.get_num_threads())
     path = Path(grid_dir) / REPORTS_FILE
     done = json.loads(path.read_text()) if path.exists() else {}
     recs = load_runs(grid_dir)[0] if records is None else records
@@ -357,11 +364,11 @@ def teacher_reports(grid_dir, # a grid folder: `runs/*/record.json` and its teac
         done[key] = rep; atomic_write(path, json.dumps(done, indent=1, sort_keys=True)); bar.update(1)
     try:
         if workers == 1 or len(todo) < 2:
-            for key, p in todo.items(): keep(key, _teacher_report_job(grid_dir, key, p, probe_epochs, T, device))
+            for key, p in todo.items(): keep(key, _teacher_report_job(grid_dir, key, p, probe_epochs, T, device, threads))
         else:
             from sftkd_edu.reports import _teacher_report_job as job   # by module, so that the worker processes can import it
             with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as ex:
-                futs = {ex.submit(job, str(grid_dir), key, p, probe_epochs, T, device): key for key, p in todo.items()}
+                futs = {ex.submit(job, str(grid_dir), key, p, probe_epochs, T, device, threads): key for key, p in todo.items()}
                 for fu in as_completed(futs): keep(futs[fu], fu.result())
     finally: bar.close()
     return {r["teacher"]["key"]: done[r["teacher"]["key"]] for r in recs if r["teacher"]["key"] in done}
