@@ -92,7 +92,6 @@ class SoTeacherLoss(Supervised):
 @torch.no_grad()
 def class_centroids(model:torch.nn.Module, ds, num_classes:int, batch_size:int=500) -> torch.Tensor:
     "K×K: row c is the mean of softmax(model(x)) over the images of class c in `ds` (eval mode, no augmentation)."
-
     dev = next(model.parameters()).device
     tot, cnt = torch.zeros(num_classes, num_classes, dtype=torch.float64, device=dev), torch.zeros(num_classes, dtype=torch.float64, device=dev)
     with eval_mode(model):
