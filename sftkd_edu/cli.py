@@ -20,7 +20,7 @@ def run_quickstart(out_dir="sftkd_quickstart", # folder for the executed noteboo
     "Run the quickstart tutorial; write the executed notebook, `quickstart.json` and `quickstart.html`; return the record."
     from sftkd_edu.runner import run_notebook, load_record, NotebookError
     from sftkd_edu.objective import History
-    from sftkd_edu.viz import plot_curves, write_report
+    from sftkd_edu.viz import plot_curves, plot_timeline, write_report
     out_dir = Path(out_dir)
     params = dict(params or {})
     if "out_dir" in params: raise ValueError("parameter 'out_dir' is the quickstart's own: it writes into the folder given as out_dir (--out)")
@@ -36,15 +36,19 @@ def run_quickstart(out_dir="sftkd_quickstart", # folder for the executed noteboo
     p = rec["params"]
     students = {k: h for k, h in hs.items() if "teacher" not in k}
     teachers = {k: h for k, h in hs.items() if "teacher" in k}
+    tr = rec.get("trainings", {})
+    ran = f" ({tr['jobs']} at a time, {tr['threads']} torch thread(s) each)" if tr else ""
     write_report(out_dir / "quickstart.html", "sftkd_edu quickstart: standard vs SFTN teacher", [
         f"{p['teacher']} teachers → {p['student']} students on {p['dataset']} ({p.get('n_train')} train images), "
         f"seed {p['seed']}, {p['teacher_epochs']} teacher / {p['student_epochs']} student epochs; "
-        f"ran in {rec['wall_time_s']:.0f} s with torch {rec['versions']['torch']}, in {rec['precision']} on {rec['device_name']}.",
+        f"ran in {rec['wall_time_s']:.0f} s{ran} with torch {rec['versions']['torch']}, in {rec['precision']} on {rec['device_name']}.",
         rec["table"],
         "Teacher–student similarity on the test set (KL at temperature 1, linear CKA of pooled embeddings):",
         rec.get("similarity", []),
         plot_curves(students, "test_acc", f"{p['student']} test accuracy per epoch", "test accuracy (%)"),
         plot_curves(teachers, "test_acc", f"{p['teacher']} teacher test accuracy per epoch", "test accuracy (%)"),
+        *([plot_timeline({k: tuple(v) for k, v in tr["timeline_s"].items()}, "the trainings: seconds from the start, one colour per process")]
+          if tr else []),
         "One seed: differences smaller than the spread between seeds are not evidence. "
         f"The executed notebook is {nb.name}; the full record is quickstart.json."])
     return rec
@@ -90,6 +94,8 @@ def _parser():
     q.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                    help="notebook parameter, repeatable (e.g. --param seed=1 --param teacher_epochs=20)")
     q.add_argument("--quiet", action="store_true", help="no progress lines")
+    q.add_argument("--jobs", type=int, metavar="N", help="trainings run at once, each in its own process (default: the notebook's, 2; "
+                   "1: one after another); with the same --param threads=T the numbers are the same bit for bit")
     q.add_argument("--static-images", action="store_true", help="store a PNG of every figure in the executed notebook "
                    "(GitHub and nbconvert show them; needs pip install 'sftkd_edu[static]' and Chrome/Chromium)")
     from sftkd_edu.grids import PRESETS   # no torch: the help answers at once
@@ -203,6 +209,10 @@ def main(argv:list|None=None):
             params = dict(parse_param(s) for s in args.param)
             if own := sorted({"out_dir", "progress"} & set(params)):
                 raise ValueError(f"parameter(s) {own} are set by sftkd quickstart itself: use --out (folder) and --quiet (progress)")
+            if args.jobs is not None:
+                if "jobs" in params: raise ValueError("give the number of jobs once: --jobs N or --param jobs=N")
+                if args.jobs < 1: raise ValueError(f"--jobs must be ≥ 1 (1: one training after another), got {args.jobs}")
+                params["jobs"] = args.jobs
         except ValueError as e: print(f"sftkd quickstart: error: {e}", file=sys.stderr); return 2
         try: rec = run_quickstart(args.out, params, progress=not args.quiet, static_images=args.static_images)
         except ValueError as e: print(f"sftkd quickstart: error: {e}", file=sys.stderr); return 2

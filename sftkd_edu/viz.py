@@ -14,8 +14,8 @@ from .files import atomic_write_text   # kept importable from here: reports are 
 
 # %% auto #0
 __all__ = ['plot_curves', 'markdown_table', 'html_table', 'mean_std', 'plot_paired_gains', 'plot_gain_by_length',
-           'plot_grouped_bars', 'plot_mean_curves', 'plot_similarity_vs_accuracy', 'plot_softened_outputs',
-           'plot_sftn_graph', 'write_report']
+           'plot_grouped_bars', 'plot_mean_curves', 'plot_similarity_vs_accuracy', 'plot_timeline',
+           'plot_softened_outputs', 'plot_sftn_graph', 'write_report']
 
 # %% ../nbs/06_viz.ipynb #c005
 def plot_curves(histories:dict, # {run name: History or its `to_dict()`}
@@ -120,6 +120,20 @@ def plot_similarity_vs_accuracy(points:dict, # {group: [{"kl": …, "cka": …, 
             fig.add_trace(go.Scatter(x=[p[k] for p in ps], y=[p["acc"] for p in ps], mode="markers", name=group, legendgroup=group,
                                      showlegend=col == 1, text=[p.get("label", "") for p in ps]), 1, col)
     return fig.update_layout(title=title, yaxis_title="student acc (%)", template="plotly_white", height=400)
+
+# %% ../nbs/06_viz.ipynb #v005c
+def plot_timeline(spans:dict, # {training name: (start s, end s, lane)}: seconds from the start, and who ran it (e.g. "process 1")
+                  title:str="trainings", height:int|None=None) -> go.Figure:
+    "Horizontal bars from each training's start to its end, one row per training (top: first started), one colour per lane."
+    fig, lanes = go.Figure(), list(dict.fromkeys(lane for _, _, lane in spans.values()))
+    names = sorted(spans, key=lambda n: spans[n][0])
+    for lane in lanes:
+        rows = [n for n in names if spans[n][2] == lane]
+        fig.add_trace(go.Bar(name=str(lane), y=rows, x=[spans[n][1] - spans[n][0] for n in rows], base=[spans[n][0] for n in rows],
+                             orientation="h", text=[f"{spans[n][1] - spans[n][0]:.0f} s" for n in rows], textposition="inside"))
+    fig.update_yaxes(categoryorder="array", categoryarray=names[::-1])
+    return fig.update_layout(title=title, xaxis_title="seconds from the start", template="plotly_white", barmode="overlay",
+                             height=height or 120 + 40 * len(spans))
 
 # %% ../nbs/06_viz.ipynb #v007
 import torch, torch.nn.functional as F

@@ -7,7 +7,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # the quickstart's tiny run, shared by every test that only reads its outputs (test_cli, test_tutorials): it runs once
 # per session, through the console command, as a user runs it (with --static-images: PNGs of its figures)
 QUICKSTART_TINY = dict(n_train=200, n_test=100, teacher="resnet8", teacher_epochs=2, student_epochs=1, seed=3,
-                       solutions=True)   # its exercises run with their solutions: each is solvable
+                       solutions=True,   # its exercises run with their solutions: each is solvable
+                       threads=1)   # one torch thread per training whatever the machine: test_quickstart_sequential_equals_parallel reruns it with jobs=1
 
 
 @pytest.fixture

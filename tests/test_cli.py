@@ -43,7 +43,8 @@ def test_quickstart_tiny(quickstart_run):
     for row in rec["table"]:
         assert f"| {row['arm']} | {row['model']} |" in quickstart_run.stdout
     html = (out / "quickstart.html").read_text()
-    assert html.count('class="plotly-graph-div"') == 2 and "<script src=" not in html
+    assert html.count('class="plotly-graph-div"') == 3 and "<script src=" not in html   # students' and teachers' curves, the trainings' timeline
+    assert "(2 at a time, 1 torch thread(s) each)" in html
 
 
 @pytest.mark.parametrize("param,msg", [("teacher_epochs=ten", "must be int"), ("epochz=1", "valid parameters"),

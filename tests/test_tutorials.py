@@ -140,6 +140,23 @@ def test_quickstart_runs(quickstart_run):
     assert got == QUICKSTART_TINY
 
 
+def test_quickstart_sequential_equals_parallel(quickstart_run, tmp_path):
+    "The session's quickstart ran its five trainings two at a time in two worker processes; one after another in the kernel (jobs=1), with the same one thread per training, every number is the same, bit for bit."
+    par = quickstart_run.record
+    assert (par["params"]["jobs"], par["trainings"]["jobs"], par["trainings"]["threads"]) == (2, 2, 1)   # the default jobs
+    assert {lane for *_, lane in par["trainings"]["timeline_s"].values()} == {"process 1", "process 2"}
+    run_notebook("01_quickstart", tmp_path, dict(QUICKSTART_TINY, jobs=1, progress=False))
+    seq = json.loads((tmp_path / "quickstart.json").read_text())
+    assert {lane for *_, lane in seq["trainings"]["timeline_s"].values()} == {"process 1"} and seq["trainings"]["threads"] == 1
+    timings = ("time_s", "images_per_s")
+    strip = lambda h: [{k: v for k, v in r.items() if k not in timings} for r in h["records"]]
+    for arm, h in par["histories"].items():   # every epoch's losses and accuracies, as floats written in full
+        assert strip(seq["histories"][arm]) == strip(h), arm
+    assert seq["similarity"] == par["similarity"]   # the trained models' KL, agreement and CKA on the test set
+    assert [{k: v for k, v in r.items() if k != "train time (s)"} for r in seq["table"]] == \
+           [{k: v for k, v in r.items() if k != "train time (s)"} for r in par["table"]]
+
+
 def test_quickstart_console_is_quiet(quickstart_run):
     "No kernel noise on a successful run: no TCP warning (the kernel runs on IPC sockets), no KeyboardInterrupt line at shutdown."
     for noise in ("running over TCP without encryption", "KeyboardInterrupt"):
