@@ -19,6 +19,7 @@ from .models import create_model, flops as model_flops
 from .sftn import SFTNTeacher
 from .teachers import teacher_objective
 from .viz import plot_grouped_bars
+from .runtime import cpu_flags
 from .train import (fit, Callback, Distillation, resolve_device, resolve_precision, device_name,
                              PRECISIONS,
                              _check_speed_args, _channels_last)
@@ -240,7 +241,7 @@ def bench(teacher:str="resnet32x4", student:str="resnet8x4", batch_size:int=64, 
             with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as ex: rec = ex.submit(measure, s, i, precision=p, **kw).result()
         else: rec = measure(s, i, precision=p, **kw)
         rec.update(fl, torch=torch.__version__, cpu_capability=torch.backends.cpu.get_cpu_capability(), machine=platform.machine(),
-                   device_name=where)
+                   device_name=where, cpu_flags=cpu_flags())
         records.append(rec)
     ref = {r["step"]: r["images_per_s"] for r in records if r["impl"] == "reference"}
     for r in records:

@@ -106,6 +106,8 @@ def _parser():
     sw.add_argument("config", help=f"a YAML file (keys template, base, grid, workers, out) or a preset: {', '.join(PRESETS)}")
     sw.add_argument("--out", help="grid folder (default: the config's 'out')")
     sw.add_argument("--workers", type=int, help="runs in parallel (default: the config's, else 1)")
+    sw.add_argument("--threads", type=int, help="torch threads per run (default: this machine's cores divided between the workers, "
+                    "or OMP_NUM_THREADS when set; on a cluster engine, the engine's)")
     sw.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="override a shared ('base') parameter, repeatable")
     sw.add_argument("--seeds", metavar="S1,S2,…", help="run only these seeds (a smaller sweep), e.g. --seeds 0,1")
     sw.add_argument("--set", action="append", default=[], metavar="NAME=V1,V2,…", help="vary NAME over these values instead of the grid's, repeatable")
@@ -242,7 +244,7 @@ def main(argv:list|None=None):
             elif args.slurm: executor = slurm_executor(out / "slurm", args.partition, args.time_min, args.gpus)
             dask = client is not None
             trackers = [MLflowTracker(args.mlflow or None)] if args.mlflow is not None else []
-            try: s = sweep(cfg, out, workers=args.workers, progress=not args.quiet, executor=executor, trackers=trackers,
+            try: s = sweep(cfg, out, workers=args.workers, threads=args.threads, progress=not args.quiet, executor=executor, trackers=trackers,
                            resources={"GPU": args.gpus} if dask and args.gpus else None, retries=args.retries if dask else 0)
             finally:
                 if client is not None: client.close()

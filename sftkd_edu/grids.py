@@ -12,9 +12,10 @@ from .runner import (tutorial_path, notebook_params, check_params, run_notebook,
                               RECORD, RUN_LOCK, _run_state, yaml_error)
 
 # %% auto #0
-__all__ = ['PAPER_METHODS', 'PRESETS', 'STUDY_RECIPES', 'SWEEP_KEYS', 'BENCH_REGIME', 'BENCH_RECIPES', 'WHICH_TEACHER_RECIPES',
-           'SFTN_BENCH_RECIPES', 'BENCH_METHODS', 'expand_grid', 'run_id', 'dask_local_cluster', 'slurm_executor',
-           'run_grid', 'MLflowTracker', 'sftn_study_grid', 'SweepConfig', 'load_sweep', 'sweep', 'sftn_bench_grid']
+__all__ = ['THREADS_ENV', 'PAPER_METHODS', 'PRESETS', 'STUDY_RECIPES', 'SWEEP_KEYS', 'BENCH_REGIME', 'BENCH_RECIPES',
+           'WHICH_TEACHER_RECIPES', 'SFTN_BENCH_RECIPES', 'BENCH_METHODS', 'expand_grid', 'run_id', 'worker_threads',
+           'dask_local_cluster', 'slurm_executor', 'run_grid', 'MLflowTracker', 'sftn_study_grid', 'SweepConfig',
+           'load_sweep', 'sweep', 'sftn_bench_grid']
 
 # %% ../nbs/08b_grids.ipynb #c023
 def expand_grid(grid):
@@ -43,8 +44,20 @@ def _template(template):
     if not src.exists(): raise ValueError(f"notebook {src} does not exist")
     return src
 
-def _grid_job(src, folder, params, timeout):
-    "One grid run under its folder's lock ('busy' when another process holds it; in its own process: papermill changes the working directory)."
+THREADS_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")   # what torch reads, at import, for its thread count
+
+def worker_threads(workers:int, # runs at once on this machine
+                   threads:int|None=None) -> int|None: # asked for (None: choose)
+    "Torch threads for each run's kernel: `threads`; else None when the user set OMP_NUM_THREADS (the kernels inherit it); else this machine's cores divided between the workers."
+    if threads is not None:
+        if not (isinstance(threads, int) and not isinstance(threads, bool) and threads >= 1): raise ValueError(f"threads must be an int ≥ 1 or None, got {threads!r}")
+        return threads
+    if os.environ.get("OMP_NUM_THREADS"): return None
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cores // workers)
+
+def _grid_job(src, folder, params, timeout, threads=None):
+    "One grid run under its folder's lock ('busy' when another process holds it; in its own process: papermill changes the working directory); its kernel gets `threads` torch threads."
     from filelock import FileLock, Timeout
     d = Path(folder); d.mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(d / RUN_LOCK))
@@ -53,11 +66,15 @@ def _grid_job(src, folder, params, timeout):
     try:
         if _run_state(d) == "ok": return "ok"   # finished by another sweep meanwhile
         if (d / RECORD).exists(): (d / RECORD).unlink()
+        old = {k: os.environ.get(k) for k in THREADS_ENV}
+        if threads: os.environ.update({k: str(threads) for k in THREADS_ENV})   # the kernel papermill starts inherits them
         try:
             run_notebook(src, d, params, timeout=timeout)
             if _run_state(d) != "ok": raise NotebookError(f"{Path(src).name} finished without writing an ok {RECORD}")
         except NotebookError as e:
             save_record(failed_record(params, str(e)), d / RECORD)
+        finally:
+            for k, v in old.items(): os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
         return _run_state(d)
     finally: lock.release()
 
@@ -139,16 +156,18 @@ def run_grid(template, # the experiment notebook (path or tutorial name), e.g. "
              executor=None, # None / "local": this machine's pool; a Dask `Client`, a submitit executor or a `concurrent.futures.Executor`
              resources:dict|None=None, # Dask: resources each run needs, e.g. {"GPU": 1}
              retries:int=0, # Dask: times a run that raised is retried
-             trackers=()): # callables `(run folder, grid name)` called here after each run ends, e.g. `MLflowTracker()`
+             trackers=(), # callables `(run folder, grid name)` called here after each run ends, e.g. `MLflowTracker()`
+             threads:int|None=None): # torch threads per run (None: here, the cores divided between the workers, or OMP_NUM_THREADS if set; elsewhere, the engine's)
     "Run every combination through papermill (skipping finished runs); return `{run id: state}`."
     src = _template(template)
-    return _run_checked(src, _check_runs(src, grid, base), out_dir, workers, timeout, progress, executor, resources, retries, trackers)
+    return _run_checked(src, _check_runs(src, grid, base), out_dir, workers, timeout, progress, executor, resources, retries, trackers, threads)
 
 def _run_checked(src, combos:list, out_dir, workers:int=1, timeout=None, progress:bool=True, executor=None, resources=None,
-                 retries:int=0, trackers=()):
+                 retries:int=0, trackers=(), threads=None):
     "`run_grid` for runs whose parameters are already checked."
     out = Path(out_dir).resolve()
     if not (isinstance(workers, int) and not isinstance(workers, bool) and workers >= 1): raise ValueError(f"workers must be an int ≥ 1, got {workers!r}")
+    threads = worker_threads(workers, threads) if _engine(executor) == "local" else worker_threads(1, threads) if threads is not None else None
     if out.exists() and not out.is_dir(): raise ValueError(f"grid folder {out} exists and is not a folder")
     engine = _engine(executor)
     if engine != "dask" and (resources or retries): raise ValueError(f"resources and retries are Dask's; this executor is {engine!r}")
@@ -179,16 +198,16 @@ def _run_checked(src, combos:list, out_dir, workers:int=1, timeout=None, progres
             if s in ("ok", "failed"): t(out / "runs" / rid, out.name)
     try:
         if engine == "local" and workers == 1:
-            for rid in todo: done(rid, _grid_job(src, out / "runs" / rid, run_params(rid), timeout))
+            for rid in todo: done(rid, _grid_job(src, out / "runs" / rid, run_params(rid), timeout, threads))
         elif engine == "local":
             import multiprocessing as mp
             from sftkd_edu.grids import _grid_job as job   # by module, so that the worker processes can import it
             with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_die_with_parent, initargs=(os.getpid(),)) as ex:
-                futs = {ex.submit(job, src, out / "runs" / rid, run_params(rid), timeout): rid for rid in todo}
+                futs = {ex.submit(job, src, out / "runs" / rid, run_params(rid), timeout, threads): rid for rid in todo}
                 for f in as_completed(futs): done(futs[f], f.result(), "local pool")
         else:
             from sftkd_edu.grids import _grid_job as job
-            args = {rid: (str(src), str(out / "runs" / rid), run_params(rid), timeout) for rid in todo}   # plain values and paths only
+            args = {rid: (str(src), str(out / "runs" / rid), run_params(rid), timeout, threads) for rid in todo}   # plain values and paths only
             for rid, s, where in _finished(executor, job, args, resources, retries):
                 if isinstance(s, BaseException):   # the engine gave up (e.g. a worker lost too often): what the folder holds says the rest
                     warnings.warn(f"run {rid}: {engine} gave up on it ({type(s).__name__}: {s}); run the grid again to retry it")
@@ -334,13 +353,14 @@ def sweep(config, # a preset name, a YAML file, a dict or a `SweepConfig`
           out_dir=None, # the grid folder (default: the config's `out`)
           workers:int|None=None, overrides:dict|None=None, # parameters replacing the config's `base` ones
           progress:bool=True, seeds:list|None=None, sets:dict|None=None, # a smaller or other grid: see `load_sweep`
-          executor=None, resources:dict|None=None, retries:int=0, trackers=()): # where the runs go: see `run_grid`
+          executor=None, resources:dict|None=None, retries:int=0, trackers=(), # where the runs go: see `run_grid`
+          threads:int|None=None): # torch threads per run: see `run_grid`
     "Run a sweep as a grid, write its `report.html`; return `summarize` of the folder."
     from sftkd_edu.reports import grid_report, summarize   # reports read what grids write (and import their recipe tables)
     cfg = load_sweep(config, overrides, seeds, sets)   # checked once, here (a SweepConfig passed in is not checked again)
     out = Path(out_dir or cfg.get("out") or "sftkd_sweep")
     _run_checked(_template(cfg.get("template", "07_experiment")), cfg.runs, out, cfg.get("workers", 1) if workers is None else workers,
-                 progress=progress, executor=executor, resources=resources, retries=retries, trackers=trackers)
+                 progress=progress, executor=executor, resources=resources, retries=retries, trackers=trackers, threads=threads)
     grid_report(out)
     return summarize(out)
 

@@ -141,10 +141,10 @@ def learner_mode(template:str, # a tutorial with a learner mode: one of `LEARNER
 def versions():
     "Versions and machine facts worth storing with a result."
     import torch
-    from sftkd_edu.runtime import device_name
+    from sftkd_edu.runtime import device_name, cpu_flags
     return {"sftkd_edu": sftkd_edu.__version__, "torch": torch.__version__, "python": platform.python_version(),
             "platform": platform.platform(), "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-            "cpu": device_name("cpu"), "cpu_threads": torch.get_num_threads()}
+            "cpu": device_name("cpu"), "cpu_flags": cpu_flags(), "cpu_threads": torch.get_num_threads()}
 
 RECORD_SCHEMA = 1
 RECORD = "record.json"   # a grid run's record, in its folder

@@ -11,8 +11,8 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['PRECISIONS', 'CPU_BF16_ENV', 'OPTIM_IMPLS', 'set_seed', 'resolve_device', 'device_name', 'PerformanceWarning',
-           'cpu_bf16_supported', 'resolve_precision']
+__all__ = ['ISA_FLAGS', 'PRECISIONS', 'CPU_BF16_ENV', 'OPTIM_IMPLS', 'set_seed', 'resolve_device', 'cpu_flags', 'device_name',
+           'PerformanceWarning', 'cpu_bf16_supported', 'resolve_precision']
 
 # %% ../nbs/01a_runtime.ipynb #c005
 def set_seed(seed:int):
@@ -36,6 +36,15 @@ def _cpu_model() -> str:
             if line.startswith("model name"): return line.split(":", 1)[1].strip()
     except OSError: pass
     return platform.processor() or platform.machine() or "unknown CPU"
+
+ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16")   # what decides the CPU kernels
+
+def cpu_flags() -> list:
+    "Which of `ISA_FLAGS` this CPU has (from /proc/cpuinfo's flags; an empty list where that file does not exist)."
+    try: line = next((l for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("flags")), "")
+    except OSError: return []
+    have = set(line.split(":", 1)[-1].split())
+    return [f for f in ISA_FLAGS if f in have]
 
 def device_name(device="auto") -> str:
     "What ran the arithmetic, for records: the GPU's name, or the CPU's model and whether it has native bf16."

@@ -1,6 +1,6 @@
 """Grids on distributed engines: a Dask LocalCluster that loses a worker mid-run, submitit's local executor — each
 against the same grid run in the local process pool (the engines are the `cluster` extra: skipped without it)."""
-import os, signal, threading, time
+import json, os, signal, threading, time
 from pathlib import Path
 import pytest
 from sftkd_edu.experiments import run_grid, load_runs, grid_report, summarize
@@ -33,6 +33,13 @@ def local_grid(tmp_path_factory):
     out = tmp_path_factory.mktemp("local") / "g"
     assert set(run_grid("07_experiment", GRID, out, base=TINY, workers=2, progress=False).values()) == {"ok"}
     return out
+
+
+def test_local_pool_shares_the_cores(local_grid):
+    "Two workers in the local pool: each run's kernel computed with the threads it was given (here the OMP_NUM_THREADS this module sets, which a grid keeps; without it, its share of the cores), and its record says so."
+    want = int(os.environ["OMP_NUM_THREADS"]) if os.environ.get("OMP_NUM_THREADS") else max(1, len(os.sched_getaffinity(0)) // 2)
+    got = {json.loads(p.read_text())["versions"]["cpu_threads"] for p in Path(local_grid, "runs").glob("*/record.json")}
+    assert got == {want}, (got, want)
 
 
 def test_dask_grid_survives_a_lost_worker(tmp_path, local_grid):
