@@ -103,7 +103,10 @@ def default_threads(jobs:int) -> int:
 
 _WORKER = {}   # in a worker process: the plan's data, progress queue and threads, set once by the pool's initializer
 
-def _init_worker(data, events, threads): _WORKER.update(data=data, events=events, threads=threads)
+def _init_worker(parent_pid, data, events, threads):
+    from sftkd_edu.grids import _die_with_parent   # the grids' pool does the same: a worker dies with the process that started it
+    _die_with_parent(parent_pid)
+    _WORKER.update(data=data, events=events, threads=threads)
 
 def _run_in_worker(name, t, teacher, fit_kw):
     w = _WORKER
@@ -165,12 +168,13 @@ def _run_pool(plan, data, jobs, threads, fit_kw, results, show):
     from sftkd_edu import parallel as here   # spawned workers import what they run by module (not from a notebook's __main__)
     ctx = mp.get_context("spawn")
     events = ctx.Queue()
-    with ProcessPoolExecutor(min(jobs, len(plan)), mp_context=ctx, initializer=here._init_worker, initargs=(data, events, threads)) as ex:
-        running = {}
-        def submit_ready():
-            for name, t in plan.items():
-                if name in results or name in running.values() or (t.teacher and t.teacher not in results): continue
-                running[ex.submit(here._run_in_worker, name, t, results[t.teacher].model if t.teacher else None, fit_kw)] = name
+    ex = ProcessPoolExecutor(min(jobs, len(plan)), mp_context=ctx, initializer=here._init_worker, initargs=(os.getpid(), data, events, threads))
+    running = {}
+    def submit_ready():
+        for name, t in plan.items():
+            if name in results or name in running.values() or (t.teacher and t.teacher not in results): continue
+            running[ex.submit(here._run_in_worker, name, t, results[t.teacher].model if t.teacher else None, fit_kw)] = name
+    try:
         submit_ready()
         while running:
             done, _ = wait(running, timeout=0.25, return_when=FIRST_COMPLETED)
@@ -180,13 +184,20 @@ def _run_pool(plan, data, jobs, threads, fit_kw, results, show):
                 try: results[name] = f.result()
                 except BrokenProcessPool as e:
                     raise RuntimeError(f"training {name!r}: its worker process died (killed, out of memory, or it could not start: "
-                                   "a script must call run_trainings under `if __name__ == '__main__':`, as spawned workers import it); the plan stopped") from e
-                except Exception as e:
-                    for g in running: g.cancel()
-                    raise RuntimeError(f"training {name!r} failed: {type(e).__name__}: {e}") from e
+                                       "a script must call run_trainings under `if __name__ == '__main__':`, as spawned workers import it); the plan stopped") from e
+                except Exception as e: raise RuntimeError(f"training {name!r} failed: {type(e).__name__}: {e}") from e
                 show.done(name, results[name])
             submit_ready()
         show.drain(events)
+    except BaseException:   # a failed training, or the user's interrupt: stop the others now rather than when they end
+        procs = list((getattr(ex, "_processes", None) or {}).values())   # the pool's worker processes (CPython keeps them here)
+        ex.shutdown(wait=False, cancel_futures=True)
+        for p in procs: p.terminate()
+        for p in procs:
+            p.join(5)
+            if p.is_alive(): p.kill(); p.join()   # one still alive 5 s after SIGTERM (seen under nbdev-test): SIGKILL
+        raise
+    ex.shutdown()
 
 # %% ../nbs/08d_parallel.ipynb #p019
 def timeline(results:dict) -> dict:
