@@ -11,8 +11,8 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['ISA_FLAGS', 'PRECISIONS', 'CPU_BF16_ENV', 'OPTIM_IMPLS', 'set_seed', 'resolve_device', 'cpu_flags', 'device_name',
-           'PerformanceWarning', 'cpu_bf16_supported', 'resolve_precision']
+__all__ = ['ISA_FLAGS', 'PRECISIONS', 'CPU_BF16_ENV', 'OPTIM_IMPLS', 'set_seed', 'resolve_device', 'dist_world', 'all_gather_cat',
+           'cpu_flags', 'device_name', 'PerformanceWarning', 'cpu_bf16_supported', 'resolve_precision']
 
 # %% ../nbs/01a_runtime.ipynb #c005
 def set_seed(seed:int):
@@ -36,6 +36,18 @@ def _cpu_model() -> str:
             if line.startswith("model name"): return line.split(":", 1)[1].strip()
     except OSError: pass
     return platform.processor() or platform.machine() or "unknown CPU"
+
+def dist_world():
+    "`(rank, world size)` inside a process group of more than one process (DDP), else None."
+    import torch.distributed as dist
+    return (dist.get_rank(), dist.get_world_size()) if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1 else None
+
+def all_gather_cat(t:torch.Tensor, world:int) -> torch.Tensor:
+    "Every process's `t` (the same shape on each), concatenated in rank order; no gradient flows through it. For state an objective keeps global under DDP (CRD's banks, SoTeacher's mean predictions)."
+    import torch.distributed as dist
+    out = [torch.empty_like(t) for _ in range(world)]
+    dist.all_gather(out, t.detach().contiguous())
+    return torch.cat(out)
 
 ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16")   # what decides the CPU kernels
 

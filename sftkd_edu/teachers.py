@@ -15,7 +15,7 @@ from .callbacks import Callback
 import torch
 import torch.nn.functional as F
 from .sftn_objective import SFTNObjective
-from .runtime import set_seed
+from .runtime import set_seed, dist_world, all_gather_cat
 from .train import fit
 from .runner import save_record, load_record
 
@@ -86,6 +86,8 @@ class SoTeacherLoss(Supervised):
         if self.epoch > 1 and self.consistency_weight:   # from the second epoch: a past mean exists
             out["consistency"] = self.ramp * (p - self.mean_pred[idx]).pow(2).sum(1).mean()
         with torch.no_grad():   # p̄ ← p̄ + (p − p̄)/e: the running mean over epochs 1..e
+            ws = dist_world()   # under DDP every process updates p̄ for the whole global batch: it sees other images next epoch
+            if ws: idx, p = all_gather_cat(idx, ws[1]), all_gather_cat(p, ws[1])
             self.mean_pred[idx] += (p.detach() - self.mean_pred[idx]) / self.epoch
         return out
 

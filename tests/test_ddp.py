@@ -102,13 +102,16 @@ OBJ_SCRIPT = textwrap.dedent('''
             def __len__(self): return len(self.ds)
             def __getitem__(self, i): self.reads += 1; return self.ds.images[i], int(self.ds.labels[i])
         data = dataclasses.replace(data, train=Files(data.train)); obj, trained = Supervised(student), student
+    elif kind == "soteacher":   # its per-image mean of past predictions: updated for the whole global batch on every process
+        from sftkd_edu.teachers import SoTeacherLoss
+        obj, trained = SoTeacherLoss(teacher), teacher
     else: obj, trained = Distillation(student, teacher, kind, **({"nce_k": 64, "image_size": data.image_size} if kind == "crd" else {})), student
     h = fit(obj, data, epochs=2, lr=0.05, batch_size=batch_size, device="cpu", progress=False)
     rank = torch.distributed.get_rank() if torch.distributed.is_initialized() else 0
-    state = {k: v for k, v in obj.state_dict().items() if k.startswith("memory_")}   # CRD: the banks, identical on every process
+    state = {k: v for k, v in obj.state_dict().items() if k.startswith("memory_") or k == "mean_pred"}   # CRD's banks, SoTeacher's p̄: identical on every process
     if torch.distributed.is_initialized() and state:
         got = [None, None]; torch.distributed.all_gather_object(got, {k: v.tolist() for k, v in state.items()})
-        assert got[0] == got[1], "the processes' memory banks differ"
+        assert got[0] == got[1], "the processes' memory banks (or mean predictions) differ"
     reads = [getattr(data.train, "reads", None)]
     if torch.distributed.is_initialized(): reads = [None, None]; torch.distributed.all_gather_object(reads, getattr(data.train, "reads", None))
     if rank == 0:
@@ -119,15 +122,15 @@ OBJ_SCRIPT = textwrap.dedent('''
 ''')
 
 
-@pytest.mark.parametrize("kind", ["sftn", "kd", "crd", "files"])
+@pytest.mark.parametrize("kind", ["sftn", "kd", "crd", "soteacher", "files"])
 def test_every_objective_two_processes_match_one(tmp_path, kind):
-    "An SFTN teacher, KD and CRD (memory banks and negatives kept global: every process draws and updates for the whole batch)."
+    "An SFTN teacher, KD, CRD (memory banks and negatives kept global: every process draws and updates for the whole batch) and SoTeacher (its per-image mean prediction kept global)."
     (tmp_path / "obj_script.py").write_text(OBJ_SCRIPT)
     run([sys.executable, "obj_script.py", str(tmp_path / "one"), "32", kind], tmp_path)
     run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={free_port()}",
          "obj_script.py", str(tmp_path / "two"), "16", kind], tmp_path)
     one, two = torch.load(tmp_path / "one.pt", weights_only=True), torch.load(tmp_path / "two.pt", weights_only=True)
-    assert sorted(one) == sorted(two) and (kind != "crd" or {"memory_s", "memory_t"} <= set(one))
+    assert sorted(one) == sorted(two) and (kind != "crd" or {"memory_s", "memory_t"} <= set(one)) and (kind != "soteacher" or "mean_pred" in one)
     diff = max((one[k].double() - two[k].double()).abs().max().item() for k in one if one[k].is_floating_point())
     # float64, as in test_two_processes_match_one: 1e-9 is far above the all-reduce's reordering (~1e-16 per step) and
     # far below what a real difference (another batch, another data order, rank-local banks) leaves after 2 epochs

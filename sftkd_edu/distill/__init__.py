@@ -394,17 +394,7 @@ def _train_labels(ds):
         if hasattr(ds, attr): return torch.as_tensor(getattr(ds, attr)).long().flatten()
     raise ValueError(f"CRD needs the training labels of {type(ds).__name__}: give it a `labels` or `targets` attribute, or pass train_labels=")
 
-def _dist_world():
-    "`(rank, world size)` inside a process group of more than one process (DDP), else None."
-    import torch.distributed as dist
-    return (dist.get_rank(), dist.get_world_size()) if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1 else None
-
-def _all_gather(t:torch.Tensor, world:int) -> torch.Tensor:
-    "Every process's `t` (the same shape on each), concatenated in rank order; no gradient flows through it."
-    import torch.distributed as dist
-    out = [torch.empty_like(t) for _ in range(world)]
-    dist.all_gather(out, t.detach().contiguous())
-    return torch.cat(out)
+from ..runtime import dist_world, all_gather_cat   # DDP: what CRD keeps global
 
 class CRD(FeatureDistiller):
     "Contrastive representation distillation: 128-d embeddings, a memory bank per network, K class-aware negatives, NCE (CRD weight 0.8)."
@@ -443,8 +433,8 @@ class CRD(FeatureDistiller):
         if self.memory_s.numel() == 0: raise ValueError("CRD's memory bank is empty: train it with `fit`, or pass train_labels=")
         if int(idx.max()) >= len(self.labels): raise ValueError(f"sample index {int(idx.max())} outside CRD's memory bank of {len(self.labels)}")
         v_s, v_t = F.normalize(self.embed_s(s_embed)), F.normalize(self.embed_t(t_embed))
-        ws = _dist_world()   # under DDP every process draws the global batch's negatives and keeps its rows, as one process would
-        neg = self.negatives(_all_gather(targets, ws[1]))[ws[0] * len(idx):(ws[0] + 1) * len(idx)] if ws else self.negatives(targets)
+        ws = dist_world()   # under DDP every process draws the global batch's negatives and keeps its rows, as one process would
+        neg = self.negatives(all_gather_cat(targets, ws[1]))[ws[0] * len(idx):(ws[0] + 1) * len(idx)] if ws else self.negatives(targets)
         cand = torch.cat([idx[:, None], neg], 1)                              # B×(K+1): the positive first
         out_s = torch.exp((v_s @ self.memory_t.T).gather(1, cand) / self.nce_t)  # student embedding vs the teacher's memory
         out_t = torch.exp((v_t @ self.memory_s.T).gather(1, cand) / self.nce_t)  # teacher embedding vs the student's memory
@@ -455,7 +445,7 @@ class CRD(FeatureDistiller):
             self.Z = z * n
         loss = functional.crd_nce(out_s / self.Z[0], n) + functional.crd_nce(out_t / self.Z[1], n)
         with torch.no_grad():   # out of place: the scores above still need the old banks for backward
-            if ws: idx, v_s, v_t = (_all_gather(t, ws[1]) for t in (idx, v_s, v_t))   # every process's bank takes the whole batch
+            if ws: idx, v_s, v_t = (all_gather_cat(t, ws[1]) for t in (idx, v_s, v_t))   # every process's bank takes the whole batch
             self.memory_s = self.memory_s.index_copy(0, idx, F.normalize(self.memory_s[idx] * self.nce_m + v_s * (1 - self.nce_m)))
             self.memory_t = self.memory_t.index_copy(0, idx, F.normalize(self.memory_t[idx] * self.nce_m + v_t * (1 - self.nce_m)))
         return loss
