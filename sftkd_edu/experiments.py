@@ -16,7 +16,8 @@ from .teachers import (TEACHER_KINDS, SFTN_OPTIONS, teacher_objective, train_tea
                                 FINETUNE_KINDS, student_friendliness)
 from .grids import (expand_grid, run_id, run_grid, _grid_job, PAPER_METHODS, PRESETS, STUDY_RECIPES, sftn_study_grid,
                              SWEEP_KEYS, SweepConfig, load_sweep, sweep, BENCH_REGIME, BENCH_RECIPES, BENCH_METHODS, sftn_bench_grid,
-                             SFTN_BENCH_RECIPES, WHICH_TEACHER_RECIPES, dask_local_cluster, slurm_executor, MLflowTracker)
+                             SFTN_BENCH_RECIPES, WHICH_TEACHER_RECIPES, dask_local_cluster, slurm_executor, MLflowTracker,
+                             THREADS_ENV, worker_threads)
 from .reports import (summarize_quickstarts, load_runs, summarize, grid_report, study_gains, study_table, bench_table,
                                bench_criteria, bench_gains, bench_gains_at, list_shipped_studies, pack_study, shipped_study,
                                REPORTS_FILE, FRIENDLINESS_KEYS, teacher_reports, which_teacher_table, friendliness_ranks)

@@ -132,4 +132,4 @@ def test_sftkd_from_the_wheel(venv):
     assert [row["arm"] for row in rec["table"]] == ["standard teacher", "SFTN teacher", "student alone", "KD ← standard", "KD ← SFTN"]
     assert "| arm | model |" in r.stdout
     html = (out / "quickstart.html").read_text()
-    assert html.count('class="plotly-graph-div"') == 2 and "<script src=" not in html
+    assert html.count('class="plotly-graph-div"') == 3 and "<script src=" not in html   # students', teachers', the trainings' timeline
