@@ -22,7 +22,7 @@ from .distill import Distillation, list_methods
 from .teachers import train_teacher, TEACHER_KINDS, FINETUNE_KINDS
 
 # %% auto #0
-__all__ = ['Training', 'TrainingResult', 'train_one', 'default_threads', 'run_trainings', 'timeline']
+__all__ = ['Training', 'TrainingResult', 'train_one', 'default_threads', 'TeacherFailed', 'run_trainings', 'timeline']
 
 # %% ../nbs/08d_parallel.ipynb #p005
 @dataclass
@@ -36,7 +36,7 @@ class Training:
     method:str|None=None # a distilled student: the KD method (`list_methods()`)
     options:dict=field(default_factory=dict) # a teacher: `SFTN_OPTIONS` / `KIND_OPTIONS`; a student: the method's hyperparameters
 
-def _check_plan(plan):
+def _check_plan(plan, given=()):
     if not isinstance(plan, dict) or not plan: raise ValueError(f"plan must be a non-empty dict {{name: Training}}, got {plan!r}")
     for name, t in plan.items():
         if not isinstance(t, Training): raise ValueError(f"plan[{name!r}] must be a Training, got {type(t).__name__}")
@@ -51,8 +51,10 @@ def _check_plan(plan):
             raise ValueError(f"plan[{name!r}]: a distilled student needs both teacher (a training's name) and method; a student alone neither")
         elif t.method is not None:
             if t.method not in list_methods(): raise ValueError(f"plan[{name!r}]: unknown KD method {t.method!r}; valid: {list_methods()}")
-            teachers = [n for n, u in plan.items() if u.kind is not None]
-            if t.teacher not in teachers: raise ValueError(f"plan[{name!r}] distils from {t.teacher!r}, which is not a teacher of the plan; its teachers: {teachers}")
+            teachers = [n for n, u in plan.items() if u.kind is not None] + list(given)
+            if t.teacher not in teachers: raise ValueError(f"plan[{name!r}] distils from {t.teacher!r}, which is not a teacher of the plan (nor a given one); its teachers: {teachers}")
+    clash = [n for n in given if n in plan]
+    if clash: raise ValueError(f"given teacher(s) {clash} have the names of trainings of the plan")
 
 # %% ../nbs/08d_parallel.ipynb #p009
 @dataclass
@@ -134,37 +136,52 @@ class _Display:
             except Exception: return   # queue.Empty
     def done(self, name, r):
         left = self.planned[name] - self.seen[name]
-        if left > 0: self.bar.update(left)   # a teacher stopped early (`early_stopped`) ends its share of the bar
-        if self.lines: print(f"{name}: done in {r.ended - r.started:.1f} s", flush=True)
+        if left > 0: self.bar.update(left)   # a teacher stopped early (`early_stopped`), or a training that failed, ends its share of the bar
+        if self.lines: print(f"{name}: " + (f"done in {r.ended - r.started:.1f} s" if isinstance(r, TrainingResult) else f"{type(r).__name__}: {r}"), flush=True)
     def close(self): self.bar.close()
 
-def run_trainings(plan:dict, # {name: Training}; a student's `teacher` names a teacher of the plan
+class TeacherFailed(RuntimeError):
+    "The result of a student that was not run: its teacher's training ended in a kept error."
+
+def run_trainings(plan:dict, # {name: Training}; a student's `teacher` names a teacher of the plan (or of `teachers`)
                   data:DataBundle, # what every training trains on (sent once to each worker)
                   jobs:int=2, # trainings at once, each in its own process; 1: one after another in this process
                   threads:int|None=None, # torch threads per training (None: `default_threads(jobs)`); the same value gives the same numbers whatever `jobs`
                   progress:bool=True, # one bar for the plan (`PROGRESS_ENV`="lines": a line per epoch)
+                  teachers:dict|None=None, # trained teachers by name, for the plan's students to distil from (not trained here)
+                  keep_errors:tuple=(), # exception types that end only their training (its result is the exception; its students get `TeacherFailed`); any other stops the plan
                   **fit_kw) -> dict: # `fit`'s arguments every training shares: lr, batch_size, seed, device, precision, …
-    "Run a plan of trainings, `jobs` at a time, each student after its teacher; `{name: TrainingResult}` in the plan's order."
-    _check_plan(plan)
+    "Run a plan of trainings, `jobs` at a time, each student after its teacher; `{name: TrainingResult or kept exception}` in the plan's order."
+    given = dict(teachers or {})
+    _check_plan(plan, given)
     if not (isinstance(jobs, int) and not isinstance(jobs, bool) and jobs >= 1): raise ValueError(f"jobs must be an int ≥ 1, got {jobs!r}")
     if threads is not None and not (isinstance(threads, int) and not isinstance(threads, bool) and threads >= 1):
         raise ValueError(f"threads must be an int ≥ 1 or None (the threads divided between the jobs), got {threads!r}")
+    keep_errors = tuple(keep_errors)
+    if not all(isinstance(e, type) and issubclass(e, Exception) for e in keep_errors):
+        raise ValueError(f"keep_errors must be exception classes, e.g. (NonFiniteLossError,), got {keep_errors!r}")
     own = [k for k in fit_kw if k in _OWN]
     if own: raise ValueError(f"{own} are set per training by the plan (epochs: in each Training; progress: run_trainings' own)")
-    threads, results, show = threads or default_threads(jobs), {}, _Display(plan, progress)
+    threads, results, models, show = threads or default_threads(jobs), {}, given, _Display(plan, progress)
+    def finish(name, r):   # a result in; a teacher's model becomes available; a failed teacher's students end with it
+        results[name] = r; show.done(name, r)
+        if plan[name].kind is not None and isinstance(r, TrainingResult): models[name] = r.model
+        if isinstance(r, BaseException):
+            for n, t in plan.items():
+                if t.teacher == name and n not in results: finish(n, TeacherFailed(f"not run: its teacher {name!r} failed ({type(r).__name__}: {r})"))
     try:
         if jobs == 1:
-            left = list(plan)
-            while left:   # the plan's order, a student after its teacher
-                name = next(n for n in left if plan[n].teacher is None or plan[n].teacher in results)
+            while len(results) < len(plan):   # the plan's order, a student after its teacher
+                name = next(n for n, t in plan.items() if n not in results and (t.teacher is None or t.teacher in models))
                 t = plan[name]
-                results[name] = train_one(name, t, data, results[t.teacher].model if t.teacher else None, threads, show.event, **fit_kw)
-                show.done(name, results[name]); left.remove(name)
-        else: _run_pool(plan, data, jobs, threads, fit_kw, results, show)
+                try: r = train_one(name, t, data, models.get(t.teacher), threads, show.event, **fit_kw)
+                except keep_errors as e: r = e
+                finish(name, r)
+        else: _run_pool(plan, data, jobs, threads, fit_kw, results, models, keep_errors, finish, show)
     finally: show.close()
     return {n: results[n] for n in plan}
 
-def _run_pool(plan, data, jobs, threads, fit_kw, results, show):
+def _run_pool(plan, data, jobs, threads, fit_kw, results, models, keep_errors, finish, show):
     from sftkd_edu import parallel as here   # spawned workers import what they run by module (not from a notebook's __main__)
     ctx = mp.get_context("spawn")
     events = ctx.Queue()
@@ -172,8 +189,8 @@ def _run_pool(plan, data, jobs, threads, fit_kw, results, show):
     running = {}
     def submit_ready():
         for name, t in plan.items():
-            if name in results or name in running.values() or (t.teacher and t.teacher not in results): continue
-            running[ex.submit(here._run_in_worker, name, t, results[t.teacher].model if t.teacher else None, fit_kw)] = name
+            if name in results or name in running.values() or (t.teacher and t.teacher not in models): continue
+            running[ex.submit(here._run_in_worker, name, t, models.get(t.teacher), fit_kw)] = name
     try:
         submit_ready()
         while running:
@@ -181,12 +198,13 @@ def _run_pool(plan, data, jobs, threads, fit_kw, results, show):
             show.drain(events)
             for f in done:
                 name = running.pop(f)
-                try: results[name] = f.result()
+                try: r = f.result()
                 except BrokenProcessPool as e:
                     raise RuntimeError(f"training {name!r}: its worker process died (killed, out of memory, or it could not start: "
                                        "a script must call run_trainings under `if __name__ == '__main__':`, as spawned workers import it); the plan stopped") from e
+                except keep_errors as e: r = e
                 except Exception as e: raise RuntimeError(f"training {name!r} failed: {type(e).__name__}: {e}") from e
-                show.done(name, results[name])
+                finish(name, r)
             submit_ready()
         show.drain(events)
     except BaseException:   # a failed training, or the user's interrupt: stop the others now rather than when they end
