@@ -32,7 +32,7 @@ class Training:
     epochs:int
     kind:str|None=None # a teacher: its kind, one of `TEACHER_KINDS`; None: a student
     student:str="resnet8" # SFTN kinds: the architecture of the branches
-    teacher:str|None=None # a distilled student: the name of the plan's teacher training it distils from (it waits for it)
+    teacher:str|None=None # a distilled student: the name of the plan's teacher training it distils from (it waits for it), or of a given one
     method:str|None=None # a distilled student: the KD method (`list_methods()`)
     options:dict=field(default_factory=dict) # a teacher: `SFTN_OPTIONS` / `KIND_OPTIONS`; a student: the method's hyperparameters
 
