@@ -167,9 +167,9 @@ def _run_checked(src, combos:list, out_dir, workers:int=1, timeout=None, progres
     "`run_grid` for runs whose parameters are already checked."
     out = Path(out_dir).resolve()
     if not (isinstance(workers, int) and not isinstance(workers, bool) and workers >= 1): raise ValueError(f"workers must be an int ≥ 1, got {workers!r}")
-    threads = worker_threads(workers, threads) if _engine(executor) == "local" else worker_threads(1, threads) if threads is not None else None
     if out.exists() and not out.is_dir(): raise ValueError(f"grid folder {out} exists and is not a folder")
     engine = _engine(executor)
+    threads = worker_threads(workers, threads) if engine == "local" else worker_threads(1, threads) if threads is not None else None   # a cluster's runs: the engine's
     if engine != "dask" and (resources or retries): raise ValueError(f"resources and retries are Dask's; this executor is {engine!r}")
     defaults = notebook_params(src)
     varying = [k for k in dict.fromkeys(k for c in combos for k in c) if len({json.dumps(c.get(k), default=str) for c in combos}) > 1]
