@@ -13,9 +13,9 @@ from .runner import (tutorial_path, notebook_params, check_params, run_notebook,
 
 # %% auto #0
 __all__ = ['THREADS_ENV', 'PAPER_METHODS', 'PRESETS', 'STUDY_RECIPES', 'SWEEP_KEYS', 'BENCH_REGIME', 'BENCH_RECIPES',
-           'WHICH_TEACHER_RECIPES', 'SFTN_BENCH_RECIPES', 'BENCH_METHODS', 'expand_grid', 'run_id', 'worker_threads',
-           'dask_local_cluster', 'slurm_executor', 'run_grid', 'MLflowTracker', 'sftn_study_grid', 'SweepConfig',
-           'load_sweep', 'sweep', 'sftn_bench_grid']
+           'WHICH_TEACHER_RECIPES', 'SFTN_BENCH_RECIPES', 'BENCH_METHODS', 'GAP_PAIRS', 'GAP_STRATEGIES', 'expand_grid',
+           'run_id', 'worker_threads', 'dask_local_cluster', 'slurm_executor', 'run_grid', 'MLflowTracker',
+           'sftn_study_grid', 'SweepConfig', 'load_sweep', 'sweep', 'sftn_bench_grid', 'gap_grid']
 
 # %% ../nbs/08b_grids.ipynb #c023
 def expand_grid(grid):
@@ -411,3 +411,31 @@ PRESETS["digits100-bench-length"] = {"template": "07_experiment", "out": "sweep_
 PRESETS["digits100-bench-gpu"] = {"template": "07_experiment", "out": "sweep_digits100_bench_gpu", "workers": 1,   # paper length, one GPU
     "base": {**BENCH_REGIME, "device": "cuda"},   # DKD warms up over mdistiller's own 20 of 240 epochs
     "grid": [{**r, "method_params": {"warmup": 20}} if r["method"] == "dkd" else r for r in sftn_bench_grid(epochs=240)]}
+
+# %% ../nbs/08b_grids.ipynb #gp001
+# the pairs of the capacity-gap axis: (teacher, student); the benchmark's own pair among them
+GAP_PAIRS = (("resnet20", "resnet8x0.25"), ("resnet20", "resnet8x0.5"), ("resnet20", "resnet8"), ("wrn_40_1", "resnet8x0.5"))
+# what each pair's student learns from: nothing, the standard teacher, an SFTN teacher, a teacher assistant
+GAP_STRATEGIES = {"alone": {"teacher_kind": "standard", "method": "none", "method_params": {}},
+                  "standard": {"teacher_kind": "standard", "method": "kd", "method_params": BENCH_METHODS["kd"]},
+                  "sftn": {"teacher_kind": "sftn", "method": "kd", "method_params": BENCH_METHODS["kd"]},
+                  "takd": {"teacher_kind": "takd", "method": "kd", "method_params": BENCH_METHODS["kd"]}}
+
+def gap_grid(seeds=range(10), epochs:int=30, pairs=GAP_PAIRS, strategies=tuple(GAP_STRATEGIES)):
+    "Runs of the capacity-gap study, seed by seed: every pair × strategy (a list of dicts)."
+    bad = [s for s in strategies if s not in GAP_STRATEGIES]
+    if bad: raise ValueError(f"unknown strategy(ies) {bad}; valid: {list(GAP_STRATEGIES)}")
+    runs = []
+    for seed in seeds:
+        for teacher, student in pairs:
+            # the benchmark's pair keeps the benchmark's spelling (and so its run ids)
+            arch = {} if (teacher, student) == (BENCH_REGIME["teacher"], BENCH_REGIME["student"]) else \
+                {"teacher": teacher, "student": student}
+            for s in strategies:
+                regime = f"{epochs} epochs · " + ("alone" if s == "alone" else "kd")
+                runs.append({**GAP_STRATEGIES[s], **arch, "seed": seed, "teacher_epochs": epochs, "student_epochs": epochs,
+                             "tags": {"regime": regime, "recipe": "standard" if s == "alone" else s}})
+    return runs
+
+PRESETS["digits100-gap"] = {"template": "07_experiment", "out": "sweep_digits100_gap", "workers": 2,
+                            "base": BENCH_REGIME, "grid": gap_grid()}

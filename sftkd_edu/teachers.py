@@ -20,21 +20,29 @@ from .train import fit
 from .runner import save_record, load_record
 
 # %% auto #0
-__all__ = ['TEACHER_KINDS', 'SFTN_KINDS', 'FINETUNE_KINDS', 'SFTN_OPTIONS', 'KIND_OPTIONS', 'DEMO_SETTINGS', 'DEMO_KINDS',
-           'LabelSmoothingCE', 'LogitMSE', 'lipschitz_bound', 'SoTeacherLoss', 'class_centroids', 'MCMIFineTune',
-           'teacher_objective', 'train_teacher', 'student_friendliness', 'demo_model', 'teacher_key', 'get_teacher']
+__all__ = ['TEACHER_KINDS', 'SFTN_KINDS', 'FINETUNE_KINDS', 'ASSISTANT_KINDS', 'BASE_KINDS', 'ASSISTANT_KD', 'SFTN_OPTIONS',
+           'KIND_OPTIONS', 'DEMO_SETTINGS', 'DEMO_KINDS', 'LabelSmoothingCE', 'LogitMSE', 'lipschitz_bound',
+           'SoTeacherLoss', 'class_centroids', 'MCMIFineTune', 'teacher_objective', 'train_teacher',
+           'student_friendliness', 'demo_model', 'teacher_key', 'get_teacher']
 
 # %% ../nbs/08a_teachers.ipynb #t001
 TEACHER_KINDS = ("standard", "sftn", "sftn_detach", "sftn_finetune", "label_smoothing", "mse_teacher", "early_stopped",
-                 "soteacher", "mcmi_finetune")
+                 "soteacher", "mcmi_finetune", "takd")
 SFTN_KINDS = ("sftn", "sftn_detach", "sftn_finetune")   # the kinds trained with student branches
 FINETUNE_KINDS = ("sftn_finetune", "mcmi_finetune")     # the kinds that fine-tune a trained standard teacher
+# the kinds whose teacher is an assistant distilled from a trained standard teacher (Mirzadeh et al., AAAI 2020)
+ASSISTANT_KINDS = ("takd",)
+# every kind that starts from a trained standard teacher (`base`)
+BASE_KINDS = FINETUNE_KINDS + ASSISTANT_KINDS
+# TAKD's assistant learns by the benchmark's KD (T = 4, CE and KD weighted 1:1, the authors' λ = 0.5 up to scale)
+ASSISTANT_KD = {"T": 4.0, "ce_weight": 1.0, "kd_weight": 1.0}
 SFTN_OPTIONS = {"lam_t": 1.0, "lam_kl": 3.0, "lam_ce": 1.0, "tau": 1.0,    # the paper's weights and KL temperature
                 "kl_warmup": 0, "stop_kl_grad": False, "branch_lr": 1.0}   # the stabilizers, off
 KIND_OPTIONS = {"label_smoothing": {"smoothing": 0.1},      # ε of the smoothed labels (Müller et al.'s 0.1)
                 "early_stopped": {"stop_fraction": 0.5},    # where training stops, as a fraction of the planned epochs
                 "soteacher": {"lip_weight": 1e-5, "consistency_weight": 1.0},   # Dong et al.'s public run script
-                "mcmi_finetune": {"cmi_weight": 0.25}}      # Ye et al.'s λ: the loss is CE − λ·CMI
+                "mcmi_finetune": {"cmi_weight": 0.25},      # Ye et al.'s λ: the loss is CE − λ·CMI
+                "takd": {"assistant": "resnet14"}}          # the assistant's architecture: between resnet20 and the students
 _KIND_OF_OPTION = {k: kind for kind, d in KIND_OPTIONS.items() for k in d}
 
 def _check_kind(kind):
@@ -122,6 +130,7 @@ def teacher_objective(kind:str, # one of `TEACHER_KINDS` (`sftn_finetune` trains
                       model:StagedNet, # the teacher network
                       student:str|StagedNet="resnet8", # the branches' architecture (SFTN kinds)
                       image_size:int=32, # the data's image size (to pair teacher and student stages)
+                      base:StagedNet|None=None, # `takd`: the trained teacher the assistant (`model`) learns from
                       **options) -> Objective: # `SFTN_OPTIONS` to change (SFTN kinds), or the kind's `KIND_OPTIONS`
     "The objective that trains a teacher of `kind`: `Supervised(model)`, `LabelSmoothingCE`, `LogitMSE`, `SoTeacherLoss`, `MCMIFineTune`, or an `SFTNObjective` with `student` branches."
     _check_kind(kind)
@@ -138,6 +147,7 @@ def teacher_objective(kind:str, # one of `TEACHER_KINDS` (`sftn_finetune` trains
         if kind == "mse_teacher": return LogitMSE(model)
         if kind == "soteacher": return SoTeacherLoss(model, own["lip_weight"], own["consistency_weight"])
         if kind == "mcmi_finetune": return MCMIFineTune(model, own["cmi_weight"])
+        if kind == "takd": return _assistant_objective(model, base)
         return Supervised(model)   # standard; early_stopped is a standard teacher that `train_teacher` stops early
     if student is None: raise ValueError(f"teacher kind {kind!r} trains branches copied from the student: pass student (an architecture name "
                                          f"or a StagedNet); the student-agnostic kinds are {[k for k in TEACHER_KINDS if k not in SFTN_KINDS]}")
@@ -165,8 +175,10 @@ def train_teacher(kind:str, # one of `TEACHER_KINDS`
     _check_kind(kind)
     opts = {k: kwargs.pop(k) for k in list(kwargs) if k in SFTN_OPTIONS or k in _KIND_OF_OPTION}
     kw = dict(seed=seed, progress=progress, **kwargs)
-    if base is not None and kind not in FINETUNE_KINDS:
-        raise ValueError(f"base (a trained teacher to start from) is used only by the fine-tuning kinds {list(FINETUNE_KINDS)}, not {kind!r}")
+    if base is not None and kind not in BASE_KINDS:
+        raise ValueError(f"base (a trained teacher to start from) is used only by the kinds {list(BASE_KINDS)}, not {kind!r}")
+    if kind in ASSISTANT_KINDS:
+        return _train_assistant(data, teacher, student, epochs, seed, base, lr, name, progress, opts, kwargs)
     if kind in FINETUNE_KINDS:
         if base is None: base, _ = train_teacher("standard", data, teacher, student, epochs, seed=seed, lr=lr, progress=progress, **kwargs)
         if not (isinstance(finetune_fraction, (int, float)) and 0 < finetune_fraction <= 1):
@@ -188,6 +200,30 @@ def train_teacher(kind:str, # one of `TEACHER_KINDS`
     info = {"test_acc": h.last["test_acc"], "history": h.to_dict(), **extra}
     if kind in SFTN_KINDS: info["branch_test_acc"] = {k: v for k, v in h.last.items() if k.startswith("branch")}
     return model, info
+
+# %% ../nbs/08a_teachers.ipynb #ta002
+from .distill import Distillation
+
+def _assistant_objective(assistant:StagedNet, base:StagedNet|None):
+    "The objective that trains a TAKD assistant: KD (`ASSISTANT_KD`) from the trained teacher `base`."
+    if base is None:
+        raise ValueError("a takd assistant learns from a trained teacher: pass base (train_teacher('takd', …) trains one)")
+    return Distillation(assistant, base, "kd", **ASSISTANT_KD)
+
+def _train_assistant(data, teacher, student, epochs, seed, base, lr, name, progress, opts, kwargs):
+    "`train_teacher` for `takd`: the standard teacher (`base`, or trained here), then the assistant distilled from it."
+    from sftkd_edu.models import list_models
+    arch = opts.get("assistant", KIND_OPTIONS["takd"]["assistant"])
+    if arch not in list_models():
+        raise ValueError(f"unknown assistant architecture {arch!r}; valid: {list_models()}")
+    if base is None:
+        base, _ = train_teacher("standard", data, teacher, student, epochs, seed=seed, lr=lr, progress=progress, **kwargs)
+    base_acc = evaluate(base, data, device=kwargs.get("device", "cpu"))["test_acc"]
+    set_seed(seed)
+    model = create_model(arch, num_classes=data.num_classes, in_chans=data.in_chans)
+    h = fit(_assistant_objective(model, base), data, epochs=epochs, lr=lr, name=name or f"assistant {arch}",
+            seed=seed, progress=progress, **kwargs)
+    return model, {"test_acc": h.last["test_acc"], "history": h.to_dict(), "assistant": arch, "base_test_acc": base_acc}
 
 # %% ../nbs/08a_teachers.ipynb #t002h
 def student_friendliness(teacher:StagedNet, # a trained teacher (an `SFTNTeacher` gives its teacher)
@@ -256,7 +292,7 @@ def teacher_key(cfg:dict):
 def _train_teacher(data, cfg, cache_dir, progress):
     "Train what `cfg` describes with `train_teacher` (a fine-tuning kind starts from the cached standard teacher)."
     kind, base, extra = cfg["teacher_kind"], None, {}
-    if kind in FINETUNE_KINDS:
+    if kind in BASE_KINDS:
         base, info = get_teacher(data, {**cfg, "teacher_kind": "standard"}, cache_dir, progress)
         extra.update(standard_test_acc=info["test_acc"], base_train_time_s=info["train_time_s"], base_cached=info["cached"])
     opts = ({k: cfg.get(k, v) for k, v in SFTN_OPTIONS.items()} if kind in SFTN_KINDS else
@@ -276,6 +312,11 @@ def _cached(info:dict, key:str, model, data, precision:str, device) -> str|None:
     if abs(acc - info["test_acc"]) > 100 / len(data.test):   # one test image: fp32 sums in another order can flip a borderline argmax
         return f"its record says {info['test_acc']:.2f}% but the weights score {acc:.2f}% on this test set"
     return None
+
+def _teacher_arch(cfg:dict) -> str:
+    "The architecture of the model a run's teacher is: a `takd` teacher is its assistant."
+    if cfg["teacher_kind"] not in ASSISTANT_KINDS: return cfg["teacher"]
+    return cfg.get("assistant", KIND_OPTIONS["takd"]["assistant"])
 
 def get_teacher(data, # the `DataBundle` the teacher trains on
                 cfg:dict, # the keys of `_TEACHER_CFG` (as the experiment template passes them)
@@ -301,7 +342,7 @@ def get_teacher(data, # the `DataBundle` the teacher trains on
         if wpath.exists() and mpath.exists():
             try:
                 info = load_record(mpath)
-                model = create_model(cfg["teacher"], num_classes=data.num_classes, in_chans=data.in_chans)
+                model = create_model(_teacher_arch(cfg), num_classes=data.num_classes, in_chans=data.in_chans)
                 model.load_state_dict(load_file(str(wpath)))
                 why = _cached(info, key, model, data, cfg.get("precision", "fp32"), cfg["device"])   # recomputed, never taken on trust
                 if why is None: return model, {**info, "cached": True}
