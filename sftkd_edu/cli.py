@@ -18,15 +18,17 @@ def run_quickstart(out_dir="sftkd_quickstart", # folder for the executed noteboo
                    progress:bool=True, # one line per training epoch, as it happens (on stderr)
                    static_images:bool=False): # also store PNGs of the figures in the executed notebook (needs kaleido)
     "Run the quickstart tutorial; write the executed notebook, `quickstart.json` and `quickstart.html`; return the record."
-    from sftkd_edu.runner import run_notebook, load_record, NotebookError
+    from sftkd_edu.runner import run_notebook, load_record, NotebookError, check_static_images, add_static_images
     from sftkd_edu.objective import History
     from sftkd_edu.viz import plot_curves, plot_timeline, write_report
     out_dir = Path(out_dir)
     params = dict(params or {})
     if "out_dir" in params: raise ValueError("parameter 'out_dir' is the quickstart's own: it writes into the folder given as out_dir (--out)")
     params.setdefault("progress", progress)   # fit's progress, printed as one line per epoch and echoed here (no bars: nobody sees them)
+    # a missing kaleido or browser is found before the run, not after it
+    if static_images: check_static_images()
     t0, started = time.perf_counter(), time.time()
-    nb = run_notebook("01_quickstart", out_dir, params, echo=progress, static_images=static_images)
+    nb = run_notebook("01_quickstart", out_dir, params, echo=progress)
     path = out_dir / "quickstart.json"
     if not path.exists() or path.stat().st_mtime < started:   # an earlier run's record is never reported as this one's
         raise NotebookError(f"{nb.name} ran but did not write {path}")
@@ -51,6 +53,10 @@ def run_quickstart(out_dir="sftkd_quickstart", # folder for the executed noteboo
           if tr else []),
         "One seed: differences smaller than the spread between seeds are not evidence. "
         f"The executed notebook is {nb.name}; the full record is quickstart.json."])
+    if static_images:
+        # last: a browser that fails now costs the pictures only, never the run
+        try: add_static_images(nb)
+        except RuntimeError as e: raise RuntimeError(f"{e} (the run itself is kept: {nb}, {path}, {out_dir / 'quickstart.html'})") from None
     return rec
 
 # %% ../nbs/09_cli.ipynb #c012

@@ -11,9 +11,10 @@ from .files import atomic_write_text
 
 # %% auto #0
 __all__ = ['QUICK_PARAMS', 'LEARNER_PARAMS', 'RECORD_SCHEMA', 'RECORD', 'RECORD_FIELDS', 'RUN_LOCK', 'PLOTLY_MIME',
-           'list_tutorials', 'tutorial_path', 'notebook_params', 'plain_value', 'check_params', 'parse_param',
-           'yaml_error', 'params_of', 'learner_mode', 'versions', 'make_record', 'failed_record', 'save_record',
-           'load_record', 'QuietKernelManager', 'NotebookError', 'run_notebook', 'add_static_images']
+           'BROWSER_HINT', 'list_tutorials', 'tutorial_path', 'notebook_params', 'plain_value', 'check_params',
+           'parse_param', 'yaml_error', 'params_of', 'learner_mode', 'versions', 'make_record', 'failed_record',
+           'save_record', 'load_record', 'QuietKernelManager', 'NotebookError', 'run_notebook', 'find_browser',
+           'kill_tree', 'check_static_images', 'add_static_images']
 
 # %% ../nbs/08_runner.ipynb #c005
 def _tutorial_dirs():
@@ -270,26 +271,83 @@ def run_notebook(src, # notebook path, or a tutorial name
 
 # %% ../nbs/08_runner.ipynb #c017
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
+# what a missing or broken browser's error says to do
+BROWSER_HINT = "install Chrome or Chromium (Debian: apt-get install chromium) or set BROWSER_PATH to one"
+
+def find_browser() -> str|None:
+    "The Chrome or Chromium kaleido would drive — `BROWSER_PATH`, else `PATH`, else the usual places — or None."
+    import os
+    from choreographer.browsers.chromium import Chromium
+    path = Chromium.find_browser(skip_local=False)
+    return path if path and os.path.isfile(path) and os.access(path, os.X_OK) else None
+
+def _render_figures(spec_path:str, out_path:str, width:int):
+    "In a child process: render the figures of `spec_path` (JSON list) as base64 PNGs into `out_path` (JSON list)."
+    import base64, warnings, kaleido, plotly.io as pio
+    specs = json.loads(Path(spec_path).read_text())
+    with warnings.catch_warnings():
+        # kaleido: "the kopts argument is ignored if using a server"
+        warnings.simplefilter("ignore")
+        kaleido.start_sync_server(silence_warnings=True)
+        try:
+            pngs = [base64.b64encode(pio.to_image(s, format="png", width=width, height=s["layout"].get("height") or 450)).decode()
+                    for s in specs]
+        finally: kaleido.stop_sync_server()
+    atomic_write_text(out_path, json.dumps(pngs))
+
+# %% ../nbs/08_runner.ipynb #c017b
+def kill_tree(pid:int, timeout:float=5):
+    "SIGKILL process `pid` and every descendant, those that started sessions of their own included (a browser does)."
+    import psutil
+    try:
+        root = psutil.Process(pid)
+        procs = root.children(recursive=True) + [root]
+    except psutil.NoSuchProcess: return
+    for p in procs:
+        try: p.kill()
+        except psutil.NoSuchProcess: pass
+    psutil.wait_procs(procs, timeout=timeout)
+
+def _run_with_deadline(cmd:list, timeout:float, what:str):
+    "Run `cmd`; past `timeout` s (or on Ctrl-C) kill it and all it started. RuntimeError when it fails or runs late."
+    import subprocess
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        _, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise RuntimeError(f"{what} did not finish within {timeout:g} s (its browser hangs or is broken); {BROWSER_HINT}") from None
+    finally:
+        # the tree is collected while the child lives: a browser in its own session is found through its parent
+        if proc.poll() is None: kill_tree(proc.pid)
+        proc.wait()
+    if proc.returncode:
+        last = (err or "").strip().splitlines()[-1:] or [f"exit status {proc.returncode}"]
+        raise RuntimeError(f"{what} failed ({last[0][:300]}); {BROWSER_HINT}")
+
+def check_static_images():
+    "RuntimeError (one line: what is missing, how to get it) unless kaleido and a browser for it are here."
+    try: import kaleido, choreographer  # noqa: F401
+    except ImportError:
+        raise RuntimeError('static images need kaleido: pip install "sftkd_edu[static]" (it drives a Chrome or Chromium browser)') from None
+    if find_browser() is None:
+        raise RuntimeError(f"static images need a browser and none was found (BROWSER_PATH, PATH, /usr/bin); {BROWSER_HINT}")
 
 def add_static_images(path, # an executed notebook (rewritten in place, atomically)
-                      width:int=900) -> int: # image width in pixels (the height is the figure's own, else 450)
+                      width:int=900, # image width in pixels (the height is the figure's own, else 450)
+                      timeout:float=60) -> int: # seconds the browser gets for all the figures
     "Store a PNG of every plotly figure in the notebook's outputs, beside its JSON; returns how many figures were rendered."
-    import base64, nbformat
-    try: import kaleido, plotly.io as pio
-    except ImportError: raise RuntimeError("static images need kaleido: pip install \"sftkd_edu[static]\" (it drives a Chrome or Chromium browser)") from None
-    from sftkd_edu.files import atomic_write_text
+    import nbformat, sys, tempfile
+    check_static_images()
     nb = nbformat.read(str(path), as_version=4)
     outs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if PLOTLY_MIME in o.get("data", {})]
     if not outs: return 0
-    try: kaleido.start_sync_server(silence_warnings=True)
-    except Exception as e: raise RuntimeError(f"kaleido could not start a browser ({type(e).__name__}: {e}); install Chrome or Chromium "
-                                              "(Debian: apt-get install chromium) or set BROWSER_PATH to one") from None
-    try:
-        for o in outs:
-            spec = o["data"][PLOTLY_MIME]
-            png = pio.to_image({"data": spec.get("data", []), "layout": spec.get("layout", {})}, format="png", width=width,
-                               height=spec.get("layout", {}).get("height") or 450)
-            o["data"]["image/png"] = base64.b64encode(png).decode()
-    finally: kaleido.stop_sync_server()
+    specs = [{"data": o["data"][PLOTLY_MIME].get("data", []), "layout": o["data"][PLOTLY_MIME].get("layout", {})} for o in outs]
+    with tempfile.TemporaryDirectory(prefix="sftkd-static-") as d:
+        spec_path, out_path = Path(d) / "figures.json", Path(d) / "pngs.json"
+        spec_path.write_text(json.dumps(specs))
+        code = f"from sftkd_edu.runner import _render_figures; _render_figures({str(spec_path)!r}, {str(out_path)!r}, {int(width)})"
+        _run_with_deadline([sys.executable, "-c", code], timeout, f"rendering {len(outs)} figure(s) with kaleido")
+        pngs = json.loads(out_path.read_text())
+    for o, png in zip(outs, pngs): o["data"]["image/png"] = png
     atomic_write_text(path, nbformat.writes(nb))
     return len(outs)
