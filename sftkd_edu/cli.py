@@ -256,6 +256,8 @@ def main(argv:list|None=None):
                 if client is not None: client.close()
         except ImportError as e: print(f"sftkd sweep: error: {e}", file=sys.stderr); return 2
         except ValueError as e: print(f"sftkd sweep: error: {e}", file=sys.stderr); return 2
+        # Ctrl-C: the running runs were stopped and marked interrupted; 130 is the shell's code for SIGINT
+        except KeyboardInterrupt as e: print(f"\nsftkd sweep: {e or 'interrupted'}", file=sys.stderr); return 130
         _print_summary(s)
         print(f"\n{s['n_ok']} runs ok, {len(s['failed'])} failed; report: {out / 'report.html'}")
         return 1 if s["failed"] else 0

@@ -5,17 +5,16 @@
 # %% ../nbs/08b_grids.ipynb #c002
 from __future__ import annotations
 import hashlib, itertools, json, os, re, sys, warnings
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from tqdm.auto import tqdm
 from .runner import (tutorial_path, notebook_params, check_params, run_notebook, NotebookError, save_record, failed_record,
-                              RECORD, RUN_LOCK, _run_state, yaml_error)
+                              interrupted_record, kill_tree, RECORD, RUN_LOCK, _run_state, yaml_error)
 
 # %% auto #0
 __all__ = ['THREADS_ENV', 'PAPER_METHODS', 'PRESETS', 'STUDY_RECIPES', 'SWEEP_KEYS', 'BENCH_REGIME', 'BENCH_RECIPES',
            'WHICH_TEACHER_RECIPES', 'SFTN_BENCH_RECIPES', 'BENCH_METHODS', 'GAP_PAIRS', 'GAP_STRATEGIES', 'expand_grid',
-           'run_id', 'worker_threads', 'dask_local_cluster', 'slurm_executor', 'run_grid', 'MLflowTracker',
-           'sftn_study_grid', 'SweepConfig', 'load_sweep', 'sweep', 'sftn_bench_grid', 'gap_grid']
+           'run_id', 'worker_threads', 'dask_local_cluster', 'slurm_executor', 'run_grid', 'GridInterrupted',
+           'MLflowTracker', 'sftn_study_grid', 'SweepConfig', 'load_sweep', 'sweep', 'sftn_bench_grid', 'gap_grid']
 
 # %% ../nbs/08b_grids.ipynb #c023
 def expand_grid(grid):
@@ -56,6 +55,13 @@ def worker_threads(workers:int, # runs at once on this machine
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return max(1, cores // workers)
 
+def _keep_aside(path:Path):
+    "Move a corrupt record out of the way, never deleting it: `record.json` → `record.corrupt-<n>.json`."
+    n = 1
+    while (aside := path.with_name(f"{path.stem}.corrupt-{n}{path.suffix}")).exists() or aside.is_symlink(): n += 1
+    os.replace(path, aside)
+    warnings.warn(f"{path} was corrupt: kept as {aside.name}, the run is done again")
+
 def _grid_job(src, folder, params, timeout, threads=None):
     "One grid run under its folder's lock ('busy' when another process holds it; in its own process: papermill changes the working directory); its kernel gets `threads` torch threads."
     from filelock import FileLock, Timeout
@@ -64,8 +70,10 @@ def _grid_job(src, folder, params, timeout, threads=None):
     try: lock.acquire(timeout=0)
     except Timeout: return "busy"   # another sweep is running it
     try:
-        if _run_state(d) == "ok": return "ok"   # finished by another sweep meanwhile
-        if (d / RECORD).exists(): (d / RECORD).unlink()
+        state = _run_state(d)
+        if state in ("ok", "newer"): return state   # finished by another sweep meanwhile, or a newer sftkd_edu's
+        if state == "corrupt": _keep_aside(d / RECORD)
+        elif (d / RECORD).exists(): (d / RECORD).unlink()
         old = {k: os.environ.get(k) for k in THREADS_ENV}
         if threads: os.environ.update({k: str(threads) for k in THREADS_ENV})   # the kernel papermill starts inherits them
         try:
@@ -183,8 +191,10 @@ def _run_checked(src, combos:list, out_dir, workers:int=1, timeout=None, progres
         return p
     states = {rid: _run_state(out / "runs" / rid) for rid in jobs}
     for rid, s in states.items():
-        if s == "corrupt": warnings.warn(f"run {rid}: its record is corrupt or half-written; running it again")
-    todo = [rid for rid, s in states.items() if s not in ("ok", "running")]   # a run another sweep is running is its business
+        if s == "corrupt": warnings.warn(f"run {rid}: its record is corrupt or half-written; running it again (the record kept aside)")
+        if s == "newer": warnings.warn(f"run {rid}: its record has a newer schema than this sftkd_edu reads; kept, skipped")
+    # a run another sweep is running is its business; a newer sftkd_edu's record is kept
+    todo = [rid for rid, s in states.items() if s not in ("ok", "running", "newer")]
     for rid, s in states.items():
         if s == "running": states[rid] = "busy"
     bar = tqdm(total=len(jobs), initial=len(jobs) - len(todo), desc=f"grid {out.name}", unit="run", disable=not progress)
@@ -197,14 +207,9 @@ def _run_checked(src, combos:list, out_dir, workers:int=1, timeout=None, progres
         for t in trackers:
             if s in ("ok", "failed"): t(out / "runs" / rid, out.name)
     try:
-        if engine == "local" and workers == 1:
-            for rid in todo: done(rid, _grid_job(src, out / "runs" / rid, run_params(rid), timeout, threads))
-        elif engine == "local":
-            import multiprocessing as mp
-            from sftkd_edu.grids import _grid_job as job   # by module, so that the worker processes can import it
-            with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_die_with_parent, initargs=(os.getpid(),)) as ex:
-                futs = {ex.submit(job, src, out / "runs" / rid, run_params(rid), timeout, threads): rid for rid in todo}
-                for f in as_completed(futs): done(futs[f], f.result(), "local pool")
+        if engine == "local":
+            jobs_here = {rid: (str(src), str(out / "runs" / rid), run_params(rid), timeout, threads) for rid in todo}
+            _local_pool(jobs_here, workers, lambda rid, s: done(rid, s, "local pool"))
         else:
             from sftkd_edu.grids import _grid_job as job
             args = {rid: (str(src), str(out / "runs" / rid), run_params(rid), timeout, threads) for rid in todo}   # plain values and paths only
@@ -215,6 +220,71 @@ def _run_checked(src, combos:list, out_dir, workers:int=1, timeout=None, progres
                 done(rid, s, where)
     finally: bar.close()
     return states
+
+# %% ../nbs/08b_grids.ipynb #pl001
+class GridInterrupted(KeyboardInterrupt):
+    "Ctrl-C stopped a grid: `stopped` runs got an interrupted record, `not_started` ones nothing; a rerun does both."
+    def __init__(self, stopped:list, not_started:list):
+        self.stopped, self.not_started = stopped, not_started
+        super().__init__(f"interrupted: {len(stopped)} running run(s) stopped (interrupted records), "
+                         f"{len(not_started)} not started; run the grid again to finish them")
+
+def _pool_child(conn, parent_pid:int, src, folder, params, timeout, threads):
+    "A grid run in its own process, out of the terminal's process group, dying with the sweep; sends its state back."
+    os.setsid()
+    _die_with_parent(parent_pid)
+    try: conn.send(("state", _grid_job(src, folder, params, timeout, threads)))
+    except BaseException as e: conn.send(("error", f"{type(e).__name__}: {e}"))
+    finally: conn.close()
+
+def _signal_name(code:int) -> str:
+    import signal
+    try: return signal.Signals(-code).name
+    except ValueError: return f"signal {-code}"
+
+def _ended(folder, params, exitcode:int, msg) -> str:
+    "The state of a run whose process ended: what it sent, else a failed record naming how the process died."
+    if msg is not None and msg[0] == "state": return msg[1]
+    if msg is not None: why = f"the run's process raised {msg[1]}"
+    elif exitcode < 0:
+        why = f"the run's process was killed by {_signal_name(exitcode)} (the out-of-memory killer sends SIGKILL)"
+    else: why = f"the run's process exited with status {exitcode} without a result"
+    save_record(failed_record(params, why), Path(folder) / RECORD)
+    return "failed"
+
+# %% ../nbs/08b_grids.ipynb #pl003
+def _received(conn):
+    "What a run process sent before it ended, or None (it died first: the pipe is empty or closed)."
+    try: return conn.recv() if conn.poll() else None
+    except (EOFError, OSError): return None
+
+def _local_pool(jobs:dict, # {run id: (template, folder, params, timeout, threads)}
+                workers:int, done): # done(run id, state) as each run ends
+    "Run `jobs` in at most `workers` spawned processes, one per run; Ctrl-C stops them all (`GridInterrupted`)."
+    import multiprocessing as mp
+    from multiprocessing.connection import wait
+    # by module, so that the spawned processes can import it (a notebook's own definition they cannot)
+    from sftkd_edu.grids import _pool_child as child
+    ctx, queue, running = mp.get_context("spawn"), list(jobs), {}
+    try:
+        while queue or running:
+            while queue and len(running) < workers:
+                rid = queue.pop(0)
+                recv, send = ctx.Pipe(duplex=False)
+                proc = ctx.Process(target=child, args=(send, os.getpid(), *jobs[rid]))
+                proc.start(); send.close()
+                running[rid] = (proc, recv)
+            wait([proc.sentinel for proc, _ in running.values()], timeout=1.0)
+            for rid, (proc, recv) in list(running.items()):
+                if proc.is_alive(): continue
+                msg = _received(recv)
+                recv.close(); proc.join(); del running[rid]
+                done(rid, _ended(jobs[rid][1], jobs[rid][2], proc.exitcode, msg))
+    except KeyboardInterrupt:
+        for rid, (proc, recv) in running.items():
+            kill_tree(proc.pid); proc.join()
+            save_record(interrupted_record(jobs[rid][2]), Path(jobs[rid][1]) / RECORD)
+        raise GridInterrupted(list(running), queue) from None
 
 # %% ../nbs/08b_grids.ipynb #x002
 class MLflowTracker:

@@ -65,7 +65,8 @@ def load_runs(out_dir):
         s = _run_state(d)
         if s == "ok": ok.append({**load_record(d / RECORD), "run_id": d.name})
         elif s == "running": continue   # another process is running it: neither finished nor failed
-        elif s == "failed": bad.append({"run": d.name, "error": load_record(d / RECORD).get("error", "")})
+        elif s in ("failed", "interrupted"): bad.append({"run": d.name, "error": str(load_record(d / RECORD).get("error", ""))})
+        elif s == "newer": bad.append({"run": d.name, "error": "record of a newer sftkd_edu: kept, skipped"})
         else: bad.append({"run": d.name, "error": f"record {s}"})
     return ok, bad
 

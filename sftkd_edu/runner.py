@@ -10,11 +10,11 @@ import sftkd_edu
 from .files import atomic_write_text
 
 # %% auto #0
-__all__ = ['QUICK_PARAMS', 'LEARNER_PARAMS', 'RECORD_SCHEMA', 'RECORD', 'RECORD_FIELDS', 'RUN_LOCK', 'PLOTLY_MIME',
+__all__ = ['QUICK_PARAMS', 'LEARNER_PARAMS', 'RECORD_SCHEMA', 'RECORD', 'RECORD_FIELDS', 'RUN_LOCK', 'RUN_STATES', 'PLOTLY_MIME',
            'BROWSER_HINT', 'list_tutorials', 'tutorial_path', 'notebook_params', 'plain_value', 'check_params',
            'parse_param', 'yaml_error', 'params_of', 'learner_mode', 'versions', 'make_record', 'failed_record',
-           'save_record', 'load_record', 'QuietKernelManager', 'NotebookError', 'run_notebook', 'find_browser',
-           'kill_tree', 'check_static_images', 'add_static_images']
+           'interrupted_record', 'save_record', 'NewerRecordError', 'load_record', 'QuietKernelManager',
+           'NotebookError', 'run_notebook', 'find_browser', 'kill_tree', 'check_static_images', 'add_static_images']
 
 # %% ../nbs/08_runner.ipynb #c005
 def _tutorial_dirs():
@@ -178,23 +178,50 @@ def failed_record(params:dict, error:str) -> dict:
     "The record of a grid run that failed: its parameters and the error (which cell, which notebook)."
     return {"schema": RECORD_SCHEMA, "kind": "experiment", "status": "failed", "params": params, "error": error}
 
+def interrupted_record(params:dict) -> dict:
+    "The record of a grid run stopped by Ctrl-C: neither ok nor failed; a rerun of the grid runs it again."
+    return {"schema": RECORD_SCHEMA, "kind": "experiment", "status": "interrupted", "params": params,
+            "error": "interrupted (Ctrl-C) while it ran; run the grid again to finish it"}
+
 def save_record(record:dict, path):
     "Write a result record as JSON, atomically."
     return atomic_write_text(path, json.dumps(record, indent=1, default=float))
 
+def _check_experiment(rec:dict, path):
+    "ValueError unless an ok experiment record has the shapes its readers use (sections are objects, accuracies numbers)."
+    import math
+    for k in ("params", "teacher", "student", "similarity", "convergence"):
+        if not isinstance(rec.get(k), dict): raise ValueError(f"corrupt result record {path}: {k} is not an object")
+    for sec, k in (("student", "test_acc_last"), ("teacher", "test_acc")):
+        v = rec[sec].get(k)
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v):
+            raise ValueError(f"corrupt result record {path}: {sec}.{k} is {v!r}, not a finite number")
+
+class NewerRecordError(ValueError):
+    "A record written by a newer sftkd_edu: kept as it is, skipped by this one."
+
 def load_record(path, kind:str|None=None): # with a kind: also check the record is of that kind and holds its fields
     "Read a result record; a corrupt file, a newer schema, another kind or missing fields raise a ValueError naming the file."
-    try: rec = json.loads(Path(path).read_text())
-    except json.JSONDecodeError as e: raise ValueError(f"corrupt result record {path}: {e}") from None
+    p = Path(path)
+    # a FIFO or a device would block the read forever; a folder is no record either
+    if p.exists() and not p.is_file(): raise ValueError(f"{path} is not a regular file: no result record")
+    try: rec = json.loads(p.read_bytes().decode("utf-8"))
+    except (ValueError, RecursionError) as e:   # bad JSON, bad UTF-8, nesting deeper than Python's stack
+        raise ValueError(f"corrupt result record {path}: {type(e).__name__}: {str(e)[:200]}") from None
     if not isinstance(rec, dict): raise ValueError(f"{path} is not a result record: a JSON object was expected, got {type(rec).__name__}")
-    if rec.get("schema", 0) > RECORD_SCHEMA:
-        raise ValueError(f"{path} has record schema {rec['schema']}, newer than this sftkd_edu reads ({RECORD_SCHEMA}): upgrade sftkd_edu")
+    schema = rec.get("schema", 0)
+    if not isinstance(schema, int) or isinstance(schema, bool):
+        raise ValueError(f"corrupt result record {path}: its schema is {schema!r}, not an int")
+    if schema > RECORD_SCHEMA: raise NewerRecordError(f"{path} has record schema {schema}, newer than this sftkd_edu reads ({RECORD_SCHEMA}): upgrade sftkd_edu")
+    for k, t in (("status", str), ("kind", str), ("params", dict)):
+        if k in rec and not isinstance(rec[k], t): raise ValueError(f"corrupt result record {path}: {k} is a {type(rec[k]).__name__}, not a {t.__name__}")
     if kind is not None:
         if kind not in RECORD_FIELDS: raise ValueError(f"unknown record kind {kind!r}; valid kinds: {list(RECORD_FIELDS)}")
         got = rec.get("kind", kind)   # schema 0 had no kind: its fields tell
         if got != kind: raise ValueError(f"{path} is a {got} record, not a {kind} record")
         missing = [k for k in RECORD_FIELDS[kind] if k not in rec] if rec.get("status", "ok") == "ok" else []
         if missing: raise ValueError(f"{path} lacks the {kind} record field(s) {missing}")
+        if kind == "experiment" and rec.get("status", "ok") == "ok": _check_experiment(rec, path)
     return rec
 
 RUN_LOCK = ".run.lock"   # held by the process running a grid run, in the run's folder
@@ -208,13 +235,17 @@ def _held(folder) -> bool:
     except Timeout: return True
     lock.release(); return False
 
+RUN_STATES = ("ok", "failed", "interrupted", "corrupt", "newer", "running", "missing")
+
 def _run_state(folder):
-    "'ok', 'failed', 'corrupt' (unreadable, or not an experiment record), 'running' (another process holds its lock) or 'missing'."
+    "One of `RUN_STATES`: corrupt (unreadable, not an experiment record), newer (a newer schema: kept, skipped), running (locked)."
     p = Path(folder) / RECORD
-    if not p.exists(): return "running" if _held(folder) else "missing"
+    if not p.exists() and not p.is_symlink(): return "running" if _held(folder) else "missing"
     try: rec = load_record(p, "experiment")
+    except NewerRecordError: return "newer"
     except ValueError: return "corrupt"
-    return "ok" if rec.get("status") == "ok" else "failed"
+    status = rec.get("status", "ok")
+    return status if status in ("ok", "interrupted") else "failed"
 
 # %% ../nbs/08_runner.ipynb #c014
 from jupyter_client.manager import AsyncKernelManager
@@ -246,6 +277,7 @@ def run_notebook(src, # notebook path, or a tutorial name
                  static_images:bool=False): # also store a PNG of every plotly figure (`add_static_images`: GitHub and nbconvert show them)
     "Execute a parameterised notebook with papermill; return the executed notebook's path."
     import papermill as pm
+    from nbclient.exceptions import DeadKernelError
     src = Path(src) if str(src).endswith(".ipynb") else tutorial_path(src)
     if not src.exists(): raise ValueError(f"notebook {src} does not exist")
     params = check_params(dict(params or {}), notebook_params(src))
@@ -264,6 +296,11 @@ def run_notebook(src, # notebook path, or a tutorial name
     except pm.PapermillExecutionError as e:
         raise NotebookError(f"{src.name} failed in cell {e.exec_count} ({e.ename}: {e.evalue}); "
                             f"the executed notebook is {dst}") from None
+    except (DeadKernelError, RuntimeError) as e:
+        # nbclient: DeadKernelError mid-run, RuntimeError("Kernel died before replying to kernel_info") at its start
+        if not isinstance(e, DeadKernelError) and "Kernel died" not in str(e): raise
+        raise NotebookError(f"{src.name}: its kernel died ({e}) — killed from outside, e.g. by the out-of-memory killer "
+                            f"(SIGKILL); the executed notebook is {dst}") from None
     finally:
         if echo: os.environ.pop(PROGRESS_ENV) if old is None else os.environ.__setitem__(PROGRESS_ENV, old)
     if static_images: add_static_images(dst)

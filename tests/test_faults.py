@@ -135,3 +135,69 @@ def test_killed_sweep_leaves_no_process_and_reruns_only_missing_runs(tmp_path):
     assert all(q.stat().st_mtime == m for q, m in done.items())                # the finished runs were not run again
     recs = [json.loads(q.read_text()) for q in runs.glob("*/record.json")]
     assert len(recs) == 3 and all(x["status"] == "ok" for x in recs)
+
+
+TINY_SWEEP = ("base: {n_train: 200, n_test: 100, teacher: resnet8, teacher_epochs: 1, student_epochs: 1, progress: false}\n"
+              "grid: {method: [kd, at, sp, fitnet]}\nout: g\n")
+
+
+def kernels_of(p):
+    "The ipykernel processes a sweep started (in its run processes)."
+    import psutil
+    try: return [c for c in psutil.Process(p.pid).children(recursive=True) if "ipykernel" in " ".join(c.cmdline())]
+    except psutil.NoSuchProcess: return []
+
+
+def wait_for(cond, p, limit=600):
+    t0 = time.time()
+    while not cond():
+        assert p.poll() is None, p.stderr.read()[-3000:]
+        assert time.time() - t0 < limit
+        time.sleep(0.2)
+
+
+def test_ctrl_c_stops_a_sweep_marks_running_runs_interrupted_and_rerun_finishes(tmp_path):
+    "Ctrl-C (SIGINT to the terminal's process group) of `sftkd sweep --workers 2`: exit 130, running runs interrupted, queued ones not started, no process left; the rerun does only those."
+    import psutil
+    (tmp_path / "s.yaml").write_text(TINY_SWEEP)
+    # a terminal's Ctrl-C goes to its whole foreground process group: here the sweep leads a group of its own
+    p = subprocess.Popen([str(Path(sys.executable).parent / "sftkd"), "sweep", "s.yaml", "--quiet", "--workers", "2"], cwd=tmp_path,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    wait_for(lambda: len(kernels_of(p)) >= 2, p)
+    children = psutil.Process(p.pid).children(recursive=True)
+    os.killpg(p.pid, signal.SIGINT)
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 130 and "interrupted" in err and "Traceback" not in err, err[-3000:]
+    states = {q.parent.name: json.loads(q.read_text())["status"] for q in (tmp_path / "g" / "runs").glob("*/record.json")}
+    assert "failed" not in states.values() and list(states.values()).count("interrupted") >= 1, states
+    assert len(states) < 4, states   # the queued runs did not start
+    time.sleep(3)
+    alive = [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+    assert alive == [], [(c.pid, c.cmdline()[:3]) for c in alive]
+    ok_before = {q: q.stat().st_mtime for q in (tmp_path / "g" / "runs").glob("*/record.json")
+                 if json.loads(q.read_text())["status"] == "ok"}
+    r = subprocess.run([str(Path(sys.executable).parent / "sftkd"), "sweep", "s.yaml", "--quiet", "--workers", "2"], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert all(q.stat().st_mtime == m for q, m in ok_before.items())   # finished runs not run again
+    recs = [json.loads(q.read_text()) for q in (tmp_path / "g" / "runs").glob("*/record.json")]
+    assert len(recs) == 4 and all(x["status"] == "ok" for x in recs)
+
+
+def test_a_killed_kernel_and_a_killed_run_process_are_two_failed_runs(tmp_path):
+    "SIGKILL of one run's kernel (as the OOM killer does) and of another run's process: each a failed record naming the cause; the rest finish, the report is written."
+    import psutil
+    (tmp_path / "s.yaml").write_text(TINY_SWEEP)
+    p = subprocess.Popen([str(Path(sys.executable).parent / "sftkd"), "sweep", "s.yaml", "--quiet", "--workers", "2"], cwd=tmp_path,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for(lambda: len(kernels_of(p)) >= 2, p)
+    k1, k2 = kernels_of(p)[:2]
+    k1.kill()                # one run's kernel
+    k2.parent().kill()       # another run's process (its kernel follows it)
+    _, err = p.communicate(timeout=900)
+    assert p.returncode == 1 and "Traceback" not in err, err[-3000:]   # 1: some runs failed
+    recs = [json.loads(q.read_text()) for q in (tmp_path / "g" / "runs").glob("*/record.json")]
+    failed = sorted(r["error"] for r in recs if r["status"] == "failed")
+    assert len(recs) == 4 and len(failed) == 2, [(r["status"], r.get("error")) for r in recs]
+    assert any("kernel died" in e for e in failed) and any("killed by SIGKILL" in e for e in failed), failed
+    assert (tmp_path / "g" / "report.html").is_file()
