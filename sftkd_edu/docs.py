@@ -15,7 +15,7 @@ from .files import atomic_write_text
 
 # %% auto #0
 __all__ = ['cell_directives', 'strip_directives', 'readme_text', 'find_root', 'write_readme', 'signature_text', 'api_markdown',
-           'add_api_cells', 'offline_outputs', 'DocsError', 'doc_pages', 'build_docs', 'check_docs']
+           'add_api_cells', 'clean_markup', 'offline_outputs', 'DocsError', 'doc_pages', 'build_docs', 'check_docs']
 
 # %% ../nbs/10_docs.ipynb #d005
 _DIRECTIVE = re.compile(r"^#\|\s*(\S+)\s*(.*?)\s*$")
@@ -149,6 +149,18 @@ def add_api_cells(nb, # a notebook exporting to `module`
 # %% ../nbs/10_docs.ipynb #d016
 _WIDGET_NOTE = "<p><em>(an interactive widget: open the notebook in JupyterLab to use it)</em></p>"
 
+# what an output's HTML may hold on a page: structure and text, no scripts, handlers, styles or frames
+_SAFE_TAGS = {"a", "abbr", "b", "blockquote", "br", "code", "details", "div", "em", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i",
+              "img", "li", "ol", "p", "pre", "small", "span", "strong", "sub", "summary", "sup", "table", "tbody", "td", "th",
+              "thead", "tr", "ul"}
+_SAFE_ATTRS = {"*": ["class", "title"], "a": ["href"], "img": ["src", "alt", "width", "height"], "td": ["colspan", "rowspan"],
+               "th": ["colspan", "rowspan"]}
+
+def clean_markup(text:str) -> str:
+    "An output's HTML or Markdown with only safe tags and attributes left (others shown as text); `on…` handlers and `javascript:` links gone."
+    import bleach
+    return bleach.clean(text, tags=_SAFE_TAGS, attributes=_SAFE_ATTRS, protocols={"http", "https", "mailto"})
+
 def offline_outputs(nb) -> int:
     "Make outputs render without network or kernel (plotly figures → HTML for a local plotly.js, widgets → a note); return the figure count."
     import plotly.io as pio
@@ -159,6 +171,10 @@ def offline_outputs(nb) -> int:
             if (fig := data.get("application/vnd.plotly.v1+json")) is not None:
                 o["data"] = {"text/html": pio.to_html(fig, include_plotlyjs=False, full_html=False, validate=False)}; n += 1
             elif "application/vnd.jupyter.widget-view+json" in data: o["data"] = {"text/html": _WIDGET_NOTE}
+            else:
+                # an output can show what a user typed (a parameter, a tag): markup in it is cleaned, never run
+                for mime in ("text/html", "text/markdown"):
+                    if mime in data: data[mime] = clean_markup("".join(data[mime]) if isinstance(data[mime], list) else data[mime])
     nb.metadata.pop("widgets", None)
     return n
 

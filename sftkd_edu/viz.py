@@ -15,7 +15,7 @@ from .files import atomic_write_text   # kept importable from here: reports are 
 # %% auto #0
 __all__ = ['plot_curves', 'markdown_table', 'html_table', 'mean_std', 'plot_paired_gains', 'plot_gain_by_length',
            'plot_grouped_bars', 'plot_mean_curves', 'plot_similarity_vs_accuracy', 'plot_timeline',
-           'plot_softened_outputs', 'plot_sftn_graph', 'write_report']
+           'plot_softened_outputs', 'plot_sftn_graph', 'RawHTML', 'write_report']
 
 # %% ../nbs/06_viz.ipynb #c005
 def plot_curves(histories:dict, # {run name: History or its `to_dict()`}
@@ -41,9 +41,13 @@ def markdown_table(rows:list): # list of dicts with the same keys
     "A GitHub-flavoured Markdown table of `rows`."
     if not rows: return ""
     cols = list(rows[0])
-    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
-    lines += ["| " + " | ".join(_fmt(r.get(c, "")) for c in cols) + " |" for r in rows]
+    lines = ["| " + " | ".join(_md_cell(c) for c in cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    lines += ["| " + " | ".join(_md_cell(_fmt(r.get(c, ""))) for c in cols) + " |" for r in rows]
     return "\n".join(lines)
+
+def _md_cell(text) -> str:
+    "A table cell's text as Markdown shows it literally: HTML escaped (a value is never markup), `|` and line breaks kept in the cell."
+    return html.escape(str(text), quote=False).replace("|", "\\|").replace("\n", " ")
 
 def html_table(rows:list):
     "An HTML table of `rows` (list of dicts)."
@@ -206,16 +210,21 @@ def plot_sftn_graph(sftn, # an `SFTNTeacher`: its stages, bridges (`pairs`) and 
                              height=260 + 110 * len(pairs), legend=dict(orientation="h", y=-0.05), margin=dict(t=60, b=20, l=10, r=10))
 
 # %% ../nbs/06_viz.ipynb #c011
+class RawHTML(str):
+    "Markup the caller built itself (every value in it escaped): `write_report` inserts it as it is."
+
 def write_report(path, # where to write the .html file
                  title:str,
-                 sections:list): # items: str (HTML paragraph text), list of dicts (a table) or go.Figure
+                 sections:list): # items: str (a paragraph of text, escaped), `RawHTML`, list of dicts (a table) or go.Figure
     "Write a standalone, offline HTML report of text, tables and plotly figures."
     parts, js_done = [], False
     for s in sections:
         if isinstance(s, go.Figure):
             parts.append(pio.to_html(s, full_html=False, include_plotlyjs=not js_done)); js_done = True
         elif isinstance(s, list): parts.append(html_table(s))
-        else: parts.append(f"<p>{s}</p>")
+        elif isinstance(s, RawHTML): parts.append(str(s))
+        # text may hold parameters, tags, errors — anything a user typed: it is shown, never interpreted
+        else: parts.append(f"<p>{html.escape(str(s), quote=False)}</p>")
     style = ("body{font-family:system-ui,sans-serif;max-width:960px;margin:2em auto;padding:0 1em;color:#222}"
              "table{border-collapse:collapse;margin:1em 0;display:block;overflow-x:auto}td,th{border:1px solid #ccc;padding:4px 10px;text-align:right;white-space:nowrap}"
              "th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}")
