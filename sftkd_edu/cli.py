@@ -4,7 +4,7 @@
 
 # %% ../nbs/09_cli.ipynb #c002
 from __future__ import annotations
-import argparse, os, sys, time
+import argparse, json, os, sys, time
 from pathlib import Path
 import sftkd_edu
 # the heavy modules (torch, plotly, papermill) are imported where they are used: `sftkd --help` and `--version` answer at once
@@ -179,7 +179,8 @@ def _parser():
 def _load_params_file(path):
     "`{tutorial name: {param: value}}` from a JSON or YAML file, with errors that name the file."
     import yaml
-    try: data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    from sftkd_edu.runner import load_yaml
+    try: data = load_yaml(Path(path).read_text(encoding="utf-8"))
     except OSError as e: raise ValueError(f"cannot read parameters file {path}: {e.strerror}") from None
     except yaml.YAMLError as e:
         from sftkd_edu.runner import yaml_error
@@ -197,7 +198,22 @@ def _values(text):
     from sftkd_edu.runner import parse_param
     if "=" not in text: raise ValueError(f"--set {text!r} must look like NAME=V1,V2")
     name, vals = text.split("=", 1)
+    if vals.lstrip().startswith("["):   # JSON, for values that hold commas: --set 'data_options=[{"distort": 1.0, "n_sources": 300}]'
+        try: got = json.loads(vals)
+        except json.JSONDecodeError as e: raise ValueError(f"--set {name}: {vals!r} is not a JSON list ({e.msg} at column {e.colno})") from None
+        if not isinstance(got, list) or not got: raise ValueError(f"--set {name}: give a non-empty JSON list of values, got {vals!r}")
+        return name.strip(), got
     return name.strip(), [parse_param(f"{name}={v}")[1] for v in vals.split(",")]
+
+def _params(given:list) -> dict:
+    "`--param NAME=VALUE …` as a dict; a name given twice is refused (which one was meant?)."
+    from sftkd_edu.runner import parse_param
+    out = {}
+    for s in given:
+        k, v = parse_param(s)
+        if k in out: raise ValueError(f"--param {k} given twice ({out[k]!r} and {v!r}): give it once")
+        out[k] = v
+    return out
 
 def _print_summary(s):
     from sftkd_edu.viz import markdown_table
@@ -214,7 +230,7 @@ def main(argv:list|None=None):
     from sftkd_edu.viz import markdown_table
     if args.command == "quickstart":
         try:
-            params = dict(parse_param(s) for s in args.param)
+            params = _params(args.param)
             if own := sorted({"out_dir", "progress"} & set(params)):
                 raise ValueError(f"parameter(s) {own} are set by sftkd quickstart itself: use --out (folder) and --quiet (progress)")
             if args.jobs is not None:
@@ -234,14 +250,16 @@ def main(argv:list|None=None):
     if args.command == "sweep":
         from sftkd_edu.experiments import sweep, load_sweep
         try:
-            overrides = dict(parse_param(x) for x in args.param)
+            overrides = _params(args.param)
             seeds = _int_list(args.seeds, "--seeds") if args.seeds is not None else None
             sets = dict(_values(x) for x in args.set)
             cfg = load_sweep(args.config, overrides, seeds, sets)   # checked once: sweep runs what it holds
             out = Path(args.out or cfg.get("out") or "sftkd_sweep")
+            if args.dask_local is not None and args.dask_local < 1: raise ValueError(f"--dask-local needs N ≥ 1 workers, got {args.dask_local}")
             engines = [n for n, v in (("--scheduler", args.scheduler), ("--dask-local", args.dask_local), ("--slurm", args.slurm)) if v]
             if len(engines) > 1: raise ValueError(f"choose one of {engines}")
             from sftkd_edu.grids import dask_local_cluster, slurm_executor, MLflowTracker
+            trackers = [MLflowTracker(args.mlflow or None)] if args.mlflow is not None else []   # a malformed URI: refused here
             client = executor = None
             if args.scheduler:
                 from distributed import Client
@@ -249,7 +267,6 @@ def main(argv:list|None=None):
             elif args.dask_local: executor = client = dask_local_cluster(args.dask_local)
             elif args.slurm: executor = slurm_executor(out / "slurm", args.partition, args.time_min, args.gpus)
             dask = client is not None
-            trackers = [MLflowTracker(args.mlflow or None)] if args.mlflow is not None else []
             try: s = sweep(cfg, out, workers=args.workers, threads=args.threads, progress=not args.quiet, executor=executor, trackers=trackers,
                            resources={"GPU": args.gpus} if dask and args.gpus else None, retries=args.retries if dask else 0)
             finally:

@@ -8,13 +8,14 @@ import hashlib, itertools, json, os, re, sys, warnings
 from pathlib import Path
 from tqdm.auto import tqdm
 from .runner import (tutorial_path, notebook_params, check_params, run_notebook, NotebookError, save_record, failed_record,
-                              interrupted_record, kill_tree, RECORD, RUN_LOCK, _run_state, yaml_error)
+                              interrupted_record, kill_tree, RECORD, RUN_LOCK, _run_state, yaml_error, load_yaml)
 
 # %% auto #0
-__all__ = ['THREADS_ENV', 'PAPER_METHODS', 'PRESETS', 'STUDY_RECIPES', 'SWEEP_KEYS', 'BENCH_REGIME', 'BENCH_RECIPES',
-           'WHICH_TEACHER_RECIPES', 'SFTN_BENCH_RECIPES', 'BENCH_METHODS', 'GAP_PAIRS', 'GAP_STRATEGIES', 'expand_grid',
-           'run_id', 'worker_threads', 'dask_local_cluster', 'slurm_executor', 'run_grid', 'GridInterrupted',
-           'MLflowTracker', 'sftn_study_grid', 'SweepConfig', 'load_sweep', 'sweep', 'sftn_bench_grid', 'gap_grid']
+__all__ = ['THREADS_ENV', 'MLFLOW_SCHEMES', 'PAPER_METHODS', 'PRESETS', 'STUDY_RECIPES', 'SWEEP_KEYS', 'BENCH_REGIME',
+           'BENCH_RECIPES', 'WHICH_TEACHER_RECIPES', 'SFTN_BENCH_RECIPES', 'BENCH_METHODS', 'GAP_PAIRS',
+           'GAP_STRATEGIES', 'expand_grid', 'run_id', 'worker_threads', 'dask_local_cluster', 'slurm_executor',
+           'run_grid', 'GridInterrupted', 'check_tracking_uri', 'MLflowTracker', 'sftn_study_grid', 'SweepConfig',
+           'load_sweep', 'sweep', 'sftn_bench_grid', 'gap_grid']
 
 # %% ../nbs/08b_grids.ipynb #c023
 def expand_grid(grid):
@@ -54,6 +55,15 @@ def worker_threads(workers:int, # runs at once on this machine
     if os.environ.get("OMP_NUM_THREADS"): return None
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return max(1, cores // workers)
+
+def _track(tracker, run_dir, grid:str, errors:dict):
+    "Call a tracker; its failure is reported once (a warning with the reason) and counted, never the end of the grid."
+    try: tracker(run_dir, grid)
+    except Exception as e:
+        name = type(tracker).__name__
+        if name not in errors: warnings.warn(f"{name} could not log run {Path(run_dir).name} ({type(e).__name__}: {str(e)[:300]}); "
+                                             "the grid goes on, later failures of this tracker are not reported")
+        errors[name] = errors.get(name, 0) + 1
 
 def _keep_aside(path:Path):
     "Move a corrupt record out of the way, never deleting it: `record.json` → `record.corrupt-<n>.json`."
@@ -97,8 +107,27 @@ def _check_runs(src, grid, base) -> list:
     "Every run's parameters — `base` updated by each grid combination — checked against the template before the first run starts."
     defaults, runs = notebook_params(src), [{**(base or {}), **c} for c in expand_grid(grid)]
     check_params(base or {}, defaults)   # base on its own too: a bad value the grid happens to override is still a mistake
-    for c in runs: check_params(c, defaults)
+    for i, c in enumerate(runs):
+        check_params(c, defaults)
+        _check_run_choices(c, i)
     return runs
+
+def _check_run_choices(run:dict, i:int):
+    "ValueError unless a run's teacher kind, KD method and architectures exist and it sets no option of another teacher kind."
+    from sftkd_edu.teachers import TEACHER_KINDS, SFTN_KINDS, SFTN_OPTIONS, KIND_OPTIONS
+    from sftkd_edu.distill import list_methods
+    from sftkd_edu.models import list_models
+    kind, where = run.get("teacher_kind", "standard"), f"run {i} ({run.get('tags') or run.get('seed', '')})"
+    if kind not in TEACHER_KINDS: raise ValueError(f"{where}: unknown teacher_kind {kind!r}; valid kinds: {list(TEACHER_KINDS)}")
+    if "method" in run and run["method"] not in list_methods() + ["none"]:
+        raise ValueError(f"{where}: unknown KD method {run['method']!r}; valid: {list_methods() + ['none']}")
+    for k in ("teacher", "student", "assistant"):
+        if isinstance(run.get(k), str) and run[k] not in list_models():
+            raise ValueError(f"{where}: unknown {k} architecture {run[k]!r}; valid: {list_models()}")
+    # another kind's own option, set to something else than its default, would be recorded nowhere and change nothing
+    foreign = sorted(k for other, opts in KIND_OPTIONS.items() if other != kind for k, d in opts.items() if k in run and run[k] != d)
+    if kind not in SFTN_KINDS: foreign += sorted(k for k, d in SFTN_OPTIONS.items() if k in run and run[k] != d)
+    if foreign: raise ValueError(f"{where}: option(s) {foreign} have no effect on a {kind!r} teacher; set them only for their own kind")
 
 def _engine(executor) -> str:
     "'dask', 'submitit', 'futures' or 'local' — what kind of engine `executor` is (by duck type: the engines are optional)."
@@ -138,11 +167,20 @@ def _finished(executor, job, args:dict, resources=None, retries:int=0):
             if pending: time.sleep(0.5)
 
 def dask_local_cluster(n_workers:int=2, threads_per_worker:int=1):
-    "A Dask `Client` on a `LocalCluster` of `n_workers` processes (one run each at a time), OMP threads set to `threads_per_worker`."
-    try: from distributed import Client, LocalCluster
+    "A Dask `Client` on a `LocalCluster` of `n_workers` processes (one run each at a time), OMP threads set to `threads_per_worker`; loopback only, over TLS."
+    try:
+        from distributed import Client, LocalCluster
+        from distributed.security import Security
     except ImportError: raise ImportError('Dask grids need the cluster extra: pip install "sftkd_edu[cluster]"') from None
+    if not (isinstance(n_workers, int) and not isinstance(n_workers, bool) and n_workers >= 1):
+        raise ValueError(f"a local Dask cluster needs n_workers ≥ 1, got {n_workers!r}")
     os.environ["OMP_NUM_THREADS"] = os.environ.get("OMP_NUM_THREADS", str(threads_per_worker))   # the workers' kernels inherit it
-    return Client(LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None))
+    # the scheduler listens on 127.0.0.1 only, and speaks TLS with a throw-away certificate: no other machine, and no other
+    # local user without it, can submit work to it (Dask's own security, needs the cryptography package)
+    sec = Security.temporary()
+    cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                           host="127.0.0.1", protocol="tls://", security=sec)
+    return Client(cluster, security=sec)
 
 def slurm_executor(folder, # where submitit keeps its job scripts and logs (on shared storage)
                    partition:str|None=None, time_min:int=60, gpus:int=0, cpus:int=2, mem_gb:int|None=None):
@@ -198,14 +236,14 @@ def _run_checked(src, combos:list, out_dir, workers:int=1, timeout=None, progres
     for rid, s in states.items():
         if s == "running": states[rid] = "busy"
     bar = tqdm(total=len(jobs), initial=len(jobs) - len(todo), desc=f"grid {out.name}", unit="run", disable=not progress)
-    left = set(todo)
+    left, tracker_errors = set(todo), {}
     def done(rid, s, where="here"):
         states[rid] = s; left.discard(rid); bar.update(1)
         running = (sum(len(v) for v in executor.processing().values()) if engine == "dask"   # what the scheduler says is running
                    else min(len(left), workers) if engine == "local" else len(left))         # else: submitted and not yet done
         bar.set_postfix(failed=sum(v in ("failed", "lost") for v in states.values()), running=running, last=where, refresh=False)
         for t in trackers:
-            if s in ("ok", "failed"): t(out / "runs" / rid, out.name)
+            if s in ("ok", "failed"): _track(t, out / "runs" / rid, out.name, tracker_errors)
     try:
         if engine == "local":
             jobs_here = {rid: (str(src), str(out / "runs" / rid), run_params(rid), timeout, threads) for rid in todo}
@@ -287,13 +325,31 @@ def _local_pool(jobs:dict, # {run id: (template, folder, params, timeout, thread
         raise GridInterrupted(list(running), queue) from None
 
 # %% ../nbs/08b_grids.ipynb #x002
+# the tracking URI schemes MLflow serves (a plain path is a file store too)
+MLFLOW_SCHEMES = ("file", "http", "https", "databricks", "sqlite", "postgresql", "mysql", "mssql")
+
+def check_tracking_uri(uri:str) -> str:
+    "`uri` if MLflow can use it as a tracking URI (a path, or one of `MLFLOW_SCHEMES` with what it needs), else a ValueError."
+    from urllib.parse import urlsplit
+    parts = urlsplit(uri)
+    scheme = parts.scheme.split("+")[0]   # postgresql+psycopg2://…
+    if not parts.scheme: return uri
+    if len(parts.scheme) == 1: return uri   # a Windows drive letter: a path
+    if scheme not in MLFLOW_SCHEMES: raise ValueError(f"--mlflow URI {uri!r}: unknown scheme {parts.scheme!r}; use a folder or one of {list(MLFLOW_SCHEMES)}")
+    if scheme in ("http", "https") and not parts.hostname: raise ValueError(f"--mlflow URI {uri!r} names no host, e.g. http://localhost:5000")
+    return uri
+
+def _mlflow_key(k:str) -> str:
+    "A parameter or tag name as MLflow accepts it: letters, digits, _ - . / and spaces, at most 250 characters."
+    return re.sub(r"[^\w\-./ ]", "_", k)[:250] or "_"
+
 class MLflowTracker:
     "A grid tracker: logs each finished run to MLflow — parameters, tags (grid, run id, the run's own tags), per-epoch teacher and student history, final metrics, and the record itself."
     def __init__(self, uri:str|None=None, # a tracking URI (None: a file store in the grid folder's `mlruns/`, no server)
                  experiment:str|None=None): # the MLflow experiment (None: the grid folder's name)
         try: import mlflow  # noqa: F401
         except ImportError: raise ImportError('MLflow tracking needs the cluster extra: pip install "sftkd_edu[cluster]"') from None
-        self.uri, self.experiment = uri, experiment
+        self.uri, self.experiment = (check_tracking_uri(uri) if uri else None), experiment
     def __call__(self, run_dir, grid:str):
         import math, mlflow
         run_dir = Path(run_dir); rec = json.loads((run_dir / RECORD).read_text())
@@ -302,9 +358,12 @@ class MLflowTracker:
         mlflow.set_tracking_uri(uri); mlflow.set_experiment(self.experiment or grid)
         p = rec.get("params", {})
         num = lambda d: {k: float(v) for k, v in d.items() if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)}
-        tags = {"grid": grid, "run_id": run_dir.name, "status": rec.get("status", "?"), **{f"tag.{k}": str(v) for k, v in (p.get("tags") or {}).items()}}
+        tags = {"grid": grid, "run_id": run_dir.name, "status": rec.get("status", "?"),
+                **{_mlflow_key(f"tag.{k}"): str(v)[:5000] for k, v in (p.get("tags") or {}).items()}}
         with mlflow.start_run(run_name=run_dir.name, tags=tags):
-            mlflow.log_params({k: (v if isinstance(v, (int, float, str, bool)) or v is None else json.dumps(v, default=str))
+            # MLflow caps a parameter's value (6000 characters): a long one is cut, never the reason a run is not logged
+            mlflow.log_params({_mlflow_key(k): (v if isinstance(v, (int, float, bool)) or v is None else
+                                                (v if isinstance(v, str) else json.dumps(v, default=str))[:5000])
                                for k, v in p.items() if k != "tags"})
             if rec.get("status") == "ok":
                 for part in ("teacher", "student"):
@@ -398,7 +457,7 @@ def load_sweep(config, # a preset name, a YAML file, a dict, or a `SweepConfig` 
         import yaml
         p = Path(config)
         if not p.is_file(): raise ValueError(f"sweep config {config} is neither a file nor a preset; presets: {sorted(PRESETS)}")
-        try: cfg = yaml.safe_load(p.read_text())
+        try: cfg = load_yaml(p.read_text(encoding="utf-8"))
         except yaml.YAMLError as e: raise ValueError(f"sweep config {p} is not valid YAML: {yaml_error(e)}") from None
     if not isinstance(cfg, dict): raise ValueError(f"a sweep config is a mapping with keys {list(SWEEP_KEYS)}, got {type(cfg).__name__}")
     bad = [k for k in cfg if k not in SWEEP_KEYS]

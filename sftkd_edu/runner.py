@@ -10,9 +10,10 @@ import sftkd_edu
 from .files import atomic_write_text
 
 # %% auto #0
-__all__ = ['QUICK_PARAMS', 'LEARNER_PARAMS', 'RECORD_SCHEMA', 'RECORD', 'RECORD_FIELDS', 'RUN_LOCK', 'RUN_STATES', 'PLOTLY_MIME',
-           'BROWSER_HINT', 'list_tutorials', 'tutorial_path', 'notebook_params', 'plain_value', 'check_params',
-           'parse_param', 'yaml_error', 'params_of', 'learner_mode', 'versions', 'make_record', 'failed_record',
+__all__ = ['PARAM_RANGES', 'MAX_DEPTH', 'MAX_YAML_ALIASES', 'MAX_YAML_NODES', 'QUICK_PARAMS', 'LEARNER_PARAMS', 'RECORD_SCHEMA',
+           'RECORD', 'RECORD_FIELDS', 'RUN_LOCK', 'RUN_STATES', 'PLOTLY_MIME', 'BROWSER_HINT', 'list_tutorials',
+           'tutorial_path', 'check_ranges', 'notebook_params', 'plain_value', 'check_params', 'parse_param',
+           'load_yaml', 'yaml_error', 'params_of', 'learner_mode', 'versions', 'make_record', 'failed_record',
            'interrupted_record', 'save_record', 'NewerRecordError', 'load_record', 'QuietKernelManager',
            'NotebookError', 'run_notebook', 'find_browser', 'kill_tree', 'check_static_images', 'add_static_images']
 
@@ -36,6 +37,44 @@ def tutorial_path(name:str): # e.g. "01_quickstart" (or "quickstart")
             if name in (p.stem, p.name, p.stem.split("_", 1)[-1]): return p
     raise ValueError(f"unknown tutorial {name!r}; available: {list_tutorials()}")
 
+# %% ../nbs/08_runner.ipynb #rg001
+import math
+# the domain of each numeric setting, by name (top level and inside method_params): (low, high, low included, high included)
+_POS, _NONNEG, _FRAC = (0, math.inf, False, False), (0, math.inf, True, False), (0, 1, False, True)
+PARAM_RANGES = {
+    **{k: (1, math.inf, True, False) for k in ("threads", "jobs", "workers", "epochs", "teacher_epochs", "student_epochs",
+                                                "batch_size", "n_train", "n_test", "probe_epochs", "hint_stage", "feat_dim", "nce_k")},
+    "seed": _NONNEG,
+    **{k: _POS for k in ("lr", "student_lr", "tau", "kd_T", "branch_lr", "T", "tf_T", "ss_T", "nce_t", "init_var", "margin")},
+    **{k: _NONNEG for k in ("lam_t", "lam_kl", "lam_ce", "kl_warmup", "lip_weight", "consistency_weight", "cmi_weight",
+                            "finetune_lr", "weight", "ce_weight", "kd_weight", "tf_weight", "ss_weight", "alpha", "beta",
+                            "gamma", "w_dist", "w_angle", "warmup", "ratio_tf", "ratio_ss", "distort")},
+    "smoothing": (0, 1, True, False), "stop_fraction": _FRAC, "finetune_fraction": _FRAC, "rate": _FRAC, "nce_m": (0, 1, True, False)}
+
+def _range_text(r):
+    lo, hi, lo_in, hi_in = r
+    return f"{'[' if lo_in else '('}{lo}, {'∞' if hi == math.inf else hi}{']' if hi_in else ')'}"
+
+def _check_numbers(v, path:str):
+    "ValueError for a non-finite float anywhere in `v`."
+    if isinstance(v, float) and not math.isfinite(v): raise ValueError(f"parameter {path} must be a finite number, got {v!r}")
+    if isinstance(v, list):
+        for i, x in enumerate(v): _check_numbers(x, f"{path}[{i}]")
+    if isinstance(v, dict):
+        for k, x in v.items(): _check_numbers(x, f"{path}.{k}")
+
+def check_ranges(params:dict, defaults:dict|None=None): # the notebook's own defaults: always valid there (05's 0 = "the preset's")
+    "Raise a ValueError for a non-finite number, or a value outside its `PARAM_RANGES` domain, in `params` or its `method_params`."
+    _check_numbers(params, "params")
+    named = [(k, v) for k, v in params.items()] + [(f"method_params.{k}", v) for k, v in (params.get("method_params") or {}).items()]
+    for name, v in named:
+        r = PARAM_RANGES.get(name.rsplit(".", 1)[-1])
+        if r is None or v is None or isinstance(v, bool) or not isinstance(v, (int, float)): continue
+        if defaults is not None and name in defaults and v == defaults[name]: continue
+        lo, hi, lo_in, hi_in = r
+        if not ((v >= lo if lo_in else v > lo) and (v <= hi if hi_in else v < hi)):
+            raise ValueError(f"parameter {name} must be in {_range_text(r)}, got {v!r}")
+
 # %% ../nbs/08_runner.ipynb #c008
 def notebook_params(path):
     "`{name: default value}` of the notebook's `parameters` cell."
@@ -55,14 +94,25 @@ def _type_ok(value, default):
 
 _PLAIN = (str, bool, int, float, type(None))
 
-def plain_value(v, path:str="value"):
+# how deep a parameter's lists and dicts may nest: far beyond any real one, far below Python's stack
+MAX_DEPTH = 32
+
+def _utf8(s:str, path:str) -> str:
+    try: s.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise ValueError(f"{path}: {s[e.start:e.end]!r} at position {e.start} cannot be written as UTF-8 (a lone surrogate?)") from None
+    return s
+
+def plain_value(v, path:str="value", depth:int=0):
     "`v` as JSON-native data (str, int, float, bool, None, lists, dicts with str keys; tuples become lists) — else a ValueError naming where."
+    if depth > MAX_DEPTH: raise ValueError(f"{path}: nested more than {MAX_DEPTH} levels deep")
+    if isinstance(v, str): return _utf8(v, path)
     if isinstance(v, _PLAIN): return v
-    if isinstance(v, (list, tuple)): return [plain_value(x, f"{path}[{i}]") for i, x in enumerate(v)]
+    if isinstance(v, (list, tuple)): return [plain_value(x, f"{path}[{i}]", depth + 1) for i, x in enumerate(v)]
     if isinstance(v, dict):
         bad = [k for k in v if not isinstance(k, str)]
         if bad: raise ValueError(f"{path}: dict key {bad[0]!r} ({type(bad[0]).__name__}) is not allowed; keys must be str")
-        return {k: plain_value(x, f"{path}.{k}") for k, x in v.items()}
+        return {_utf8(k, path): plain_value(x, f"{path}.{k}", depth + 1) for k, x in v.items()}
     raise ValueError(f"{path}: {type(v).__name__} is not allowed; parameters are data: str, int, float, bool, None, lists and dicts of them")
 
 def check_params(params:dict, # the values to inject
@@ -77,6 +127,7 @@ def check_params(params:dict, # the values to inject
         if not _type_ok(v, d):
             raise ValueError(f"parameter {k!r} must be {type(d).__name__} (default {d!r}), got {type(v).__name__} {v!r}")
         out[k] = float(v) if isinstance(d, float) and isinstance(v, int) and not isinstance(v, bool) else v
+    check_ranges(out, defaults)
     return out
 
 def parse_param(s:str): # "name=value"
@@ -88,11 +139,40 @@ def parse_param(s:str): # "name=value"
     try: return k, ast.literal_eval(v)
     except (ValueError, SyntaxError): return k, v
 
+# a config's aliases (*name) and its size with them expanded: far beyond any real sweep, far below an alias bomb
+MAX_YAML_ALIASES, MAX_YAML_NODES = 100, 100_000
+
+def load_yaml(text:str):
+    "`yaml.safe_load`, refusing (yaml.YAMLError) recursive aliases, more than `MAX_YAML_ALIASES` aliases, or more than `MAX_YAML_NODES` values once expanded."
+    import yaml
+    building, count = set(), [0]
+    class _Loader(yaml.SafeLoader):
+        def compose_node(self, parent, index):
+            ev = self.peek_event()
+            if isinstance(ev, yaml.AliasEvent):
+                count[0] += 1
+                if count[0] > MAX_YAML_ALIASES: raise yaml.YAMLError(f"more than {MAX_YAML_ALIASES} aliases (*name): refused")
+                if ev.anchor in building: raise yaml.YAMLError(f"alias *{ev.anchor} is used inside the node it names (recursive)")
+                return super().compose_node(parent, index)
+            anchor = getattr(ev, "anchor", None)
+            if anchor: building.add(anchor)
+            try: return super().compose_node(parent, index)
+            finally: building.discard(anchor)
+    data = yaml.load(text, Loader=_Loader)
+    # aliases make a tree of shared parts: count its values as a reader expanding them would see them
+    todo, seen = [data], 0
+    while todo:
+        v = todo.pop(); seen += 1
+        if seen > MAX_YAML_NODES: raise yaml.YAMLError(f"more than {MAX_YAML_NODES:,} values once its aliases are expanded: refused")
+        if isinstance(v, dict): todo += list(v.values()) + list(v.keys())
+        elif isinstance(v, list): todo += v
+    return data
+
 def yaml_error(e) -> str:
     "A YAML parse error in one line: what is wrong and where."
     mark = getattr(e, "problem_mark", None)
     where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-    return f"{getattr(e, 'problem', None) or type(e).__name__}{where}"
+    return f"{getattr(e, 'problem', None) or str(e) or type(e).__name__}{where}"
 
 QUICK_PARAMS = {   # each tutorial in seconds, not minutes: what `sftkd docs` runs by default and the tests run (numbers are not results)
     "00_kd_in_10_minutes": dict(n_train=200, n_test=200, epochs=1, seeds=[0], progress=False, solutions=True),

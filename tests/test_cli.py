@@ -132,3 +132,48 @@ def test_quickstart_static_images(quickstart_run):
     outs = [o["data"] for c in quickstart_run.notebook["cells"] for o in c.get("outputs", []) if "application/vnd.plotly.v1+json" in o.get("data", {})]
     assert len(outs) >= 2, len(outs)
     assert all(base64.b64decode(d.get("image/png", ""))[:4] == b"\x89PNG" for d in outs), [sorted(d) for d in outs]
+
+
+BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n"
+                                                   for p, c in zip("abcdefgh", "bcdefghi"))
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--param", "tau=0.0"], "parameter tau must be in (0, ∞), got 0.0"),
+    (["--param", "lam_kl=1e999"], "must be a finite number, got inf"),
+    (["--param", "teacher_epochs=0"], "parameter teacher_epochs must be in [1, ∞), got 0"),
+    (["--param", 'method_params={"T": 0.0}'], "parameter method_params.T must be in (0, ∞), got 0.0"),
+    (["--param", "teacher_kind=nope"], "unknown teacher_kind 'nope'"),
+    (["--param", "smoothing=0.2"], "option(s) ['smoothing'] have no effect on a 'standard' teacher"),
+    (["--param", "student=resnet9"], "unknown student architecture 'resnet9'"),
+    (["--param", "seed=1", "--param", "seed=2"], "--param seed given twice"),
+    (["--threads", "0"], "threads must be"),
+    (["--workers", "0"], "workers must be"),
+    (["--dask-local", "0"], "--dask-local needs N ≥ 1"),
+    (["--mlflow", "htp:/x"], "unknown scheme 'htp'"),
+    (["--mlflow", "http://"], "names no host"),
+    (["--set", "seed=[0, 1"], "is not a JSON list"),
+    ([b"--param", b"data_root=a\x80b"], "cannot be written as UTF-8"),
+    (["bomb.yaml"], "values once its aliases are expanded"),
+])
+def test_refused_before_anything_runs(tmp_path, monkeypatch, capsys, args, message):
+    "Out-of-range, non-finite, unknown, foreign or malformed input: exit 2, one line naming it, no grid folder (in-process: the same main)."
+    from sftkd_edu.cli import main
+    (tmp_path / "s.yaml").write_text("base: {n_train: 200, n_test: 100, teacher: resnet8, teacher_epochs: 1, student_epochs: 1}\n"
+                                     "grid: {method: [kd]}\nout: g\n")
+    (tmp_path / "bomb.yaml").write_text(BOMB + "grid: {seed: [0]}\n")
+    monkeypatch.chdir(tmp_path)
+    config = [] if args == ["bomb.yaml"] else ["s.yaml"]
+    # what Python makes of a command line holding the byte 0x80: a lone surrogate (surrogateescape)
+    args = [a.decode("utf-8", "surrogateescape") if isinstance(a, bytes) else a for a in args]
+    rc = main(["sweep", *config, "--quiet", *args])
+    err = capsys.readouterr().err
+    assert rc == 2 and message in err, err[-2000:]
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "g").exists(), err
+
+
+def test_set_takes_json_for_values_with_commas():
+    "--set NAME=[JSON list]: values that hold commas (a dict of data options) vary as given."
+    from sftkd_edu.cli import _values
+    assert _values('data_options=[{"distort": 1.0, "n_sources": 300}, {}]') == ("data_options", [{"distort": 1.0, "n_sources": 300}, {}])
+    assert _values("seed=0,1") == ("seed", [0, 1])

@@ -49,6 +49,9 @@ def test_dask_grid_survives_a_lost_worker(tmp_path, local_grid):
     client = dask_local_cluster(2)
     try:
         pids = client.run(os.getpid)   # {worker address: its process}
+        # loopback only, over TLS: nothing off this machine, nor a local process without the certificate, reaches it
+        assert client.scheduler.address.startswith("tls://127.0.0.1:"), client.scheduler.address
+        assert all(a.startswith("tls://127.0.0.1:") for a in pids), list(pids)
         def kill_a_busy_worker():   # once a run has been going for a few seconds, SIGKILL the worker running it
             deadline = time.time() + 300
             while time.time() < deadline and not (out / "runs").is_dir(): time.sleep(0.2)
