@@ -18,15 +18,34 @@ def run_quickstart(out_dir="sftkd_quickstart", # folder for the executed noteboo
                    progress:bool=True, # one line per training epoch, as it happens (on stderr)
                    static_images:bool=False): # also store PNGs of the figures in the executed notebook (needs kaleido)
     "Run the quickstart tutorial; write the executed notebook, `quickstart.json` and `quickstart.html`; return the record."
-    from sftkd_edu.runner import run_notebook, load_record, NotebookError, check_static_images, add_static_images
-    from sftkd_edu.objective import History
-    from sftkd_edu.viz import plot_curves, plot_timeline, write_report
+    from sftkd_edu.runner import check_static_images, tutorial_path, check_params, notebook_params
     out_dir = Path(out_dir)
     params = dict(params or {})
     if "out_dir" in params: raise ValueError("parameter 'out_dir' is the quickstart's own: it writes into the folder given as out_dir (--out)")
     params.setdefault("progress", progress)   # fit's progress, printed as one line per epoch and echoed here (no bars: nobody sees them)
     # a missing kaleido or browser is found before the run, not after it
     if static_images: check_static_images()
+    from filelock import FileLock, Timeout
+    if out_dir.exists() and not out_dir.is_dir(): raise ValueError(f"output folder {out_dir} exists and is not a folder")
+    if out_dir.is_dir() and os.path.samefile(out_dir, tutorial_path("01_quickstart").parent):
+        raise ValueError(f"--out {out_dir} is the tutorials' own folder: the run would overwrite 01_quickstart.ipynb; choose another")
+    check_params(params, notebook_params(tutorial_path("01_quickstart")))   # before anything is created
+    out_dir.mkdir(parents=True, exist_ok=True)
+    # one quickstart per folder at a time, for its whole life: a second one would overwrite the first's record and report;
+    # the lock lives in the temporary folder (named by the output folder's real path), so the output holds only results
+    import hashlib, tempfile
+    key = hashlib.sha1(str(out_dir.resolve()).encode()).hexdigest()[:16]
+    lock = FileLock(str(Path(tempfile.gettempdir()) / f"sftkd-quickstart-{key}.lock"))
+    try: lock.acquire(timeout=0)
+    except Timeout: raise ValueError(f"another sftkd quickstart is writing into {out_dir} now: wait for it, or choose another --out") from None
+    try: return _quickstart(out_dir, params, progress, static_images)
+    finally: lock.release()
+
+def _quickstart(out_dir:Path, params:dict, progress:bool, static_images:bool):
+    "`run_quickstart` under its folder's lock."
+    from sftkd_edu.runner import run_notebook, load_record, NotebookError, add_static_images
+    from sftkd_edu.objective import History
+    from sftkd_edu.viz import plot_curves, plot_timeline, write_report
     t0, started = time.perf_counter(), time.time()
     nb = run_notebook("01_quickstart", out_dir, params, echo=progress)
     path = out_dir / "quickstart.json"

@@ -356,6 +356,7 @@ def run_notebook(src, # notebook path, or a tutorial name
                  echo:bool=False, # print what the notebook prints as it runs (to stderr), training as one line per epoch
                  static_images:bool=False): # also store a PNG of every plotly figure (`add_static_images`: GitHub and nbconvert show them)
     "Execute a parameterised notebook with papermill; return the executed notebook's path."
+    import os, sys
     import papermill as pm
     from nbclient.exceptions import DeadKernelError
     src = Path(src) if str(src).endswith(".ipynb") else tutorial_path(src)
@@ -365,7 +366,8 @@ def run_notebook(src, # notebook path, or a tutorial name
     if out_dir.exists() and not out_dir.is_dir(): raise ValueError(f"output folder {out_dir} exists and is not a folder")
     out_dir.mkdir(parents=True, exist_ok=True)
     dst = out_dir / src.name
-    import os, sys
+    if dst.exists() and os.path.samefile(dst, src):   # the same file by another path, a hard link, a symlink
+        raise ValueError(f"the executed notebook would overwrite its source {src}: choose another output folder than {out_dir}")
     from sftkd_edu.callbacks import PROGRESS_ENV
     old = os.environ.get(PROGRESS_ENV)
     if echo: os.environ[PROGRESS_ENV] = "lines"   # the kernel inherits it: no bars, one line per epoch
