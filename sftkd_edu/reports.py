@@ -10,6 +10,7 @@ from .runner import load_record, RECORD, _run_state
 from .viz import write_report, mean_std, plot_grouped_bars, plot_mean_curves, plot_similarity_vs_accuracy
 from .grids import STUDY_RECIPES, BENCH_RECIPES
 from .teachers import KIND_OPTIONS, FINETUNE_KINDS
+from .stats import with_stats
 
 # %% auto #0
 __all__ = ['REPORTS_FILE', 'FRIENDLINESS_KEYS', 'summarize_quickstarts', 'load_runs', 'summarize', 'grid_report',
@@ -104,7 +105,7 @@ def summarize(out_dir):
                       "epochs to 90 %": _ms([r["convergence"]["epochs_to_90"] for r in rs])})
     regime = lambda key: tuple(v for k, v in zip(names, key) if k not in _RECIPE_KEYS)   # same data, models, method, schedule
     kind = lambda key: json.loads(key[names.index("teacher_kind")])
-    gains = []
+    gains, diffs = [], []
     for key, (m, n) in means.items():
         std = next((k for k in means if kind(k) == "standard" and regime(k) == regime(key)), None)
         if kind(key) != "standard" and std is not None:
@@ -113,7 +114,8 @@ def summarize(out_dir):
             gains.append({**{k: v for k, v in label(groups[key]).items() if k not in ("n",)},
                           "gain (points)": round(m - means[std][0], 2), "paired gain": _ms(d) if d else "–",
                           "seeds gaining": f"{sum(x > 0 for x in d)}/{len(d)}", "n (kind / standard)": f"{n} / {means[std][1]}"})
-    return {"table": table, "gains": gains, "failed": bad, "n_ok": len(ok)}
+            diffs.append(d or None)
+    return {"table": table, "gains": with_stats(gains, diffs), "failed": bad, "n_ok": len(ok)}
 
 def grid_report(out_dir, title:str|None=None):
     "Write `out_dir/report.html` (tables, gain per method, convergence curves, KL/CKA vs accuracy); return its path."
@@ -216,7 +218,7 @@ def study_gains(out_dir, baseline:str="standard"):
 def study_table(out_dir, baseline:str="standard", early_epoch:int=2):
     "Rows per (regime, recipe): teacher accuracy and softened entropy, student accuracy (last, and after `early_epoch`), gain over `baseline` paired by seed."
     groups, gains = _study_groups(out_dir), study_gains(out_dir, baseline)
-    rows = []
+    rows, diffs = [], []
     for key, by_seed in groups.items():
         rs = list(by_seed.values())
         row = {"regime": key[0], "recipe": key[1], "seeds": len(rs), "teacher acc": _ms([r["teacher"]["test_acc"] for r in rs])}
@@ -227,8 +229,8 @@ def study_table(out_dir, baseline:str="standard", early_epoch:int=2):
         g = gains.get(key)
         row[f"gain vs {baseline}"] = _ms(g) if g else ""
         row["seeds gaining"] = f"{sum(x > 0 for x in g)}/{len(g)}" if g else ""
-        rows.append(row)
-    return rows
+        rows.append(row); diffs.append(g or None)
+    return with_stats(rows, diffs)
 
 # %% ../nbs/08c_reports.ipynb #b004
 def _bench_groups(out_dir):
@@ -247,7 +249,7 @@ def _drift(accs:list) -> float:
 
 def bench_table(out_dir, baseline:str="standard"):
     "Rows per (regime, recipe) of a benchmark grid: teacher and student accuracy, gain paired by seed, KL, CKA, epochs to 90 %, teacher cost."
-    groups, rows = _bench_groups(out_dir), []
+    groups, rows, diffs = _bench_groups(out_dir), [], []
     order = lambda k: (int(k[0].split()[0]), k[0].split(" · ")[1] != "alone", k[0],
                        list(BENCH_RECIPES).index(k[1]) if k[1] in BENCH_RECIPES else 99, k[1])
     for key in sorted(groups, key=order):
@@ -262,11 +264,12 @@ def bench_table(out_dir, baseline:str="standard"):
         if method != "alone" and recipe != baseline and base:
             g = _paired(by_seed, base)
             row[f"gain vs {baseline} (paired)"], row["seeds gaining"] = _ms(g), f"{sum(x > 0 for x in g)}/{len(g)}"
-        else: row[f"gain vs {baseline} (paired)"], row["seeds gaining"] = "", ""
+        else: g, row[f"gain vs {baseline} (paired)"], row["seeds gaining"] = None, "", ""
+        diffs.append(g or None)
         row.update({"KL(t‖s)": _ms([r["similarity"]["kl"] for r in rs], 4), "CKA": _ms([r["similarity"]["cka"] for r in rs], 3),
                     "epochs to 90 %": _ms([r["convergence"]["epochs_to_90"] for r in rs])})
         rows.append(row)
-    return rows
+    return with_stats(rows, diffs)
 
 def bench_criteria(out_dir, epochs:int|None=None): # the schedule length to check (None: the only one in the grid)
     "The four promises of the benchmark regime, measured on a grid: `{criterion: {'value': …, 'ok': bool}}`."
@@ -398,7 +401,7 @@ def which_teacher_table(records:list, # finished 07_experiment records (one regi
     recipes = sorted({rc for rc, m in g if m != "none"}, key=lambda rc: (rc != "standard", list(BENCH_RECIPES).index(rc) if rc in BENCH_RECIPES else 99, rc))
     if "standard" not in recipes: raise ValueError(f"no standard-teacher runs among the records (recipes: {recipes}): the gains are paired against it")
     std_time = {r["params"]["seed"]: r["teacher"]["train_time_s"] for (rc, m), runs in g.items() if rc == "standard" and m != "none" for r in runs.values()}
-    rows = []
+    rows, diffs = [], {m: [] for m in methods}
     for rc in recipes:
         runs = [r for m in methods for r in g.get((rc, m), {}).values()]
         by_key = {r["teacher"]["key"]: r for r in runs}
@@ -410,10 +413,12 @@ def which_teacher_table(records:list, # finished 07_experiment records (one regi
             gains = _paired(cur, base)
             row[f"{m} gain"] = "(baseline)" if rc == "standard" else ms(gains)
             row[f"{m} seeds gaining"] = "—" if rc == "standard" or not gains else f"{sum(x > 0 for x in gains)}/{len(gains)}"
+            diffs[m].append(None if rc == "standard" or not gains else gains)
         if reports:
             reps = [reports[k] for k in by_key if k in reports]
             for q in FRIENDLINESS_KEYS[1:]: row[q] = ms([x[q] for x in reps], 3 if q in ("entropy_T", "probe_kl") else 2)
         rows.append(row)
+    for m in methods: with_stats(rows, diffs[m], prefix=f"{m} ")
     return rows
 
 def friendliness_ranks(records:list, reports:dict, method:str="kd") -> list:

@@ -9,7 +9,8 @@ import numpy as np
 from scipy import stats as _st
 
 # %% auto #0
-__all__ = ['ALPHA', 'POWER', 't_interval', 'seeds_needed', 'paired_stats', 'verdict', 'holm', 'gain_columns', 'add_holm']
+__all__ = ['ALPHA', 'POWER', 'STAT_COLUMNS', 't_interval', 'seeds_needed', 'paired_stats', 'verdict', 'holm', 'gain_columns',
+           'add_holm', 'with_stats']
 
 # %% ../nbs/05b_stats.ipynb #s005
 ALPHA = 0.05   # two-sided: the 95 % intervals and the verdicts
@@ -77,7 +78,8 @@ def holm(pvalues:list) -> list:
 
 # %% ../nbs/05b_stats.ipynb #s015
 def _num(x, nd:int=2) -> str: return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:+.{nd}f}"
-def _p(p) -> str: return "–" if p is None or math.isnan(p) else ("< 0.001" if p < 0.001 else f"{p:.3f}")
+# p below 0.001 in scientific notation ("4.2e-04"): no "<" to be escaped in HTML or Markdown
+def _p(p) -> str: return "–" if p is None or math.isnan(p) else (f"{p:.1e}" if p < 0.001 else f"{p:.3f}")
 
 def gain_columns(d, nd:int=2) -> dict:
     "The shared columns of one paired comparison (strings), and `_stats` (the numbers, for `add_holm`)."
@@ -98,4 +100,23 @@ def add_holm(rows:list) -> list:
         s = r.pop("_stats")
         r["p (Holm)"] = _p(p)
         r["verdict"] = verdict(s, None if math.isnan(p) else p) if len(with_stats) > 1 else s["verdict"]
+    return rows
+
+# %% ../nbs/05b_stats.ipynb #s018
+STAT_COLUMNS = ("95 % CI", "p (t)", "p (Wilcoxon)", "p (Holm)", "d_z", "seeds for 80 % power", "verdict")
+
+def with_stats(rows:list, # the table's rows (dicts), updated in place
+               diffs:list, # per row: its paired differences, or None (no comparison in that row)
+               prefix:str="") -> list: # e.g. "kd ": the columns become "kd 95 % CI", …
+    "Add `STAT_COLUMNS` to every row (blank without a comparison), verdicts Holm-corrected over the table; return the rows."
+    if len(rows) != len(diffs): raise ValueError(f"{len(rows)} rows but {len(diffs)} lists of differences")
+    cols = [dict(gain_columns(d)) if d else None for d in diffs]
+    adjusted = holm([c["_stats"]["p_t"] if c else math.nan for c in cols])
+    family = sum(c is not None for c in cols)
+    for row, c, p in zip(rows, cols, adjusted):
+        if c is None:
+            row.update({prefix + k: "" for k in STAT_COLUMNS}); continue
+        c["p (Holm)"] = _p(p)
+        if family > 1: c["verdict"] = verdict(c["_stats"], None if math.isnan(p) else p)
+        row.update({prefix + k: c[k] for k in STAT_COLUMNS})
     return rows
