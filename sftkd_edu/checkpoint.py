@@ -14,9 +14,10 @@ from .callbacks import Callback
 from .distributed import broadcast_object
 
 # %% auto #0
-__all__ = ['CKPT_FORMAT', 'CheckpointError', 'CheckpointWarning', 'save_checkpoint', 'load_checkpoint', 'check_checkpoint',
-           'list_checkpoints', 'rng_state', 'set_rng_state', 'objective_signature', 'check_signature',
-           'claim_checkpoint_dir', 'resume_checkpoint', 'restore_run', 'Checkpointer']
+__all__ = ['CKPT_FORMAT', 'CKPT_LOCK', 'CheckpointError', 'CheckpointWarning', 'save_checkpoint', 'load_checkpoint',
+           'check_checkpoint', 'list_checkpoints', 'rng_state', 'set_rng_state', 'objective_signature',
+           'check_signature', 'lock_checkpoint_dir', 'release_checkpoint_dir', 'claim_checkpoint_dir',
+           'resume_checkpoint', 'restore_run', 'Checkpointer']
 
 # %% ../nbs/04a_checkpoint.ipynb #k001
 CKPT_FORMAT = "sftkd_edu.checkpoint"
@@ -207,18 +208,44 @@ def _check_ckpt_args(checkpoint_dir, checkpoint_every_steps, keep_checkpoints, r
     if checkpoint_every_steps and checkpoint_dir is None: raise ValueError("checkpoint_every_steps needs a checkpoint_dir")
 
 # %% ../nbs/04a_checkpoint.ipynb #k018
+CKPT_LOCK = ".fit.lock"   # held by the one fit writing into a checkpoint folder, for the run's life
+
+def lock_checkpoint_dir(folder):
+    "Take `folder`'s lock for this fit without waiting, or raise a `CheckpointError`: another fit is writing its checkpoints there."
+    from filelock import FileLock, Timeout
+    folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(folder / CKPT_LOCK))
+    try: lock.acquire(timeout=0)
+    except Timeout:
+        raise CheckpointError(f"checkpoint_dir {folder} is in use by another fit (it holds {folder / CKPT_LOCK}): two runs would "
+                              "overwrite and prune each other's checkpoints; wait for that run to end, or use another checkpoint_dir") from None
+    return lock
+
+def release_checkpoint_dir(lock):
+    "Give back what `lock_checkpoint_dir` took (None: nothing). Its file is removed while still held, so the folder keeps only checkpoints."
+    if lock is None or not lock.is_locked: return
+    try: Path(lock.lock_file).unlink(missing_ok=True)   # a fit that opened it meanwhile finds it unlinked on acquiring, and retries
+    except PermissionError: pass   # Windows: an open file cannot be removed; the empty lock file stays, harmless
+    finally: lock.release()
+
 def claim_checkpoint_dir(folder, resume, overwrite:bool, dist):
-    "Let a fresh run write into `folder` only if it holds no checkpoints, or `overwrite` deletes them (decided on the main process)."
-    err = None
-    if dist.main and folder is not None and not resume:
-        found = list_checkpoints(folder)
-        if found and not overwrite:
-            err = (f"checkpoint_dir {folder} already holds {len(found)} checkpoint(s) of another run (newest: {found[-1].name}): "
-                   "pass resume=True to continue that run, overwrite_checkpoints=True to delete them and start afresh, "
-                   "or another checkpoint_dir")
-        for p in (found if overwrite else []): p.unlink(missing_ok=True)
+    "Lock `folder` for this fit, and let a fresh run write there only if it holds no checkpoints or `overwrite` deletes them (on the main process); the lock, to release at the end."
+    err, lock = None, None
+    if dist.main and folder is not None:
+        try:
+            lock = lock_checkpoint_dir(folder)
+            found = [] if resume else list_checkpoints(folder)
+            if found and not overwrite:
+                err = (f"checkpoint_dir {folder} already holds {len(found)} checkpoint(s) of another run (newest: {found[-1].name}): "
+                       "pass resume=True to continue that run, overwrite_checkpoints=True to delete them and start afresh, "
+                       "or another checkpoint_dir")
+            for p in (found if overwrite else []): p.unlink(missing_ok=True)
+        except CheckpointError as e: err = str(e)
+        except BaseException: release_checkpoint_dir(lock); raise
     err = broadcast_object(err, dist)   # every process raises, none is left waiting
-    if err: raise CheckpointError(err)
+    if err:
+        release_checkpoint_dir(lock); raise CheckpointError(err)
+    return lock
 
 def resume_checkpoint(objective:Objective, checkpoint_dir, resume, dist) -> tuple:
     "`(checkpoint, path)` to continue from — picked on the main process, loaded on every one — or `(None, None)`."
