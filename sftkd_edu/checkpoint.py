@@ -4,7 +4,7 @@
 
 # %% ../nbs/04a_checkpoint.ipynb #c002
 from __future__ import annotations
-import os, pickle, random, re, warnings
+import math, os, pickle, random, re, stat, warnings
 from pathlib import Path
 import numpy as np
 import torch
@@ -14,8 +14,9 @@ from .callbacks import Callback
 from .distributed import broadcast_object
 
 # %% auto #0
-__all__ = ['CKPT_FORMAT', 'CheckpointError', 'CheckpointWarning', 'save_checkpoint', 'load_checkpoint', 'list_checkpoints',
-           'rng_state', 'set_rng_state', 'objective_signature', 'check_signature', 'claim_checkpoint_dir',
+__all__ = ['CKPT_FORMAT', 'CKPT_LOCK', 'CheckpointError', 'CheckpointWarning', 'save_checkpoint', 'load_checkpoint',
+           'check_checkpoint', 'list_checkpoints', 'rng_state', 'set_rng_state', 'objective_signature',
+           'check_signature', 'lock_checkpoint_dir', 'release_checkpoint_dir', 'claim_checkpoint_dir',
            'resume_checkpoint', 'restore_run', 'Checkpointer']
 
 # %% ../nbs/04a_checkpoint.ipynb #k001
@@ -35,12 +36,35 @@ def _why(e):
     lines = [l.strip() for l in str(e).splitlines() if l.strip()]
     return next((l for l in lines if "GLOBAL" in l), lines[0] if lines else type(e).__name__)
 
+def _what(mode:int) -> str:
+    for test, name in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
+        if test(mode): return name
+    return "not a regular file"
+
+def _open_regular(path:Path):
+    "`path` opened for reading if it is — or links to — a regular file; a directory, device (/dev/null), FIFO or socket is refused unread."
+    try: st = os.stat(path)   # follows a symlink to what it names; stat never blocks, not even on a FIFO
+    except FileNotFoundError: raise FileNotFoundError(f"checkpoint {path} does not exist"
+                                                      + (" (a symlink to nothing)" if path.is_symlink() else "")) from None
+    except OSError as e: raise CheckpointError(f"checkpoint {path} cannot be read: {e.strerror}") from None
+    link = f" (a symlink to {os.readlink(path)})" if path.is_symlink() else ""
+    if not stat.S_ISREG(st.st_mode): raise CheckpointError(f"checkpoint {path} is {_what(st.st_mode)}{link}, not a checkpoint file")
+    try: fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))   # non-blocking: swapped for a FIFO meanwhile, it cannot hang
+    except OSError as e: raise CheckpointError(f"checkpoint {path} cannot be read: {e.strerror}") from None
+    f = os.fdopen(fd, "rb")
+    st = os.fstat(f.fileno())   # what was opened, not what the name showed a moment ago
+    if not stat.S_ISREG(st.st_mode):
+        f.close(); raise CheckpointError(f"checkpoint {path} is {_what(st.st_mode)}{link}, not a checkpoint file")
+    if st.st_size == 0:
+        f.close(); raise CheckpointError(f"checkpoint {path} is empty (0 bytes: a write that never finished?)")
+    return f
+
 def load_checkpoint(path, map_location="cpu"):
     "Read a checkpoint written by `fit` with `weights_only=True`: tensors and plain Python values only, never pickled code."
-    path = Path(path)
-    if not path.is_file(): raise FileNotFoundError(f"checkpoint {path} does not exist")
-    if path.stat().st_size == 0: raise CheckpointError(f"checkpoint {path} is empty (0 bytes: a write that never finished?)")
-    try: ck = torch.load(path, map_location=map_location, weights_only=True)
+    path = Path(path); f = _open_regular(path)
+    try:
+        with f: ck = torch.load(f, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
         if "GLOBAL" not in str(e):   # not a refused object: a file cut short (torch reports that as an unpickling error too)
             raise CheckpointError(f"checkpoint {path} is unreadable (truncated or corrupt?): {_why(e)}") from None
@@ -52,6 +76,35 @@ def load_checkpoint(path, map_location="cpu"):
         raise CheckpointError(f"checkpoint {path} is unreadable (truncated or corrupt?): {type(e).__name__}: {first}") from None
     if not isinstance(ck, dict) or ck.get("format") != CKPT_FORMAT:
         raise CheckpointError(f"{path} is not a sftkd_edu checkpoint (no format={CKPT_FORMAT!r} entry)")
+    return ck
+
+_NEEDED = ("epoch", "step", "signature", "config", "objective", "optimizer", "scheduler", "history", "rng")   # what a resume reads
+_is_int = lambda v: isinstance(v, int) and not isinstance(v, bool)
+
+def check_checkpoint(ck:dict, path) -> dict:
+    "`ck` if it is what `fit` writes — every entry a resume reads, a well-formed signature, a possible epoch and step — else a `CheckpointError` naming what is wrong."
+    if missing := [k for k in _NEEDED if k not in ck]:
+        raise CheckpointError(f"checkpoint {path} lacks its {', '.join(missing)} entr{'y' if len(missing) == 1 else 'ies'} (not written whole by fit)")
+    sig, cfg = ck["signature"], ck["config"]
+    if not (isinstance(sig, dict) and isinstance(sig.get("objective"), str) and isinstance(sig.get("params"), dict)):
+        raise CheckpointError(f"checkpoint {path} has a malformed signature (what it was written for): {str(sig)[:80]!r}")
+    planned = cfg.get("epochs") if isinstance(cfg, dict) else None
+    if not _is_int(planned) or planned < 1:
+        raise CheckpointError(f"checkpoint {path} has an impossible planned number of epochs in its config: {planned!r} (valid: an int ≥ 1)")
+    epoch, step = ck["epoch"], ck["step"]
+    if not _is_int(epoch) or not 0 <= epoch <= planned:
+        raise CheckpointError(f"checkpoint {path} has an impossible epoch {epoch!r} (valid: an int from 0 to the {planned} epochs planned)")
+    n, bs, world = (cfg.get(k) for k in ("n_train", "batch_size", "world_size"))
+    per_epoch = ((n // (bs * world) if n > bs * world else math.ceil(n / (bs * world)))
+                 if all(_is_int(v) and v > 0 for v in (n, bs, world)) else None)   # as `fit`'s batches count them
+    if not _is_int(step) or step < 0 or (step and (epoch == planned or (per_epoch and step >= per_epoch))):
+        where = f"an int from 0 to {per_epoch - 1}" if per_epoch else "an int ≥ 0"
+        raise CheckpointError(f"checkpoint {path} has an impossible step {step!r} in epoch {epoch + 1 if _is_int(epoch) else epoch!r} "
+                              f"(valid: {where} steps done inside an epoch, 0 at an epoch's end; none after the last of the {planned} epochs)")
+    if step and not ("loop_state" in ck and isinstance(ck.get("partial"), dict)):
+        raise CheckpointError(f"checkpoint {path} is inside an epoch (step {step}) but lacks the epoch's partial sums or loop state")
+    if (m := _CKPT_RE.match(Path(path).name)) and tuple(map(int, m.groups())) != (epoch, step):
+        raise CheckpointError(f"checkpoint {path} holds epoch {epoch}, step {step}, not the epoch {int(m[1])}, step {int(m[2])} its name says")
     return ck
 
 _CKPT_RE = re.compile(r"^ckpt-(\d+)-(\d+)\.pt$")
@@ -114,19 +167,27 @@ def _load_objective_state(objective, sd:dict):
 def _pick_checkpoint(checkpoint_dir, resume, objective:Objective):
     "The checkpoint to resume from (checked against `objective`), or None: `resume` is a file, or True for the newest readable one."
     if resume is not True:
-        ck = load_checkpoint(resume); check_signature(ck["signature"], objective, f"checkpoint {resume}")
+        ck = check_checkpoint(load_checkpoint(resume), resume); check_signature(ck["signature"], objective, f"checkpoint {resume}")
         return ck, Path(resume)
     files = list_checkpoints(checkpoint_dir)
     for i, p in enumerate(reversed(files)):
-        try: ck = load_checkpoint(p)
-        except CheckpointError as e:
+        try: ck = check_checkpoint(load_checkpoint(p), p)
+        except (CheckpointError, FileNotFoundError) as e:   # a file that lies about itself: the previous one is used
             prev = files[-i - 2].name if i + 1 < len(files) else None
+            aside = _set_aside(p) if p.is_dir() and not p.is_symlink() else None   # else this run could never write that name
+            e = f"{e} (moved aside to {aside.name})" if aside else e
             warnings.warn(f"{e}; resuming from the previous checkpoint, {prev}" if prev else f"{e}; no older checkpoint: training from the start",
                           CheckpointWarning)
             continue
         check_signature(ck["signature"], objective, f"checkpoint {p}")
         return ck, p
     return None, None
+
+def _set_aside(p:Path) -> Path:
+    "Rename `p` to a free `<name>.skipped[-N]` beside it, out of the checkpoints' names; nothing is deleted."
+    n, aside = 1, p.with_name(p.name + ".skipped")
+    while aside.exists() or aside.is_symlink(): n += 1; aside = p.with_name(f"{p.name}.skipped-{n}")
+    os.replace(p, aside); return aside
 
 def _check_config(saved:dict, now:dict, path):
     diff = {k: (saved.get(k), v) for k, v in now.items() if saved.get(k) != v}
@@ -147,18 +208,44 @@ def _check_ckpt_args(checkpoint_dir, checkpoint_every_steps, keep_checkpoints, r
     if checkpoint_every_steps and checkpoint_dir is None: raise ValueError("checkpoint_every_steps needs a checkpoint_dir")
 
 # %% ../nbs/04a_checkpoint.ipynb #k018
+CKPT_LOCK = ".fit.lock"   # held by the one fit writing into a checkpoint folder, for the run's life
+
+def lock_checkpoint_dir(folder):
+    "Take `folder`'s lock for this fit without waiting, or raise a `CheckpointError`: another fit is writing its checkpoints there."
+    from filelock import FileLock, Timeout
+    folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(folder / CKPT_LOCK))
+    try: lock.acquire(timeout=0)
+    except Timeout:
+        raise CheckpointError(f"checkpoint_dir {folder} is in use by another fit (it holds {folder / CKPT_LOCK}): two runs would "
+                              "overwrite and prune each other's checkpoints; wait for that run to end, or use another checkpoint_dir") from None
+    return lock
+
+def release_checkpoint_dir(lock):
+    "Give back what `lock_checkpoint_dir` took (None: nothing). Its file is removed while still held, so the folder keeps only checkpoints."
+    if lock is None or not lock.is_locked: return
+    try: Path(lock.lock_file).unlink(missing_ok=True)   # a fit that opened it meanwhile finds it unlinked on acquiring, and retries
+    except PermissionError: pass   # Windows: an open file cannot be removed; the empty lock file stays, harmless
+    finally: lock.release()
+
 def claim_checkpoint_dir(folder, resume, overwrite:bool, dist):
-    "Let a fresh run write into `folder` only if it holds no checkpoints, or `overwrite` deletes them (decided on the main process)."
-    err = None
-    if dist.main and folder is not None and not resume:
-        found = list_checkpoints(folder)
-        if found and not overwrite:
-            err = (f"checkpoint_dir {folder} already holds {len(found)} checkpoint(s) of another run (newest: {found[-1].name}): "
-                   "pass resume=True to continue that run, overwrite_checkpoints=True to delete them and start afresh, "
-                   "or another checkpoint_dir")
-        for p in (found if overwrite else []): p.unlink(missing_ok=True)
+    "Lock `folder` for this fit, and let a fresh run write there only if it holds no checkpoints or `overwrite` deletes them (on the main process); the lock, to release at the end."
+    err, lock = None, None
+    if dist.main and folder is not None:
+        try:
+            lock = lock_checkpoint_dir(folder)
+            found = [] if resume else list_checkpoints(folder)
+            if found and not overwrite:
+                err = (f"checkpoint_dir {folder} already holds {len(found)} checkpoint(s) of another run (newest: {found[-1].name}): "
+                       "pass resume=True to continue that run, overwrite_checkpoints=True to delete them and start afresh, "
+                       "or another checkpoint_dir")
+            for p in (found if overwrite else []): p.unlink(missing_ok=True)
+        except CheckpointError as e: err = str(e)
+        except BaseException: release_checkpoint_dir(lock); raise
     err = broadcast_object(err, dist)   # every process raises, none is left waiting
-    if err: raise CheckpointError(err)
+    if err:
+        release_checkpoint_dir(lock); raise CheckpointError(err)
+    return lock
 
 def resume_checkpoint(objective:Objective, checkpoint_dir, resume, dist) -> tuple:
     "`(checkpoint, path)` to continue from — picked on the main process, loaded on every one — or `(None, None)`."

@@ -4,11 +4,11 @@
 
 # %% ../nbs/00_files.ipynb #f002
 from __future__ import annotations
-import errno, os, shutil, tempfile
+import errno, os, re, shutil, stat, tempfile, time
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['atomic_write', 'atomic_write_text']
+__all__ = ['STALE_TMP_S', 'atomic_write', 'atomic_write_text']
 
 # %% ../nbs/00_files.ipynb #f005
 def atomic_write(path, # the file to (re)place
@@ -17,20 +17,25 @@ def atomic_write(path, # the file to (re)place
     if not (isinstance(data, (str, bytes)) or callable(data)):
         raise TypeError(f"atomic_write needs str, bytes or a callable writer, got {type(data).__name__}")
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    _remove_leftovers(path)
     umask = os.umask(0); os.umask(umask)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd_open = True   # ours to close until handed on: once closed, its number may belong to another file
     try:
         os.chmod(tmp, 0o666 & ~umask)   # mkstemp makes 0600 files; give the usual permissions
         if callable(data):
-            os.close(fd); data(tmp)
+            fd_open = False; os.close(fd)
+            data(tmp)
         else:
-            with os.fdopen(fd, "wb") as f: f.write(data.encode("utf-8") if isinstance(data, str) else data)
+            f = os.fdopen(fd, "wb"); fd_open = False   # the file object closes it from here on
+            with f: f.write(data.encode("utf-8") if isinstance(data, str) else data)
         with open(tmp, "rb") as f: os.fsync(f.fileno())   # the bytes are on the disk before the name points at them
         os.replace(tmp, path)
     except BaseException as e:
         full = _disk_full(e, path.parent)   # before the temporary file is deleted and frees its space
-        try: os.close(fd)
-        except OSError: pass
+        if fd_open:
+            try: os.close(fd)
+            except OSError: pass   # the write's own error is the one to report
         if os.path.exists(tmp): os.unlink(tmp)
         if full: raise OSError(errno.ENOSPC, f"no space left on the device while writing {path} ({type(e).__name__}: {e}); "
                                f"nothing was replaced: the previous {path.name}, if any, is intact") from e
@@ -41,6 +46,19 @@ def atomic_write(path, # the file to (re)place
         finally: os.close(dfd)
     except OSError: pass
     return path
+
+STALE_TMP_S = 10.0   # a temporary file of the same target untouched this long is a killed write's leftover
+
+def _remove_leftovers(path:Path):
+    "Remove the temporary files earlier, killed writes of `path` left (this name's only), untouched for `STALE_TMP_S` seconds."
+    mine = re.compile(rf"\.{re.escape(path.name)}\.[a-z0-9_]{{8}}\.tmp")   # exactly what mkstemp made for this name
+    now = time.time()
+    for e in os.scandir(path.parent):
+        if not mine.fullmatch(e.name): continue
+        try:
+            st = e.stat(follow_symlinks=False)
+            if stat.S_ISREG(st.st_mode) and now - st.st_mtime > STALE_TMP_S: os.unlink(e.path)
+        except FileNotFoundError: pass   # removed meanwhile by another writer of the same file
 
 def _disk_full(e:BaseException, folder) -> bool:
     "Whether `e` came from a full disk: ENOSPC/EDQUOT itself, or another library's write error (torch's 'file write failed') with no space left."

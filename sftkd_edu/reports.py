@@ -14,8 +14,8 @@ from .stats import with_stats
 
 # %% auto #0
 __all__ = ['REPORTS_FILE', 'FRIENDLINESS_KEYS', 'summarize_quickstarts', 'load_runs', 'summarize', 'grid_report',
-           'list_shipped_studies', 'pack_study', 'shipped_study', 'study_gains', 'study_table', 'bench_table',
-           'bench_criteria', 'bench_gains', 'bench_gains_at', 'teacher_reports', 'which_teacher_table',
+           'list_shipped_studies', 'pack_study', 'unpack_study', 'shipped_study', 'study_gains', 'study_table',
+           'bench_table', 'bench_criteria', 'bench_gains', 'bench_gains_at', 'teacher_reports', 'which_teacher_table',
            'friendliness_ranks']
 
 # %% ../nbs/08c_reports.ipynb #c016
@@ -173,24 +173,39 @@ def pack_study(grid_dir, # a grid folder (its `runs/*/record.json`)
     ok, _ = load_runs(grid_dir)
     if not ok: raise ValueError(f"no finished runs in {grid_dir}")
     runs = {r["run_id"]: {k: v for k, v in r.items() if k != "run_id"} for r in ok}
+    for rid in runs: _check_run_id(rid, grid_dir)   # what unpacking would refuse is never packed
     rp = Path(grid_dir) / REPORTS_FILE
     extra = {"teacher_reports": json.loads(rp.read_text())} if rp.exists() else {}
     return Path(atomic_write(path, gzip.compress(json.dumps({"schema": 1, "runs": runs, **extra}, sort_keys=True).encode(), mtime=0)))
 
-def shipped_study(name:str, # one of `list_shipped_studies()`
-                  dest) -> Path: # the grid folder to create (or to complete: records already there are left as they are)
-    "Unpack a shipped study's records into the grid folder `dest`; returns `dest`."
+def _check_run_id(rid, where):
+    "ValueError unless `rid` is one folder name inside `runs/`: a non-empty str without '/', '\\', '..', ':' or NUL, not absolute."
+    if not isinstance(rid, str) or not rid or any(c in rid for c in ("/", "\\", "\0", ":")) or ".." in rid or rid == "." or Path(rid).is_absolute():
+        raise ValueError(f"{where} holds the run id {rid!r}, which is no folder name inside runs/ (it could write elsewhere): "
+                         "a run id is one name without '/', '\\', '..', ':' or NUL")
+
+def unpack_study(path, # a file `pack_study` wrote
+                 dest) -> Path: # the grid folder to create (or to complete: records already there are left as they are)
+    "Unpack a packed study's records into the grid folder `dest` — every run id checked before anything is written; returns `dest`."
     import gzip
     from sftkd_edu.runner import save_record
-    if name not in list_shipped_studies(): raise ValueError(f"no shipped study {name!r}; shipped: {list_shipped_studies()}")
     from sftkd_edu.files import atomic_write
-    pack = json.loads(gzip.decompress((_studies_dir() / f"{name}.json.gz").read_bytes()))
+    pack = json.loads(gzip.decompress(Path(path).read_bytes()))
+    if not (isinstance(pack, dict) and isinstance(pack.get("runs"), dict) and all(isinstance(r, dict) for r in pack["runs"].values())):
+        raise ValueError(f"{path} is not a packed study: a JSON object whose 'runs' maps run ids to records was expected")
+    for run_id in pack["runs"]: _check_run_id(run_id, path)
     for run_id, rec in pack["runs"].items():
         p = Path(dest) / "runs" / run_id / RECORD
         if not p.exists(): save_record(rec, p)
     rp = Path(dest) / REPORTS_FILE
     if "teacher_reports" in pack and not rp.exists(): atomic_write(rp, json.dumps(pack["teacher_reports"], indent=1, sort_keys=True))
     return Path(dest)
+
+def shipped_study(name:str, # one of `list_shipped_studies()`
+                  dest) -> Path: # the grid folder to create (or to complete: records already there are left as they are)
+    "Unpack a shipped study's records into the grid folder `dest`; returns `dest`."
+    if name not in list_shipped_studies(): raise ValueError(f"no shipped study {name!r}; shipped: {list_shipped_studies()}")
+    return unpack_study(_studies_dir() / f"{name}.json.gz", dest)
 
 # %% ../nbs/08c_reports.ipynb #c032
 _REGIME_ORDER = ("base", "more data", "longer", "bigger student", "harder data")

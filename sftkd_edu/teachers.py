@@ -304,10 +304,13 @@ def _train_teacher(data, cfg, cache_dir, progress):
     return model, {**info, **extra}
 
 def _cached(info:dict, key:str, model, data, precision:str, device) -> str|None:
-    "Why a cache entry cannot be trusted (None: it can): fields missing, another key, or an accuracy the weights do not reach."
+    "Why a cache entry cannot be trusted (None: it can): fields missing, another key, an accuracy that is none, or one the weights do not reach."
     missing = [k for k in ("key", "config", "test_acc", "history") if k not in info]
     if missing: return f"its record lacks {missing}"
     if info["key"] != key: return f"its record is for key {info['key']!r}"
+    rec = info["test_acc"]   # checked before any comparison: NaN compares as "close" to nothing and "far" from nothing
+    if isinstance(rec, bool) or not isinstance(rec, (int, float)) or not 0 <= rec <= 100:   # NaN and ±inf fail the range too
+        return f"its record's test_acc {rec!r} is not an accuracy (valid: a number from 0 to 100)"
     acc = evaluate(model, data, device=device, precision=precision)["test_acc"]
     if abs(acc - info["test_acc"]) > 100 / len(data.test):   # one test image: fp32 sums in another order can flip a borderline argmax
         return f"its record says {info['test_acc']:.2f}% but the weights score {acc:.2f}% on this test set"

@@ -17,7 +17,7 @@ from .objective import Objective, Supervised, History, accuracy, evaluate
 from .callbacks import Callback, FitState, run_callbacks, ProgressBar, NonFinitePolicy, NonFiniteLossError, NONFINITE
 from .checkpoint import (CKPT_FORMAT, CheckpointError, CheckpointWarning, save_checkpoint, load_checkpoint, list_checkpoints,
                                   rng_state, set_rng_state, objective_signature, check_signature, claim_checkpoint_dir, resume_checkpoint, restore_run,
-                                  Checkpointer, _check_ckpt_args)
+                                  CKPT_LOCK, release_checkpoint_dir, Checkpointer, _check_ckpt_args)
 from .sftn_objective import SFTNObjective, CollapseGuard, CollapseWarning
 
 # %% auto #0
@@ -132,23 +132,26 @@ def _prepare(objective, data, epochs, lr, batch_size, momentum, weight_decay, sc
                  scaler=torch.amp.GradScaler(device.type, enabled=precision == "fp16"), history=History(name=name, meta=meta),
                  channels_last=channels_last, epochs=epochs, epoch=0, name=name, eval_batch_size=eval_batch_size,
                  checkpoint_dir=checkpoint_dir, start_epoch=0, start_step=0, ck=None, global_batch=batch_size * world, run_id=uuid.uuid4().hex[:12])
-    claim_checkpoint_dir(checkpoint_dir, resume, overwrite_checkpoints, di)   # a fresh run never mixes with another run's checkpoints
-    if resume:   # before any training: a checkpoint for another objective is refused here
-        ck, path = resume_checkpoint(objective, checkpoint_dir, resume, di)
-        if ck is not None: restore_run(s, ck, path)
-    in_memory = isinstance(data.train, TensorImageDataset)   # in memory: every process augments the global batch, keeps its rows;
-    shard = dict(rank=di.rank, world_size=world) if di.enabled and not in_memory else {}   # from files: each reads only its rows
-    s.batches = make_batches(data.train, s.global_batch, shuffle=True, max_shift=max_shift, flip=flip,
-                             drop_last=len(data.train) > s.global_batch, seed=seed, device=device, with_index=objective.needs_index, **shard)
-    if di.enabled and in_memory: s.batches = ShardedBatches(s.batches, di.rank, world)
-    s.model = objective
-    if di.enabled:
-        from torch.nn.parallel import DistributedDataParallel as DDP
-        s.model = DDP(objective, device_ids=[device.index] if device.type == "cuda" else None,
-                      find_unused_parameters=objective.ddp_find_unused_parameters)
-    s.forward = _Forward(s.model, compile, device, precision)
-    s.callbacks = [ProgressBar(progress), policy, *callbacks]
-    if checkpoint_dir is not None: s.callbacks.append(Checkpointer(checkpoint_dir, checkpoint_every_steps, keep_checkpoints))
+    s.checkpoint_lock = claim_checkpoint_dir(checkpoint_dir, resume, overwrite_checkpoints, di)   # this fit's folder; a fresh run never mixes with another run's checkpoints
+    try:
+        if resume:   # before any training: a checkpoint for another objective is refused here
+            ck, path = resume_checkpoint(objective, checkpoint_dir, resume, di)
+            if ck is not None: restore_run(s, ck, path)
+        in_memory = isinstance(data.train, TensorImageDataset)   # in memory: every process augments the global batch, keeps its rows;
+        shard = dict(rank=di.rank, world_size=world) if di.enabled and not in_memory else {}   # from files: each reads only its rows
+        s.batches = make_batches(data.train, s.global_batch, shuffle=True, max_shift=max_shift, flip=flip,
+                                 drop_last=len(data.train) > s.global_batch, seed=seed, device=device, with_index=objective.needs_index, **shard)
+        if di.enabled and in_memory: s.batches = ShardedBatches(s.batches, di.rank, world)
+        s.model = objective
+        if di.enabled:
+            from torch.nn.parallel import DistributedDataParallel as DDP
+            s.model = DDP(objective, device_ids=[device.index] if device.type == "cuda" else None,
+                          find_unused_parameters=objective.ddp_find_unused_parameters)
+        s.forward = _Forward(s.model, compile, device, precision)
+        s.callbacks = [ProgressBar(progress), policy, *callbacks]
+        if checkpoint_dir is not None: s.callbacks.append(Checkpointer(checkpoint_dir, checkpoint_every_steps, keep_checkpoints))
+    except BaseException:
+        release_checkpoint_dir(s.checkpoint_lock); raise   # the folder is free again for the next fit
     return s
 
 # %% ../nbs/04_train.ipynb #t007
@@ -223,12 +226,14 @@ def fit(objective:Objective, # what to train: `Supervised`, `SFTNObjective`, a K
         sync_bn:bool=False): # under DDP, BatchNorm statistics over the global batch (`nn.SyncBatchNorm`)
     "Train `objective` on `data` and return the per-epoch `History`."
     s = _prepare(**locals())   # every argument checked; the device, optimizer, schedule, callbacks and a resumed run in one FitState
-    run_callbacks(s.callbacks, "on_fit_start", s)
     try:
-        for epoch in range(s.start_epoch, s.epochs):
-            _train_epoch(s, epoch)
-            if s.stop: break
-    finally:
-        if s.channels_last: objective.to(memory_format=torch.contiguous_format)   # weights leave `fit` in the default layout (safetensors, `.view`)
-        run_callbacks(s.callbacks, "on_fit_end", s)
+        run_callbacks(s.callbacks, "on_fit_start", s)
+        try:
+            for epoch in range(s.start_epoch, s.epochs):
+                _train_epoch(s, epoch)
+                if s.stop: break
+        finally:
+            if s.channels_last: objective.to(memory_format=torch.contiguous_format)   # weights leave `fit` in the default layout (safetensors, `.view`)
+            run_callbacks(s.callbacks, "on_fit_end", s)
+    finally: release_checkpoint_dir(s.checkpoint_lock)   # held since `_prepare`, given back however the run ends
     return s.history
