@@ -13,10 +13,10 @@ from .teachers import KIND_OPTIONS, FINETUNE_KINDS
 from .stats import with_stats
 
 # %% auto #0
-__all__ = ['REPORTS_FILE', 'FRIENDLINESS_KEYS', 'summarize_quickstarts', 'load_runs', 'summarize', 'grid_report',
-           'list_shipped_studies', 'pack_study', 'unpack_study', 'shipped_study', 'study_gains', 'study_table',
-           'bench_table', 'bench_criteria', 'bench_gains', 'bench_gains_at', 'teacher_reports', 'which_teacher_table',
-           'friendliness_ranks']
+__all__ = ['REPORTS_FILE', 'GAP_COMPARISONS', 'FRIENDLINESS_KEYS', 'summarize_quickstarts', 'load_runs', 'summarize',
+           'grid_report', 'list_shipped_studies', 'pack_study', 'unpack_study', 'shipped_study', 'study_gains',
+           'study_table', 'bench_table', 'bench_criteria', 'bench_gains', 'bench_gains_at', 'gap_rows', 'gap_table',
+           'teacher_reports', 'which_teacher_table', 'friendliness_ranks']
 
 # %% ../nbs/08c_reports.ipynb #c016
 def _check_comparable(recs:list, names:list):
@@ -326,6 +326,48 @@ def bench_gains(out_dir, method:str="kd", recipe:str="sftn", baseline:str="stand
 def bench_gains_at(out_dir, epochs:int, baseline:str="standard") -> dict:
     "`{(method, recipe): [gain per seed]}` at one schedule length: every KD method and teacher recipe against `baseline`."
     return {(m, r): g for (e, m, r), g in _bench_paired(out_dir, baseline).items() if e == epochs}
+
+# %% ../nbs/08c_reports.ipynb #gt002
+# each comparison of the gap study: (label, the strategy, its baseline) — strategies are the grid's recipe tags
+GAP_COMPARISONS = (("KD ← standard vs alone", "standard", "alone"), ("KD ← sftn vs KD ← standard", "sftn", "standard"),
+                   ("KD ← takd vs KD ← standard", "takd", "standard"))
+
+def _gap_groups(records:list) -> dict:
+    "`{(teacher, student): {strategy: {seed: record}}}`; the strategy is the recipe tag, or 'alone' for a run without KD."
+    out = {}
+    for r in records:
+        p, t = r["params"], r["params"].get("tags") or {}
+        s = "alone" if p.get("method") == "none" else t.get("recipe", p["teacher_kind"])
+        out.setdefault((p["teacher"], p["student"]), {}).setdefault(s, {})[p["seed"]] = r
+    return out
+
+def gap_rows(records:list) -> tuple:
+    "`(accuracy rows, comparison rows, plot points)` of finished capacity-gap records (see `gap_table`)."
+    from sftkd_edu.stats import paired_stats
+    acc = lambda rs: mean_std([r["student"]["test_acc_last"] for r in rs.values()])[0]
+    accs, comps, diffs, points = [], [], [], []
+    for (teacher, student), g in sorted(_gap_groups(records).items()):
+        if "alone" not in g or "standard" not in g: continue
+        pair = f"{teacher} → {student}"
+        gap = mean_std([r["teacher"]["test_acc"] for r in g["standard"].values()])[0] - acc(g["alone"])
+        accs.append({"pair": pair, "gap (points)": round(gap, 2), "teacher acc": _ms([r["teacher"]["test_acc"] for r in g["standard"].values()]),
+                     **{f"{'alone' if s == 'alone' else 'KD ← ' + s} (n)": f"{_ms([r['student']['test_acc_last'] for r in g[s].values()])} ({len(g[s])})"
+                        for s in ("alone", "standard", "sftn", "takd") if s in g}})
+        for label, s, base in GAP_COMPARISONS:
+            if s not in g or base not in g: continue
+            d = _paired(g[s], g[base])
+            if not d: continue
+            st = paired_stats(d)
+            comps.append({"pair": pair, "gap (points)": round(gap, 2), "comparison": label, "n": len(d), "gain": f"{st['mean']:+.2f}"})
+            diffs.append(d)
+            points.append({"pair": pair, "gap": gap, "comparison": label, "gain": st["mean"], "lo": st["ci"][0], "hi": st["ci"][1], "n": len(d)})
+    return accs, with_stats(comps, diffs), points
+
+def gap_table(out_dir) -> tuple:
+    "`gap_rows` of a capacity-gap grid folder (the `digits100-gap` preset's)."
+    ok, _ = load_runs(out_dir)
+    if not ok: raise ValueError(f"no finished runs in {Path(out_dir) / 'runs'}: run `sftkd sweep digits100-gap` there first")
+    return gap_rows(ok)
 
 # %% ../nbs/08c_reports.ipynb #w002
 FRIENDLINESS_KEYS = ("test_acc", "ece", "entropy_T", "probe_kl", "probe_agreement")

@@ -47,7 +47,7 @@ def paired_stats(d, # paired differences (e.g. student accuracy with teacher A â
         out["seeds_needed"] = seeds_needed(out["dz"], alpha)
     elif n >= 2:   # every difference the same: no spread to test against
         out["p_t"] = 1.0 if out["mean"] == 0 else 0.0
-    if (d != 0).any():
+    if n >= 2 and (d != 0).any():
         out["p_wilcoxon"] = float(_st.wilcoxon(d, method="auto").pvalue)
     if n >= 10 and out["sd"] > 0:
         bs = _st.bootstrap((d,), np.mean, confidence_level=1 - alpha, n_resamples=n_boot, method="percentile",

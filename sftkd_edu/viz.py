@@ -15,7 +15,7 @@ from .files import atomic_write_text   # kept importable from here: reports are 
 # %% auto #0
 __all__ = ['plot_curves', 'markdown_table', 'html_table', 'mean_std', 'plot_paired_gains', 'plot_gain_by_length',
            'plot_grouped_bars', 'plot_mean_curves', 'plot_similarity_vs_accuracy', 'plot_timeline',
-           'plot_softened_outputs', 'plot_sftn_graph', 'RawHTML', 'write_report']
+           'plot_softened_outputs', 'plot_sftn_graph', 'RawHTML', 'write_report', 'plot_gap']
 
 # %% ../nbs/06_viz.ipynb #c005
 def plot_curves(histories:dict, # {run name: History or its `to_dict()`}
@@ -231,3 +231,19 @@ def write_report(path, # where to write the .html file
     doc = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>{style}</style></head>"
            f"<body><h1>{html.escape(title)}</h1>{''.join(parts)}</body></html>")
     return atomic_write_text(path, doc)
+
+# %% ../nbs/06_viz.ipynb #vg002
+def plot_gap(points:list, # [{"pair": str, "gap": float, "comparison": str, "gain": float, "lo": float, "hi": float, "n": int}]
+             title:str="Paired gain against the capacity gap (95 % CI)"):
+    "Gain with its confidence interval against the teacher − student-alone gap: one marker per pair and comparison."
+    fig, symbols = go.Figure(), ["circle", "diamond", "square", "triangle-up", "x"]
+    for i, comp in enumerate(dict.fromkeys(q["comparison"] for q in points)):
+        qs = [q for q in points if q["comparison"] == comp]
+        fig.add_scatter(x=[q["gap"] for q in qs], y=[q["gain"] for q in qs], mode="markers", name=comp,
+                        marker=dict(size=11, symbol=symbols[i % len(symbols)]), text=[q["pair"] for q in qs],
+                        error_y=dict(type="data", symmetric=False, array=[q["hi"] - q["gain"] for q in qs],
+                                     arrayminus=[q["gain"] - q["lo"] for q in qs]),
+                        hovertemplate="%{text}<br>gap %{x:.1f}, gain %{y:+.2f}<extra>" + comp + "</extra>")
+    fig.add_hline(y=0, line_color="gray")
+    return fig.update_layout(title=title, xaxis_title="capacity gap: teacher − student alone (points)",
+                             yaxis_title="paired gain (points)", template="plotly_white", height=440)

@@ -122,3 +122,21 @@ def test_figures_draw_in_a_browser_without_network(site):
     r = subprocess.run(["/usr/bin/chromium", *flags, page.as_uri()], capture_output=True, text=True, timeout=120)
     figures = (page.read_text()).count('class="plotly-graph-div"')
     assert figures >= 2 and r.stdout.count('class="main-svg"') >= figures, r.stderr[-2000:]
+
+
+def test_readme_table_is_what_the_committed_records_give():
+    "The README's paired table (gain, interval, p, Holm, seeds needed, verdict) is recomputed from studies/digits100-bench: no number typed by hand."
+    from sftkd_edu.reports import _bench_groups, _paired
+    from sftkd_edu.stats import with_stats
+    from sftkd_edu.viz import mean_std
+    g = _bench_groups(ROOT / "studies" / "digits100-bench")
+    rows, diffs = [], []
+    for m, rc in (("kd", "sftn"), ("kd", "sftn_detach"), ("kd", "sftn_stop_kl_grad"), ("dkd", "sftn"), ("fitnet", "sftn")):
+        d = _paired(g[(f"30 epochs · {m}", rc)], g[(f"30 epochs · {m}", "standard")]); mu, sd = mean_std(d)
+        rows.append([m, rc, f"{mu:+.2f} ± {sd:.2f} ({sum(x > 0 for x in d)}/{len(d)})"]); diffs.append(d)
+    stats = with_stats([{} for _ in rows], diffs)   # Holm over the five comparisons the table shows
+    want = ["| " + " | ".join(r + [s[k] for k in ("95 % CI", "p (Holm)", "seeds for 80 % power", "verdict")]) + " |"
+            for r, s in zip(rows, stats)]
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    missing = [w for w in want if w not in readme]
+    assert not missing, missing
