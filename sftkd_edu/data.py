@@ -11,8 +11,8 @@ import torch
 
 # %% auto #0
 __all__ = ['DATASETS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'TensorImageDataset', 'DataBundle', 'digits', 'digits100',
-           'list_datasets', 'load_dataset', 'random_shift', 'random_flip', 'Batches', 'LoaderBatches', 'make_batches',
-           'cifar10', 'cifar100', 'imagenet_transforms', 'imagefolder']
+           'list_datasets', 'load_dataset', 'validation_split', 'random_shift', 'random_flip', 'Batches',
+           'LoaderBatches', 'make_batches', 'cifar10', 'cifar100', 'imagenet_transforms', 'imagefolder']
 
 # %% ../nbs/00_data.ipynb #c005
 class TensorImageDataset(torch.utils.data.Dataset):
@@ -186,6 +186,25 @@ def load_dataset(name:str, # one of `list_datasets()`
     _check_options(fn, options, f"dataset {name!r}")
     if "root" in inspect.signature(fn).parameters: options["root"] = root
     return fn(**options)
+
+# %% ../nbs/00_data.ipynb #v002
+def validation_split(data:DataBundle, # a bundle: its training images are split, its test images are not used
+                     fraction:float=0.1, # share of each class's training images held out
+                     seed:int=0) -> DataBundle:
+    "A bundle training on the rest of `data.train` and holding out a stratified `fraction` of it in place of the test split."
+    if not (isinstance(fraction, float) and 0 < fraction < 1): raise ValueError(f"fraction must be a float in (0, 1), got {fraction!r}")
+    tr, g = data.train, torch.Generator().manual_seed(seed)
+    if not isinstance(tr, TensorImageDataset): raise ValueError(f"validation_split needs in-memory training images, got {type(tr).__name__}")
+    held = []
+    for c in tr.labels.unique().tolist():
+        idx = (tr.labels == c).nonzero().flatten()
+        idx = idx[torch.randperm(len(idx), generator=g)]
+        held.append(idx[:max(1, round(fraction * len(idx)))] if len(idx) > 1 else idx[:0])
+    held = torch.cat(held).sort().values
+    keep = torch.ones(len(tr), dtype=torch.bool); keep[held] = False
+    part = lambda m: TensorImageDataset(tr.images[m], tr.labels[m], tr.classes, tr.mean, tr.std)
+    return DataBundle(f"{data.name} (validation)", part(keep), part(held), data.num_classes, data.in_chans, data.image_size,
+                      data.classes, {**data.options, "validation": {"fraction": fraction, "seed": seed}}, data.augment)
 
 # %% ../nbs/00_data.ipynb #c026
 def random_shift(x:torch.Tensor, # batch, B×C×H×W

@@ -13,9 +13,10 @@ from .runner import (tutorial_path, notebook_params, check_params, run_notebook,
 # %% auto #0
 __all__ = ['THREADS_ENV', 'MLFLOW_SCHEMES', 'PAPER_METHODS', 'PRESETS', 'STUDY_RECIPES', 'SWEEP_KEYS', 'BENCH_REGIME',
            'BENCH_RECIPES', 'WHICH_TEACHER_RECIPES', 'SFTN_BENCH_RECIPES', 'BENCH_METHODS', 'GAP_PAIRS',
-           'GAP_STRATEGIES', 'expand_grid', 'run_id', 'worker_threads', 'dask_local_cluster', 'slurm_executor',
-           'run_grid', 'GridInterrupted', 'check_tracking_uri', 'MLflowTracker', 'sftn_study_grid', 'SweepConfig',
-           'load_sweep', 'sweep', 'sftn_bench_grid', 'gap_grid']
+           'GAP_STRATEGIES', 'ABLATION_LAM_KL', 'ABLATION_TAU', 'PAPER_GAP_PAIRS', 'PAPER_LIGHT_STUDENTS',
+           'PAPER_ASSISTANT', 'PAPER_GAP_REGIME', 'expand_grid', 'run_id', 'worker_threads', 'dask_local_cluster',
+           'slurm_executor', 'run_grid', 'GridInterrupted', 'check_tracking_uri', 'MLflowTracker', 'sftn_study_grid',
+           'SweepConfig', 'load_sweep', 'sweep', 'sftn_bench_grid', 'gap_grid', 'sftn_ablation_grid', 'paper_gap_grid']
 
 # %% ../nbs/08b_grids.ipynb #c023
 def expand_grid(grid):
@@ -568,3 +569,41 @@ def gap_grid(seeds=range(10), epochs:int=30, pairs=GAP_PAIRS, strategies=tuple(G
 
 PRESETS["digits100-gap"] = {"template": "07_experiment", "out": "sweep_digits100_gap", "workers": 2,
                             "base": BENCH_REGIME, "grid": gap_grid()}
+
+# %% ../nbs/08b_grids.ipynb #ab001
+from .teachers import SFTN_OPTIONS
+
+ABLATION_LAM_KL, ABLATION_TAU = (1.0, 3.0, 10.0), (1.0, 4.0)
+
+def sftn_ablation_grid(seeds=range(5), epochs:int=30, lam_kls=ABLATION_LAM_KL, taus=ABLATION_TAU):
+    "The benchmark's KD runs of the standard and `sftn` teachers, plus `sftn` at every other (λ_KL, τ), seed by seed."
+    runs = []
+    for seed in seeds:
+        runs += sftn_bench_grid(seeds=[seed], epochs=epochs, methods=("kd",), recipes=("standard", "sftn"), alone=False)
+        for lam in lam_kls:
+            for tau in taus:
+                if (lam, tau) == (SFTN_OPTIONS["lam_kl"], SFTN_OPTIONS["tau"]): continue   # the benchmark's own sftn run
+                runs.append({"teacher_kind": "sftn", "lam_kl": lam, "tau": tau, "method": "kd", "method_params": BENCH_METHODS["kd"],
+                             "seed": seed, "teacher_epochs": epochs, "student_epochs": epochs,
+                             "tags": {"regime": f"{epochs} epochs · kd", "recipe": f"sftn λ_KL={lam:g} τ={tau:g}"}})
+    return runs
+
+PRESETS["digits100-sftn-ablation"] = {"template": "07_experiment", "out": "sweep_digits100_bench", "workers": 2,
+                                      "base": BENCH_REGIME, "grid": sftn_ablation_grid()}
+
+PAPER_GAP_PAIRS = (("resnet32x4", "resnet8x4"), ("resnet32x4", "ShuffleV1"), ("resnet32x4", "ShuffleV2"), ("resnet32x4", "MobileNetV2"))
+# the paper's students of another family learn at 0.01 (its appendix); the assistant sits between teacher and students
+PAPER_LIGHT_STUDENTS, PAPER_ASSISTANT = ("ShuffleV1", "ShuffleV2", "MobileNetV2"), "wrn_40_2"
+PAPER_GAP_REGIME = {"dataset": "cifar100", "data_root": "", "lr": 0.05, "student_lr": 0.05, "schedule": "step", "batch_size": 64,
+                    "precision": "fp32", "device": "cuda", "progress": False}
+
+def paper_gap_grid(seeds=range(3), epochs:int=240):
+    "`gap_grid` at paper scale: CIFAR-100 pairs, the light students at lr 0.01, the `wrn_40_2` assistant."
+    runs = gap_grid(seeds=seeds, epochs=epochs, pairs=PAPER_GAP_PAIRS)
+    for r in runs:
+        if r["student"] in PAPER_LIGHT_STUDENTS: r["student_lr"] = 0.01
+        if r["teacher_kind"] == "takd": r["assistant"] = PAPER_ASSISTANT
+    return runs
+
+PRESETS["paper-gap"] = {"template": "07_experiment", "out": "sweep_paper_gap", "workers": 1, "base": PAPER_GAP_REGIME,
+                        "grid": paper_gap_grid()}

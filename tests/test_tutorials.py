@@ -206,7 +206,10 @@ def test_06_learner_mode_reads_the_shipped_studies(tmp_path):
     rec = json.loads((tmp_path / "sftn_study.json").read_text())
     assert len(rec["table"]) == 19 and all(r["seeds"] == 5 for r in rec["table"]), rec["table"]   # the full study: 19 settings × 5 seeds
     assert rec["benchmark"]["criteria"]["seeds"]["value"] == 5, rec["benchmark"]["criteria"]
-    assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == ["shipped_digits100_bench", "shipped_sftn_laptop"]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == ["shipped_digits100_bench", "shipped_digits100_gap", "shipped_sftn_laptop"]
+    gap = rec["gap"]   # section 0: the capacity-gap study's shipped records, one verdict per comparison
+    assert {c["comparison"] for c in gap["comparisons"]} >= {"KD ← standard vs alone", "KD ← sftn vs KD ← standard"}, gap["comparisons"]
+    assert all(c["verdict"] for c in gap["comparisons"]) and len(gap["verdict"]) == len({c["pair"] for c in gap["comparisons"]}) + 1
     assert not list(tmp_path.glob("shipped_*/teachers")), "learner mode trained a grid teacher"
 
 
