@@ -11,26 +11,48 @@ import math
 __all__ = ['check']
 
 # %% ../nbs/07c_exercises.ipynb #c005
+import re
+# arrows as a keyboard types them, and as the tutorials print them
+_ARROWS = re.compile(r"\s*(<-+|←|⟵)\s*")
+
+def _plain(s:str) -> str:
+    "A text answer as compared: lower case, arrows unified (`<-`, `<--`, `←`), spaces collapsed, quotes and a final period dropped."
+    s = _ARROWS.sub(" ← ", s.strip().strip("'\"`").rstrip(".").lower())
+    return re.sub(r"\s+", " ", s).strip()
+
 def _same(answer, expected, tol:float, ordered:bool) -> bool:
     if isinstance(expected, bool) or isinstance(answer, bool): return answer is expected
     if isinstance(expected, (int, float)) and isinstance(answer, (int, float)):
         return math.isclose(float(answer), float(expected), rel_tol=tol, abs_tol=tol)
-    if isinstance(expected, str) and isinstance(answer, str): return answer.strip().lower() == expected.strip().lower()
+    if isinstance(expected, str) and isinstance(answer, str): return _plain(answer) == _plain(expected)
     if isinstance(expected, (list, tuple, set)) and isinstance(answer, (list, tuple, set)):
         a, e = list(answer), list(expected)
         if not ordered: a, e = sorted(a, key=repr), sorted(e, key=repr)
         return len(a) == len(e) and all(_same(x, y, tol, ordered) for x, y in zip(a, e))
     return answer == expected
 
+def _hint(answer, expected) -> str:
+    "A nudge that does not give the answer away."
+    if isinstance(expected, (int, float)) and not isinstance(expected, bool) and isinstance(answer, (int, float)) and not isinstance(answer, bool):
+        return "your number is " + ("too high" if answer > expected else "too low") + " for this run."
+    if isinstance(expected, (list, tuple, set)) and isinstance(answer, (list, tuple, set)) and len(answer) != len(expected):
+        return f"this run's answer has {len(expected)} item(s), yours {len(answer)}."
+    return "look again at the output above the question."
+
 def check(answer, # what the learner wrote (None: not answered yet)
           expected, # what the run computed
-          why:str, # the explanation shown either way
+          why:str, # the explanation, shown with a right answer or a revealed one
           tol:float=1e-6, # numbers: relative and absolute tolerance
-          ordered:bool=False) -> bool: # lists: does the order matter
-    "Show whether `answer` matches `expected` and why; return True if it does (never raises for a wrong answer)."
+          ordered:bool=False, # lists: does the order matter
+          reveal:bool=False) -> bool: # show this run's answer and the explanation even when the answer is wrong
+    "Show whether `answer` matches `expected`: a right one with why, a wrong one with a hint first (`reveal=True`: the answer); return whether it matched."
     from IPython.display import display, Markdown
-    if answer is None:
-        display(Markdown("*Write your answer in the cell above and run it, then run this cell again.*")); return False
-    ok = _same(answer, expected, tol, ordered)
-    display(Markdown(f"✓ **Right.** {why}" if ok else f"✗ **Not quite:** you wrote `{answer!r}`; this run says `{expected!r}`. {why}"))
+    if answer is None and not reveal:
+        display(Markdown("*Write your answer in the cell above and run it, then run this cell again* "
+                         "(or add `reveal=True` to this call to see this run's answer).")); return False
+    ok = answer is not None and _same(answer, expected, tol, ordered)
+    if ok: msg = f"✓ **Right.** {why}"
+    elif reveal: msg = f"**This run's answer:** `{expected!r}`" + (f" (you wrote `{answer!r}`)" if answer is not None else "") + f". {why}"
+    else: msg = f"✗ **Not quite** — {_hint(answer, expected)} Try again, or add `reveal=True` to this call to see the answer."
+    display(Markdown(msg))
     return ok
