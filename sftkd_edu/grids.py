@@ -13,10 +13,11 @@ from .runner import (tutorial_path, notebook_params, check_params, run_notebook,
 # %% auto #0
 __all__ = ['THREADS_ENV', 'MLFLOW_SCHEMES', 'PAPER_METHODS', 'PRESETS', 'STUDY_RECIPES', 'SWEEP_KEYS', 'BENCH_REGIME',
            'BENCH_RECIPES', 'WHICH_TEACHER_RECIPES', 'SFTN_BENCH_RECIPES', 'BENCH_METHODS', 'GAP_PAIRS',
-           'GAP_STRATEGIES', 'ABLATION_LAM_KL', 'ABLATION_TAU', 'PAPER_GAP_PAIRS', 'PAPER_LIGHT_STUDENTS',
-           'PAPER_ASSISTANT', 'PAPER_GAP_REGIME', 'expand_grid', 'run_id', 'worker_threads', 'dask_local_cluster',
-           'slurm_executor', 'run_grid', 'GridInterrupted', 'check_tracking_uri', 'MLflowTracker', 'sftn_study_grid',
-           'SweepConfig', 'load_sweep', 'sweep', 'sftn_bench_grid', 'gap_grid', 'sftn_ablation_grid', 'paper_gap_grid']
+           'GAP_STRATEGIES', 'ABLATION_LAM_KL', 'ABLATION_TAU', 'PAPER_LAM_KL_TAU', 'PAPER_GAP_PAIRS',
+           'PAPER_LIGHT_STUDENTS', 'PAPER_ASSISTANT', 'PAPER_GAP_REGIME', 'expand_grid', 'run_id', 'worker_threads',
+           'dask_local_cluster', 'slurm_executor', 'run_grid', 'GridInterrupted', 'check_tracking_uri', 'MLflowTracker',
+           'sftn_study_grid', 'SweepConfig', 'load_sweep', 'sweep', 'sftn_bench_grid', 'gap_grid', 'sftn_ablation_grid',
+           'paper_gap_grid']
 
 # %% ../nbs/08b_grids.ipynb #c023
 def expand_grid(grid):
@@ -571,9 +572,10 @@ PRESETS["digits100-gap"] = {"template": "07_experiment", "out": "sweep_digits100
                             "base": BENCH_REGIME, "grid": gap_grid()}
 
 # %% ../nbs/08b_grids.ipynb #ab001
-from .teachers import SFTN_OPTIONS
-
 ABLATION_LAM_KL, ABLATION_TAU = (1.0, 3.0, 10.0), (1.0, 4.0)
+# the paper's λ_KL and τ, as `teachers.SFTN_OPTIONS` holds them (a test checks they agree): grids import no torch, so
+# `sftkd sweep --help` answers at once
+PAPER_LAM_KL_TAU = (3.0, 1.0)
 
 def sftn_ablation_grid(seeds=range(5), epochs:int=30, lam_kls=ABLATION_LAM_KL, taus=ABLATION_TAU):
     "The benchmark's KD runs of the standard and `sftn` teachers, plus `sftn` at every other (λ_KL, τ), seed by seed."
@@ -582,7 +584,7 @@ def sftn_ablation_grid(seeds=range(5), epochs:int=30, lam_kls=ABLATION_LAM_KL, t
         runs += sftn_bench_grid(seeds=[seed], epochs=epochs, methods=("kd",), recipes=("standard", "sftn"), alone=False)
         for lam in lam_kls:
             for tau in taus:
-                if (lam, tau) == (SFTN_OPTIONS["lam_kl"], SFTN_OPTIONS["tau"]): continue   # the benchmark's own sftn run
+                if (lam, tau) == PAPER_LAM_KL_TAU: continue   # the benchmark's own sftn run
                 runs.append({"teacher_kind": "sftn", "lam_kl": lam, "tau": tau, "method": "kd", "method_params": BENCH_METHODS["kd"],
                              "seed": seed, "teacher_epochs": epochs, "student_epochs": epochs,
                              "tags": {"regime": f"{epochs} epochs · kd", "recipe": f"sftn λ_KL={lam:g} τ={tau:g}"}})

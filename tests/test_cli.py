@@ -58,11 +58,12 @@ def test_bad_params_exit_2_before_running(tmp_path, param, msg):
 def test_sweep_tiny_then_report(tmp_path):
     """A 2-run sweep from a YAML file (one run fails on purpose), re-run (skips), and `sftkd report`."""
     (tmp_path / "s.yaml").write_text(
-        "base: {n_train: 200, n_test: 100, teacher: resnet8, teacher_epochs: 1, student_epochs: 1, progress: false}\n"
-        "grid: {teacher_kind: [standard, sftn], method: [kd, nope]}\nout: g\n")
+        "base: {n_train: 200, n_test: 100, teacher: resnet8, teacher_epochs: 1, student_epochs: 1, progress: false,\n"
+        "       data_root: /no-such-sftkd-data}\n"   # digits100 needs no files; cifar10 finds none: it fails inside the run
+        "grid: {teacher_kind: [standard, sftn], dataset: [digits100, cifar10]}\nout: g\n")
     r = sftkd("sweep", "s.yaml", "--quiet", cwd=tmp_path)
-    assert r.returncode == 1, r.stderr                      # the two 'nope' runs failed, and say why
-    assert r.stderr.count("FAILED") == 2 and "unknown KD method 'nope'" in r.stderr
+    assert r.returncode == 1, r.stderr                      # the two cifar10 runs failed, and say why
+    assert r.stderr.count("FAILED") == 2 and "folder '/no-such-sftkd-data' does not exist" in r.stderr, r.stderr[-2000:]
     assert "2 runs ok, 2 failed" in r.stdout and "| digits100 | resnet8 | resnet8 | kd | sftn |" in r.stdout
     records = sorted((tmp_path / "g" / "runs").glob("*/record.json"))
     stamps = [p.stat().st_mtime_ns for p in records]
@@ -144,6 +145,7 @@ BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(f"{c}: &{c} [*{p}, *{p}, 
     (["--param", "teacher_epochs=0"], "parameter teacher_epochs must be in [1, ∞), got 0"),
     (["--param", 'method_params={"T": 0.0}'], "parameter method_params.T must be in (0, ∞), got 0.0"),
     (["--param", "teacher_kind=nope"], "unknown teacher_kind 'nope'"),
+    (["--set", "method=nope"], "unknown KD method 'nope'"),
     (["--param", "smoothing=0.2"], "option(s) ['smoothing'] have no effect on a 'standard' teacher"),
     (["--param", "student=resnet9"], "unknown student architecture 'resnet9'"),
     (["--param", "seed=1", "--param", "seed=2"], "--param seed given twice"),
