@@ -6,19 +6,26 @@
 __all__ = []
 
 # %% ../nbs/08_experiments.ipynb #c002
-from .runner import (list_tutorials, tutorial_path, notebook_params, plain_value, check_params, parse_param, params_of,
-                              versions, RECORD, RECORD_SCHEMA, RECORD_FIELDS, make_record, failed_record, save_record, load_record,
-                              NotebookError, run_notebook, RUN_LOCK, yaml_error, QUICK_PARAMS, QuietKernelManager,
-                              LEARNER_PARAMS, learner_mode, PLOTLY_MIME, add_static_images)
-from .teachers import (TEACHER_KINDS, SFTN_OPTIONS, teacher_objective, train_teacher, teacher_key, get_teacher,
-                                DEMO_SETTINGS, DEMO_KINDS, demo_model, SFTN_KINDS, KIND_OPTIONS,
-                                LabelSmoothingCE, LogitMSE, SoTeacherLoss, MCMIFineTune, lipschitz_bound, class_centroids,
-                                FINETUNE_KINDS, student_friendliness)
-from .grids import (expand_grid, run_id, run_grid, _grid_job, PAPER_METHODS, PRESETS, STUDY_RECIPES, sftn_study_grid,
-                             SWEEP_KEYS, SweepConfig, load_sweep, sweep, BENCH_REGIME, BENCH_RECIPES, BENCH_METHODS, sftn_bench_grid,
-                             SFTN_BENCH_RECIPES, WHICH_TEACHER_RECIPES, dask_local_cluster, slurm_executor, MLflowTracker,
-                             THREADS_ENV, worker_threads)
-from .reports import (summarize_quickstarts, load_runs, summarize, grid_report, study_gains, study_table, bench_table,
-                               bench_criteria, bench_gains, bench_gains_at, list_shipped_studies, pack_study, shipped_study,
-                               REPORTS_FILE, FRIENDLINESS_KEYS, teacher_reports, which_teacher_table, friendliness_ranks)
+from .runner import (PARAM_RANGES, MAX_DEPTH, MAX_YAML_ALIASES, MAX_YAML_NODES, QUICK_PARAMS, LEARNER_PARAMS,
+                              RECORD_SCHEMA, RECORD, RECORD_FIELDS, RUN_LOCK, RUN_STATES, PLOTLY_MIME, BROWSER_HINT,
+                              list_tutorials, tutorial_path, check_ranges, notebook_params, plain_value, check_params,
+                              parse_param, load_yaml, yaml_error, params_of, learner_mode, versions, make_record,
+                              failed_record, interrupted_record, save_record, NewerRecordError, load_record,
+                              QuietKernelManager, NotebookError, run_notebook, find_browser, kill_tree,
+                              check_static_images, add_static_images)
+from .teachers import (TEACHER_KINDS, SFTN_KINDS, FINETUNE_KINDS, ASSISTANT_KINDS, BASE_KINDS, ASSISTANT_KD,
+                                SFTN_OPTIONS, KIND_OPTIONS, DEMO_SETTINGS, DEMO_KINDS, LabelSmoothingCE, LogitMSE,
+                                lipschitz_bound, SoTeacherLoss, class_centroids, MCMIFineTune, teacher_objective,
+                                train_teacher, student_friendliness, demo_model, teacher_key, get_teacher)
+from .grids import (_grid_job, THREADS_ENV, MLFLOW_SCHEMES, PAPER_METHODS, PRESETS, STUDY_RECIPES, SWEEP_KEYS,
+                             BENCH_REGIME, BENCH_RECIPES, WHICH_TEACHER_RECIPES, SFTN_BENCH_RECIPES, BENCH_METHODS,
+                             GAP_PAIRS, GAP_STRATEGIES, ABLATION_LAM_KL, ABLATION_TAU, PAPER_LAM_KL_TAU,
+                             PAPER_GAP_PAIRS, PAPER_LIGHT_STUDENTS, PAPER_ASSISTANT, PAPER_GAP_REGIME, expand_grid,
+                             run_id, worker_threads, dask_local_cluster, slurm_executor, run_grid, GridInterrupted,
+                             check_tracking_uri, MLflowTracker, sftn_study_grid, SweepConfig, load_sweep, sweep,
+                             sftn_bench_grid, gap_grid, sftn_ablation_grid, paper_gap_grid)
+from .reports import (REPORTS_FILE, GAP_COMPARISONS, FRIENDLINESS_KEYS, summarize_quickstarts, load_runs,
+                               summarize, grid_report, list_shipped_studies, pack_study, unpack_study, shipped_study,
+                               study_gains, study_table, bench_table, bench_criteria, bench_gains, bench_gains_at,
+                               gap_rows, gap_table, teacher_reports, which_teacher_table, friendliness_ranks)
 from .viz import mean_std
