@@ -24,7 +24,7 @@ from .grids import (_grid_job, THREADS_ENV, MLFLOW_SCHEMES, PAPER_METHODS, PRESE
                              run_id, worker_threads, dask_local_cluster, slurm_executor, run_grid, GridInterrupted,
                              check_tracking_uri, MLflowTracker, sftn_study_grid, SweepConfig, load_sweep, sweep,
                              sftn_bench_grid, gap_grid, sftn_ablation_grid, paper_gap_grid)
-from .reports import (REPORTS_FILE, GAP_COMPARISONS, FRIENDLINESS_KEYS, summarize_quickstarts, load_runs,
+from .reports import (REPORTS_FILE, GAP_COMPARISONS, FRIENDLINESS_KEYS, summarize_quickstarts, quickstart_gains, load_runs,
                                summarize, grid_report, list_shipped_studies, pack_study, unpack_study, shipped_study,
                                study_gains, study_table, bench_table, bench_criteria, bench_gains, bench_gains_at,
                                gap_rows, gap_table, teacher_reports, which_teacher_table, friendliness_ranks)

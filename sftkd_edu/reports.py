@@ -13,10 +13,10 @@ from .teachers import KIND_OPTIONS, FINETUNE_KINDS
 from .stats import with_stats
 
 # %% auto #0
-__all__ = ['REPORTS_FILE', 'GAP_COMPARISONS', 'FRIENDLINESS_KEYS', 'summarize_quickstarts', 'load_runs', 'summarize',
-           'grid_report', 'list_shipped_studies', 'pack_study', 'unpack_study', 'shipped_study', 'study_gains',
-           'study_table', 'bench_table', 'bench_criteria', 'bench_gains', 'bench_gains_at', 'gap_rows', 'gap_table',
-           'teacher_reports', 'which_teacher_table', 'friendliness_ranks']
+__all__ = ['REPORTS_FILE', 'GAP_COMPARISONS', 'FRIENDLINESS_KEYS', 'summarize_quickstarts', 'quickstart_gains', 'load_runs',
+           'summarize', 'grid_report', 'list_shipped_studies', 'pack_study', 'unpack_study', 'shipped_study',
+           'study_gains', 'study_table', 'bench_table', 'bench_criteria', 'bench_gains', 'bench_gains_at', 'gap_rows',
+           'gap_table', 'teacher_reports', 'which_teacher_table', 'friendliness_ranks']
 
 # %% ../nbs/08c_reports.ipynb #c016
 def _check_comparable(recs:list, names:list):
@@ -54,6 +54,27 @@ def summarize_quickstarts(paths:list, # record files (or folders holding one nam
                 row[f"test acc after epoch {early_epoch}"] = f"{em:.2f} ± {es:.2f}"
         rows.append(row)
     return rows
+
+# %% ../nbs/08c_reports.ipynb #c017b
+def quickstart_gains(paths:list, # record files (or folders holding one named `record`), one per seed
+                     record:str="quickstart.json", # the record's file name inside a folder
+                     metric:str="test acc (last)"): # the results-table column compared
+    "Paired gains between the arms of several seeds' records: each arm minus each earlier arm of the same model, with CI, p and verdict."
+    kind = Path(record).stem
+    recs = [load_record(Path(p) / record if Path(p).is_dir() else p, kind) for p in paths]
+    if not recs: raise ValueError("no quickstart records given")
+    _check_comparable(recs, [str(p) for p in paths])
+    table = [{r["arm"]: r for r in rec["table"]} for rec in recs]
+    first = recs[0]["table"]
+    if metric not in first[0]: raise ValueError(f"unknown metric {metric!r}: the records' columns are {sorted(first[0])}")
+    rows, diffs = [], []
+    for i, a in enumerate(first):
+        for b in first[:i]:
+            if a["model"] != b["model"]: continue
+            d = [t[a["arm"]][metric] - t[b["arm"]][metric] for t in table if a["arm"] in t and b["arm"] in t]
+            rows.append({"arm": a["arm"], "minus": b["arm"], "model": a["model"], "n": len(d), "gain": f"{mean_std(d)[0]:+.2f}" if d else "–"})
+            diffs.append(d)
+    return with_stats(rows, diffs)
 
 # %% ../nbs/08c_reports.ipynb #c025
 _GROUP = ("dataset", "teacher", "student", "method", "teacher_kind")

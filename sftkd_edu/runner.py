@@ -49,7 +49,7 @@ PARAM_RANGES = {
     **{k: _NONNEG for k in ("lam_t", "lam_kl", "lam_ce", "kl_warmup", "lip_weight", "consistency_weight", "cmi_weight",
                             "finetune_lr", "weight", "ce_weight", "kd_weight", "tf_weight", "ss_weight", "alpha", "beta",
                             "gamma", "w_dist", "w_angle", "warmup", "ratio_tf", "ratio_ss", "distort")},
-    "smoothing": (0, 1, True, False), "stop_fraction": _FRAC, "finetune_fraction": _FRAC, "rate": _FRAC, "nce_m": (0, 1, True, False)}
+    "trained_above": (0, 100, True, True), "smoothing": (0, 1, True, False), "stop_fraction": _FRAC, "finetune_fraction": _FRAC, "rate": _FRAC, "nce_m": (0, 1, True, False)}
 
 def _range_text(r):
     lo, hi, lo_in, hi_in = r
@@ -189,7 +189,7 @@ QUICK_PARAMS = {   # each tutorial in seconds, not minutes: what `sftkd docs` ru
                                demo_epochs=1, progress=False, solutions=True),
     "07_experiment": dict(n_train=200, n_test=100, teacher="resnet8", teacher_kind="sftn_finetune", method="crd",
                           teacher_epochs=1, student_epochs=1, progress=False, solutions=True),
-    "08_which_teacher": dict(source="run", methods=["kd"], seeds=[0], epochs=1, n_train=200, n_test=100, probe_epochs=1,
+    "08_which_teacher": dict(source="run", methods=["kd"], seeds=[0], epochs=1, n_train=200, n_test=100, probe_epochs=1, trained_above=0,
                              progress=False, solutions=True),   # every teacher kind, trained here (not the shipped records)
 }
 

@@ -108,15 +108,19 @@ STAT_COLUMNS = ("95 % CI", "p (t)", "p (Wilcoxon)", "p (Holm)", "d_z", "seeds fo
 def with_stats(rows:list, # the table's rows (dicts), updated in place
                diffs:list, # per row: its paired differences, or None (no comparison in that row)
                prefix:str="") -> list: # e.g. "kd ": the columns become "kd 95 % CI", …
-    "Add `STAT_COLUMNS` to every row (blank without a comparison), verdicts Holm-corrected over the table; return the rows."
+    "Add `STAT_COLUMNS` to every row (blank without a comparison; a bootstrap CI too when a comparison has n ≥ 10), verdicts Holm-corrected; return the rows."
     if len(rows) != len(diffs): raise ValueError(f"{len(rows)} rows but {len(diffs)} lists of differences")
     cols = [dict(gain_columns(d)) if d else None for d in diffs]
     adjusted = holm([c["_stats"]["p_t"] if c else math.nan for c in cols])
     family = sum(c is not None for c in cols)
+    # a bootstrap interval beside the t interval once some comparison has n ≥ 10 seeds ("–" where it has fewer)
+    names = list(STAT_COLUMNS)
+    if any(c and "95 % CI (bootstrap)" in c for c in cols): names.insert(1, "95 % CI (bootstrap)")
     for row, c, p in zip(rows, cols, adjusted):
         if c is None:
-            row.update({prefix + k: "" for k in STAT_COLUMNS}); continue
+            row.update({prefix + k: "" for k in names}); continue
         c["p (Holm)"] = _p(p)
+        c.setdefault("95 % CI (bootstrap)", "–")
         if family > 1: c["verdict"] = verdict(c["_stats"], None if math.isnan(p) else p)
-        row.update({prefix + k: c[k] for k in STAT_COLUMNS})
+        row.update({prefix + k: c[k] for k in names})
     return rows

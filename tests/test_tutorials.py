@@ -220,4 +220,10 @@ def test_08_reads_the_shipped_study(tmp_path):
     recipes = notebook_params(ROOT / "tutorials" / "08_which_teacher.ipynb")["recipes"]
     assert [r["teacher"] for r in rec["table"]] == recipes and len(rec["reports"]) == 5 * len(recipes), (rec["table"], len(rec["reports"]))
     assert all(r["kd seeds gaining"] == "—" or r["kd seeds gaining"].endswith("/5") for r in rec["table"]), rec["table"]
+    left_out = rec["left_out_of_ranks"]   # teachers below trained_above (10 %) are not ranked: the count follows from the table
+    acc = {r["teacher"]: float(r["teacher acc"].split(" ±")[0]) for r in rec["table"]}
+    assert left_out == [rc for rc in recipes if acc[rc] < 10], (left_out, acc)
+    assert all(r["n teachers"] == 5 * (len(recipes) - len(left_out)) for r in rec["ranks"]["kd"]), rec["ranks"]["kd"]
+    assert all(r["kd verdict"] == "" or r["kd verdict"] in ("helps", "hurts", "no detectable difference at 5 seeds")
+               for r in rec["table"]), [r["kd verdict"] for r in rec["table"]]
     assert not list(tmp_path.glob("which_teacher/**/teachers")), "the shipped mode trained a teacher"
