@@ -210,6 +210,9 @@ def test_06_learner_mode_reads_the_shipped_studies(tmp_path):
     gap = rec["gap"]   # section 0: the capacity-gap study's shipped records, one verdict per comparison
     assert {c["comparison"] for c in gap["comparisons"]} >= {"KD ← standard vs alone", "KD ← sftn vs KD ← standard"}, gap["comparisons"]
     assert all(c["verdict"] for c in gap["comparisons"]) and len(gap["verdict"]) == len({c["pair"] for c in gap["comparisons"]}) + 1
+    b_cmp = [r for r in rec["benchmark"]["table"] if r["epochs"] == 30 and r["verdict"]]   # one sentence per comparison, its verdict the table's
+    assert [l.split(" — **")[-1].rstrip(".*") .split("**")[0] for l in rec["benchmark"]["verdict"][1:]] == [r["verdict"] for r in b_cmp], rec["benchmark"]["verdict"]
+    assert any(l.startswith("Detectable gains (Holm-corrected)") for l in rec["verdict"]), rec["verdict"]
     assert not list(tmp_path.glob("shipped_*/teachers")), "learner mode trained a grid teacher"
 
 
