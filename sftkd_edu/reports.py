@@ -283,9 +283,15 @@ def _drift(accs:list) -> float:
     "Largest |accuracy − final accuracy| over the last fifth of the epochs (the convergence criterion)."
     return max(abs(a - accs[-1]) for a in accs[-(len(accs) // 5) - 1:])
 
-def bench_table(out_dir, baseline:str="standard"):
+def bench_table(out_dir, baseline:str="standard",
+                recipes:list|None=None): # only these teacher recipes (and the student alone); None: every one in the grid
     "Rows per (regime, recipe) of a benchmark grid: teacher and student accuracy, gain paired by seed, KL, CKA, epochs to 90 %, teacher cost."
     groups, rows, diffs = _bench_groups(out_dir), [], []
+    if recipes is not None:
+        known = sorted({rc for _, rc in groups})
+        if unknown := [rc for rc in recipes if rc not in known]: raise ValueError(f"no runs of recipe(s) {unknown} in {out_dir}; it holds {known}")
+        # the student alone is tagged with the standard recipe; Holm's correction then counts only the comparisons shown
+        groups = {k: v for k, v in groups.items() if k[1] in recipes or k[1] == baseline}
     order = lambda k: (int(k[0].split()[0]), k[0].split(" · ")[1] != "alone", k[0],
                        list(BENCH_RECIPES).index(k[1]) if k[1] in BENCH_RECIPES else 99, k[1])
     for key in sorted(groups, key=order):

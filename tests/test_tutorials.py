@@ -200,8 +200,8 @@ def test_failing_cell_is_named(tmp_path):
 
 
 def test_06_learner_mode_reads_the_shipped_studies(tmp_path):
-    "learner=True: both grids come from the records shipped with the package (no grid training); only sections 3–4 train."
-    params = dict(learner=True, demo_n_train=200, demo_epochs=1, progress=False, solutions=True)
+    "learner=True: every grid comes from the records shipped with the package (no grid training); only section 3 trains."
+    params = dict(learner=True, progress=False, solutions=True)
     run_notebook("06_when_sftn_helps", tmp_path, params, timeout=600)
     rec = json.loads((tmp_path / "sftn_study.json").read_text())
     assert len(rec["table"]) == 19 and all(r["seeds"] == 5 for r in rec["table"]), rec["table"]   # the full study: 19 settings × 5 seeds
