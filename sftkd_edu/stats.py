@@ -28,7 +28,9 @@ def seeds_needed(dz:float, alpha:float=ALPHA, power:float=POWER, n_max:int=10_00
     if not math.isfinite(dz) or dz == 0: return None
     for n in range(2, n_max + 1):
         crit, nc = _st.t.ppf(1 - alpha / 2, n - 1), abs(dz) * math.sqrt(n)
-        if _st.nct.sf(crit, n - 1, nc) + _st.nct.cdf(-crit, n - 1, nc) >= power: return n
+        # the far tail (rejecting with the wrong sign) is below 1e-15 when scipy's nct.cdf returns nan there: count it as 0
+        wrong_side = _st.nct.cdf(-crit, n - 1, nc)
+        if _st.nct.sf(crit, n - 1, nc) + (0.0 if math.isnan(wrong_side) else wrong_side) >= power: return n
     return None
 
 # %% ../nbs/05b_stats.ipynb #s008

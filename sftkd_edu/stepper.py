@@ -124,10 +124,14 @@ class SFTNStepper:
             w = {"teacher_ce": "lam_t", "branch_kl": "lam_kl", "branch_ce": "lam_ce"}
             out = {t: round(v.item(), 4) for t, v in s["terms"].items()}
             out.update({f"weight {w[t]}": self.weights[w[t]] for t in w})
+            # the terms above are weighted (what the optimiser sums); divided back, the raw CE and KL (τ² scales the KL term too)
+            scale = {"teacher_ce": self.weights["lam_t"], "branch_kl": self.weights["lam_kl"] * self.weights["tau"] ** 2,
+                     "branch_ce": self.weights["lam_ce"]}
+            out.update({f"{t} unweighted": round(s["terms"][t].item() / scale[t], 4) if scale[t] else "— (weight 0)" for t in w})
             out["total"] = round(sum(v.item() for v in s["terms"].values()), 4)
             vals = {t: v.item() for t, v in s["terms"].items()}
             fig = lambda: go.Figure(go.Bar(x=list(vals), y=list(vals.values()))).update_layout(
-                title="The three weighted loss terms", yaxis_title="value", height=340, template="plotly_white")
+                title="The three loss terms, each times its weight (what the optimiser sums)", yaxis_title="value", height=340, template="plotly_white")
         elif k == 5:
             norms = {t: [float(n) for n in row] for t, row in self.objective.grad_norms(s["terms"]).items()}
             self.opt.zero_grad(set_to_none=True)

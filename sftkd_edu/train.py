@@ -32,8 +32,6 @@ def _lr_factor(schedule, epoch, epochs, milestones, lr_decay):
 
 SCHEDULES = ("step", "cosine", "constant")
 
-SCHEDULES = ("step", "cosine", "constant")
-
 def _check_fit_args(epochs, lr, batch_size, momentum, weight_decay, schedule, milestones, max_shift, precision, channels_last=False, optim_impl="auto",
                     lr_decay=0.1):
     if not isinstance(epochs, int) or epochs < 1: raise ValueError(f"epochs must be a positive int, got {epochs!r}")

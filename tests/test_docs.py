@@ -140,3 +140,19 @@ def test_readme_table_is_what_the_committed_records_give():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     missing = [w for w in want if w not in readme]
     assert not missing, missing
+
+
+def test_shipped_studies_hold_every_committed_record():
+    "Each pack in sftkd_edu/assets/studies is its committed grid's finished records, run for run and field for field: when records land, `python scripts/pack_studies.py`."
+    import gzip
+    packs = sorted((ROOT / "sftkd_edu" / "assets" / "studies").glob("*.json.gz"))
+    assert [p.name for p in packs] == [f"{n}.json.gz" for n in ("digits100-bench", "digits100-gap", "sftn-laptop-study")], packs
+    for pack in packs:
+        name = pack.name.removesuffix(".json.gz")
+        runs = json.loads(gzip.decompress(pack.read_bytes()))["runs"]
+        recs = {d.name: json.loads((d / "record.json").read_text()) for d in (ROOT / "studies" / name / "runs").iterdir()
+                if (d / "record.json").is_file()}
+        committed = {rid: r for rid, r in recs.items() if r.get("status") == "ok"}
+        assert sorted(runs) == sorted(committed), (name, sorted(set(runs) ^ set(committed))[:5])
+        different = [rid for rid in runs if json.dumps(runs[rid], sort_keys=True) != json.dumps(committed[rid], sort_keys=True)]
+        assert not different, (name, different[:5])
