@@ -16,7 +16,7 @@ __all__ = ['THREADS_ENV', 'MLFLOW_SCHEMES', 'PAPER_METHODS', 'PRESETS', 'STUDY_R
            'GAP_STRATEGIES', 'ABLATION_LAM_KL', 'ABLATION_TAU', 'PAPER_LAM_KL_TAU', 'PAPER_GAP_PAIRS',
            'PAPER_LIGHT_STUDENTS', 'PAPER_ASSISTANT', 'PAPER_GAP_REGIME', 'expand_grid', 'run_id', 'worker_threads',
            'dask_local_cluster', 'slurm_executor', 'run_grid', 'GridInterrupted', 'check_tracking_uri', 'MLflowTracker',
-           'sftn_study_grid', 'SweepConfig', 'load_sweep', 'sweep', 'sftn_bench_grid', 'gap_grid', 'sftn_ablation_grid',
+           'sftn_study_grid', 'SweepConfig', 'load_sweep', 'sftn_bench_grid', 'gap_grid', 'sftn_ablation_grid',
            'paper_gap_grid']
 
 # %% ../nbs/08b_grids.ipynb #c023
@@ -479,21 +479,6 @@ def load_sweep(config, # a preset name, a YAML file, a dict, or a `SweepConfig` 
     out = SweepConfig(cfg)
     out.runs = _check_runs(_template(cfg.get("template", "07_experiment")), cfg["grid"], cfg.get("base"))
     return out
-
-def sweep(config, # a preset name, a YAML file, a dict or a `SweepConfig`
-          out_dir=None, # the grid folder (default: the config's `out`)
-          workers:int|None=None, overrides:dict|None=None, # parameters replacing the config's `base` ones
-          progress:bool=True, seeds:list|None=None, sets:dict|None=None, # a smaller or other grid: see `load_sweep`
-          executor=None, resources:dict|None=None, retries:int=0, trackers=(), # where the runs go: see `run_grid`
-          threads:int|None=None): # torch threads per run: see `run_grid`
-    "Run a sweep as a grid, write its `report.html`; return `summarize` of the folder."
-    from sftkd_edu.reports import grid_report, summarize   # reports read what grids write (and import their recipe tables)
-    cfg = load_sweep(config, overrides, seeds, sets)   # checked once, here (a SweepConfig passed in is not checked again)
-    out = Path(out_dir or cfg.get("out") or "sftkd_sweep")
-    _run_checked(_template(cfg.get("template", "07_experiment")), cfg.runs, out, cfg.get("workers", 1) if workers is None else workers,
-                 progress=progress, executor=executor, resources=resources, retries=retries, trackers=trackers, threads=threads)
-    grid_report(out)
-    return summarize(out)
 
 # %% ../nbs/08b_grids.ipynb #b001
 BENCH_REGIME = {"dataset": "digits100", "n_train": 5000, "n_test": 2000, "data_options": {"distort": 1.0}, "teacher": "resnet20",
