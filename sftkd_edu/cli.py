@@ -240,110 +240,128 @@ def _print_summary(s):
     if s["gains"]: print("\n" + markdown_table(s["gains"]))
     for f in s["failed"]: print(f"FAILED {f['run']}: {f['error']}", file=sys.stderr)
 
+def _cmd_quickstart(args) -> int:
+    "`sftkd quickstart`: run the quickstart tutorial into a folder, print its table."
+    from sftkd_edu.runner import NotebookError
+    from sftkd_edu.viz import markdown_table
+    try:
+        params = _params(args.param)
+        if own := sorted({"out_dir", "progress"} & set(params)):
+            raise ValueError(f"parameter(s) {own} are set by sftkd quickstart itself: use --out (folder) and --quiet (progress)")
+        if args.jobs is not None:
+            if "jobs" in params: raise ValueError("give the number of jobs once: --jobs N or --param jobs=N")
+            if args.jobs < 1: raise ValueError(f"--jobs must be ≥ 1 (1: one training after another), got {args.jobs}")
+            params["jobs"] = args.jobs
+    except ValueError as e: print(f"sftkd quickstart: error: {e}", file=sys.stderr); return 2
+    try: rec = run_quickstart(args.out, params, progress=not args.quiet, static_images=args.static_images)
+    except ValueError as e: print(f"sftkd quickstart: error: {e}", file=sys.stderr); return 2
+    except NotebookError as e: print(f"sftkd quickstart: failed: {e}", file=sys.stderr); return 1
+    except RuntimeError as e: print(f"sftkd quickstart: error: {e}", file=sys.stderr); return 2   # e.g. --static-images without kaleido
+    print(markdown_table(rec["table"]))
+    out = Path(args.out)
+    print(f"\nwrote {out / '01_quickstart.ipynb'}, {out / 'quickstart.json'}, {out / 'quickstart.html'} "
+          f"(total {rec['total_time_s']:.0f} s)")
+    return 0
+
+def _cmd_sweep(args) -> int:
+    "`sftkd sweep`: run a sweep configuration as a grid (here, on Dask or on Slurm), print its summary."
+    from sftkd_edu.experiments import sweep, load_sweep
+    try:
+        overrides = _params(args.param)
+        seeds = _int_list(args.seeds, "--seeds") if args.seeds is not None else None
+        sets = dict(_values(x) for x in args.set)
+        cfg = load_sweep(args.config, overrides, seeds, sets)   # checked once: sweep runs what it holds
+        out = Path(args.out or cfg.get("out") or "sftkd_sweep")
+        if args.dask_local is not None and args.dask_local < 1: raise ValueError(f"--dask-local needs N ≥ 1 workers, got {args.dask_local}")
+        engines = [n for n, v in (("--scheduler", args.scheduler), ("--dask-local", args.dask_local), ("--slurm", args.slurm)) if v]
+        if len(engines) > 1: raise ValueError(f"choose one of {engines}")
+        from sftkd_edu.grids import dask_local_cluster, slurm_executor, MLflowTracker
+        trackers = [MLflowTracker(args.mlflow or None)] if args.mlflow is not None else []   # a malformed URI: refused here
+        client = executor = None
+        if args.scheduler:
+            from distributed import Client
+            executor = client = Client(args.scheduler)
+        elif args.dask_local: executor = client = dask_local_cluster(args.dask_local)
+        elif args.slurm: executor = slurm_executor(out / "slurm", args.partition, args.time_min, args.gpus)
+        dask = client is not None
+        try: s = sweep(cfg, out, workers=args.workers, threads=args.threads, progress=not args.quiet, executor=executor, trackers=trackers,
+                       resources={"GPU": args.gpus} if dask and args.gpus else None, retries=args.retries if dask else 0)
+        finally:
+            if client is not None: client.close()
+    except ImportError as e: print(f"sftkd sweep: error: {e}", file=sys.stderr); return 2
+    except ValueError as e: print(f"sftkd sweep: error: {e}", file=sys.stderr); return 2
+    # Ctrl-C: the running runs were stopped and marked interrupted; 130 is the shell's code for SIGINT
+    except KeyboardInterrupt as e: print(f"\nsftkd sweep: {e or 'interrupted'}", file=sys.stderr); return 130
+    _print_summary(s)
+    print(f"\n{s['n_ok']} runs ok, {len(s['failed'])} failed; report: {out / 'report.html'}")
+    return 1 if s["failed"] else 0
+
+def _cmd_report(args) -> int:
+    "`sftkd report`: write a grid folder's report.html, print its summary."
+    from sftkd_edu.experiments import grid_report, summarize
+    try: path = grid_report(args.out_dir)
+    except ValueError as e: print(f"sftkd report: error: {e}", file=sys.stderr); return 2
+    _print_summary(summarize(args.out_dir)); print(f"\nwrote {path}")
+    return 0
+
+def _cmd_tutorials(args) -> int:
+    "`sftkd tutorials`: copy the tutorials out for a learner."
+    try: written = copy_tutorials(args.dest, force=args.force)
+    except ValueError as e: print(f"sftkd tutorials: error: {e}", file=sys.stderr); return 2
+    print(f"copied {len(written)} tutorials to {args.dest}: {', '.join(p.name for p in written)}\n"
+          f"open them with: jupyter lab {args.dest}")
+    return 0
+
+def _cmd_docs(args) -> int:
+    "`sftkd docs`: build the offline documentation site, and check its pages."
+    from sftkd_edu.docs import build_docs, check_docs, DocsError
+    try:
+        if args.no_execute and args.execute: raise ValueError("--no-execute and --execute exclude each other")
+        params = _load_params_file(args.params_file) if args.params_file else None
+        if args.no_execute and args.all: raise ValueError("--no-execute and --all exclude each other")
+        run = False if args.no_execute else args.execute or (True if args.all else "tutorials")
+        build_docs(args.out, args.root, execute=run, params=params, full=args.full, timeout=args.timeout)
+    except ValueError as e: print(f"sftkd docs: error: {e}", file=sys.stderr); return 2
+    except DocsError as e: print(f"sftkd docs: failed: {e}", file=sys.stderr); return 1
+    if problems := check_docs(args.out):
+        print("sftkd docs: broken pages:\n  " + "\n  ".join(problems), file=sys.stderr); return 1
+    return 0
+
+def _cmd_bench(args) -> int:
+    "`sftkd bench`: the speed benchmark of one training step."
+    from sftkd_edu.bench import bench, bench_table, save_bench
+    try:
+        if args.json and Path(args.json).is_dir(): raise ValueError(f"--json needs a file path, {args.json} is a folder")
+        recs = bench(args.teacher, args.student, args.batch_size, args.image_size, args.in_chans, args.num_classes, args.device,
+                     steps=[s.strip() for s in args.steps.split(",") if s.strip()], impls=[s.strip() for s in args.impls.split(",") if s.strip()],
+                     timed_steps=args.timed_steps, warmup=args.warmup, precision=[p.strip() for p in args.precision.split(",")],
+                     channels_last={"auto": "auto", "on": True, "off": False}[args.channels_last], compile=args.compile or False,
+                     optim_impl=args.optim_impl, ref_workers=args.ref_workers, threads=args.threads, isolate=not args.no_isolate,
+                     progress=not args.quiet)
+    except ValueError as e: print(f"sftkd bench: error: {e}", file=sys.stderr); return 2
+    print(bench_table(recs))
+    for w in sorted({w for r in recs for w in r.get("warnings", [])}): print(f"warning: {w}", file=sys.stderr)
+    if args.json: print(f"\nwrote {save_bench(recs, args.json)}")
+    return 0
+
+def _cmd_readme(args) -> int:
+    "`sftkd readme`: write README.md from nbs/index.ipynb (or check that it is current)."
+    from sftkd_edu.docs import write_readme
+    try: path = write_readme(args.root, check=args.check)
+    except ValueError as e:
+        print(f"sftkd readme: error: {e}", file=sys.stderr); return 1 if args.check and "stale" in str(e) else 2
+    print(f"{path} is current" if args.check else f"wrote {path}")
+    return 0
+
+# one function per subcommand
+_HANDLERS = {"quickstart": _cmd_quickstart, "sweep": _cmd_sweep, "report": _cmd_report, "tutorials": _cmd_tutorials,
+             "docs": _cmd_docs, "bench": _cmd_bench, "readme": _cmd_readme}
+
 def main(argv:list|None=None):
     "Entry point of the `sftkd` console command; returns the exit status."
     p = _parser()
     args = p.parse_args(argv)   # --help and --version answer here, before anything heavy is imported
     if args.command is None: p.print_help(); return 0
-    from sftkd_edu.runner import parse_param, NotebookError
-    from sftkd_edu.viz import markdown_table
-    if args.command == "quickstart":
-        try:
-            params = _params(args.param)
-            if own := sorted({"out_dir", "progress"} & set(params)):
-                raise ValueError(f"parameter(s) {own} are set by sftkd quickstart itself: use --out (folder) and --quiet (progress)")
-            if args.jobs is not None:
-                if "jobs" in params: raise ValueError("give the number of jobs once: --jobs N or --param jobs=N")
-                if args.jobs < 1: raise ValueError(f"--jobs must be ≥ 1 (1: one training after another), got {args.jobs}")
-                params["jobs"] = args.jobs
-        except ValueError as e: print(f"sftkd quickstart: error: {e}", file=sys.stderr); return 2
-        try: rec = run_quickstart(args.out, params, progress=not args.quiet, static_images=args.static_images)
-        except ValueError as e: print(f"sftkd quickstart: error: {e}", file=sys.stderr); return 2
-        except NotebookError as e: print(f"sftkd quickstart: failed: {e}", file=sys.stderr); return 1
-        except RuntimeError as e: print(f"sftkd quickstart: error: {e}", file=sys.stderr); return 2   # e.g. --static-images without kaleido
-        print(markdown_table(rec["table"]))
-        out = Path(args.out)
-        print(f"\nwrote {out / '01_quickstart.ipynb'}, {out / 'quickstart.json'}, {out / 'quickstart.html'} "
-              f"(total {rec['total_time_s']:.0f} s)")
-        return 0
-    if args.command == "sweep":
-        from sftkd_edu.experiments import sweep, load_sweep
-        try:
-            overrides = _params(args.param)
-            seeds = _int_list(args.seeds, "--seeds") if args.seeds is not None else None
-            sets = dict(_values(x) for x in args.set)
-            cfg = load_sweep(args.config, overrides, seeds, sets)   # checked once: sweep runs what it holds
-            out = Path(args.out or cfg.get("out") or "sftkd_sweep")
-            if args.dask_local is not None and args.dask_local < 1: raise ValueError(f"--dask-local needs N ≥ 1 workers, got {args.dask_local}")
-            engines = [n for n, v in (("--scheduler", args.scheduler), ("--dask-local", args.dask_local), ("--slurm", args.slurm)) if v]
-            if len(engines) > 1: raise ValueError(f"choose one of {engines}")
-            from sftkd_edu.grids import dask_local_cluster, slurm_executor, MLflowTracker
-            trackers = [MLflowTracker(args.mlflow or None)] if args.mlflow is not None else []   # a malformed URI: refused here
-            client = executor = None
-            if args.scheduler:
-                from distributed import Client
-                executor = client = Client(args.scheduler)
-            elif args.dask_local: executor = client = dask_local_cluster(args.dask_local)
-            elif args.slurm: executor = slurm_executor(out / "slurm", args.partition, args.time_min, args.gpus)
-            dask = client is not None
-            try: s = sweep(cfg, out, workers=args.workers, threads=args.threads, progress=not args.quiet, executor=executor, trackers=trackers,
-                           resources={"GPU": args.gpus} if dask and args.gpus else None, retries=args.retries if dask else 0)
-            finally:
-                if client is not None: client.close()
-        except ImportError as e: print(f"sftkd sweep: error: {e}", file=sys.stderr); return 2
-        except ValueError as e: print(f"sftkd sweep: error: {e}", file=sys.stderr); return 2
-        # Ctrl-C: the running runs were stopped and marked interrupted; 130 is the shell's code for SIGINT
-        except KeyboardInterrupt as e: print(f"\nsftkd sweep: {e or 'interrupted'}", file=sys.stderr); return 130
-        _print_summary(s)
-        print(f"\n{s['n_ok']} runs ok, {len(s['failed'])} failed; report: {out / 'report.html'}")
-        return 1 if s["failed"] else 0
-    if args.command == "report":
-        from sftkd_edu.experiments import grid_report, summarize
-        try: path = grid_report(args.out_dir)
-        except ValueError as e: print(f"sftkd report: error: {e}", file=sys.stderr); return 2
-        _print_summary(summarize(args.out_dir)); print(f"\nwrote {path}")
-        return 0
-
-    if args.command == "tutorials":
-        try: written = copy_tutorials(args.dest, force=args.force)
-        except ValueError as e: print(f"sftkd tutorials: error: {e}", file=sys.stderr); return 2
-        print(f"copied {len(written)} tutorials to {args.dest}: {', '.join(p.name for p in written)}\n"
-              f"open them with: jupyter lab {args.dest}")
-        return 0
-    if args.command == "docs":
-        from sftkd_edu.docs import build_docs, check_docs, DocsError
-        try:
-            if args.no_execute and args.execute: raise ValueError("--no-execute and --execute exclude each other")
-            params = _load_params_file(args.params_file) if args.params_file else None
-            if args.no_execute and args.all: raise ValueError("--no-execute and --all exclude each other")
-            run = False if args.no_execute else args.execute or (True if args.all else "tutorials")
-            build_docs(args.out, args.root, execute=run, params=params, full=args.full, timeout=args.timeout)
-        except ValueError as e: print(f"sftkd docs: error: {e}", file=sys.stderr); return 2
-        except DocsError as e: print(f"sftkd docs: failed: {e}", file=sys.stderr); return 1
-        if problems := check_docs(args.out):
-            print("sftkd docs: broken pages:\n  " + "\n  ".join(problems), file=sys.stderr); return 1
-        return 0
-    if args.command == "bench":
-        from sftkd_edu.bench import bench, bench_table, save_bench
-        try:
-            if args.json and Path(args.json).is_dir(): raise ValueError(f"--json needs a file path, {args.json} is a folder")
-            recs = bench(args.teacher, args.student, args.batch_size, args.image_size, args.in_chans, args.num_classes, args.device,
-                         steps=[s.strip() for s in args.steps.split(",") if s.strip()], impls=[s.strip() for s in args.impls.split(",") if s.strip()],
-                         timed_steps=args.timed_steps, warmup=args.warmup, precision=[p.strip() for p in args.precision.split(",")],
-                         channels_last={"auto": "auto", "on": True, "off": False}[args.channels_last], compile=args.compile or False,
-                         optim_impl=args.optim_impl, ref_workers=args.ref_workers, threads=args.threads, isolate=not args.no_isolate,
-                         progress=not args.quiet)
-        except ValueError as e: print(f"sftkd bench: error: {e}", file=sys.stderr); return 2
-        print(bench_table(recs))
-        for w in sorted({w for r in recs for w in r.get("warnings", [])}): print(f"warning: {w}", file=sys.stderr)
-        if args.json: print(f"\nwrote {save_bench(recs, args.json)}")
-        return 0
-    if args.command == "readme":
-        from sftkd_edu.docs import write_readme
-        try: path = write_readme(args.root, check=args.check)
-        except ValueError as e:
-            print(f"sftkd readme: error: {e}", file=sys.stderr); return 1 if args.check and "stale" in str(e) else 2
-        print(f"{path} is current" if args.check else f"wrote {path}")
-        return 0
+    return _HANDLERS[args.command](args)
 
 def _console(): sys.exit(main())
