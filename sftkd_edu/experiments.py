@@ -17,7 +17,7 @@ from .teachers import (TEACHER_KINDS, SFTN_KINDS, FINETUNE_KINDS, ASSISTANT_KIND
                                 SFTN_OPTIONS, KIND_OPTIONS, DEMO_SETTINGS, DEMO_KINDS, LabelSmoothingCE, LogitMSE,
                                 lipschitz_bound, SoTeacherLoss, class_centroids, MCMIFineTune, teacher_objective,
                                 train_teacher, student_friendliness, demo_model, teacher_key, get_teacher)
-from .grids import (_grid_job, THREADS_ENV, MLFLOW_SCHEMES, PAPER_METHODS, PRESETS, STUDY_RECIPES, SWEEP_KEYS,
+from .grids import (THREADS_ENV, MLFLOW_SCHEMES, PAPER_METHODS, PRESETS, STUDY_RECIPES, SWEEP_KEYS,
                              BENCH_REGIME, BENCH_RECIPES, WHICH_TEACHER_RECIPES, SFTN_BENCH_RECIPES, BENCH_METHODS,
                              GAP_PAIRS, GAP_STRATEGIES, ABLATION_LAM_KL, ABLATION_TAU, PAPER_LAM_KL_TAU,
                              PAPER_GAP_PAIRS, PAPER_LIGHT_STUDENTS, PAPER_ASSISTANT, PAPER_GAP_REGIME, expand_grid,
