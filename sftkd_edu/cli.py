@@ -108,10 +108,8 @@ class _ParamsHelp(argparse.ArgumentParser):
         self.epilog = f"notebook parameters of {path.name} (set with --param NAME=VALUE; defaults shown):\n" + "\n".join(rows)
         return super().format_help()
 
-def _parser():
-    p = argparse.ArgumentParser(prog="sftkd", description="Knowledge distillation with student-friendly teachers (SFTN).")
-    p.add_argument("--version", action="version", version=f"sftkd_edu {sftkd_edu.__version__}")
-    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+def _add_quickstart(sub):
+    "`sftkd quickstart`: its options, and the notebook's parameters in its help."
     q = sub.add_parser("quickstart", help="standard vs SFTN teacher → KD student on digits100; writes notebook, JSON and HTML report",
                        description="Run tutorials/01_quickstart.ipynb through papermill.", formatter_class=argparse.RawDescriptionHelpFormatter)
     q.__class__, q.notebook = _ParamsHelp, "01_quickstart"   # its --help lists the notebook's parameters
@@ -123,6 +121,9 @@ def _parser():
                    "1: one after another); with the same --param threads=T the numbers are the same bit for bit")
     q.add_argument("--static-images", action="store_true", help="store a PNG of every figure in the executed notebook "
                    "(GitHub and nbconvert show them; needs pip install 'sftkd_edu[static]' and Chrome/Chromium)")
+
+def _add_sweep(sub):
+    "`sftkd sweep`: the grid's options and where its runs go (this machine, Dask, Slurm), MLflow."
     from sftkd_edu.grids import PRESETS   # no torch: the help answers at once
     sw = sub.add_parser("sweep", help="run a grid of experiments (YAML config or preset) through papermill; records + report.html",
                         description="Run every combination of a sweep config through the experiment template; finished runs are skipped.")
@@ -146,6 +147,18 @@ def _parser():
     cl.add_argument("--gpus", type=int, default=0, help="--slurm: GPUs per job; Dask: each run needs this many 'GPU' resources (default: %(default)s)")
     cl.add_argument("--retries", type=int, default=0, help="Dask: times a run that raised is retried (default: %(default)s)")
     cl.add_argument("--mlflow", nargs="?", const="", metavar="URI", help="log each finished run to MLflow (default URI: a file store in OUT/mlruns)")
+
+def _parser():
+    "The `sftkd` argument parser: one sub-command parser per command, each added by its own function."
+    p = argparse.ArgumentParser(prog="sftkd", description="Knowledge distillation with student-friendly teachers (SFTN).")
+    p.add_argument("--version", action="version", version=f"sftkd_edu {sftkd_edu.__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    for add in (_add_quickstart, _add_sweep, _add_tools, _add_bench): add(sub)
+    return p
+
+# %% ../nbs/09_cli.ipynb #c007b
+def _add_tools(sub):
+    "`sftkd report`, `tutorials`, `docs` and `readme`."
     rp = sub.add_parser("report", help="write OUT_DIR/report.html for a grid folder", description="Summarize a grid folder into an offline HTML report.")
     rp.add_argument("out_dir", help="the grid folder (holding runs/)")
     t = sub.add_parser("tutorials", help="copy the tutorial notebooks into DEST to open in JupyterLab",
@@ -168,6 +181,9 @@ def _parser():
                        description="README.md is generated from nbs/index.ipynb; edit the notebook, then run this.")
     r.add_argument("--check", action="store_true", help="only check: exit 1 when README.md differs from nbs/index.ipynb")
     r.add_argument("--root", help="the sftkd_edu checkout (default: the working folder or above)")
+
+def _add_bench(sub):
+    "`sftkd bench`: the speed benchmark's options."
     b = sub.add_parser("bench", help="training throughput and peak memory of the standard/SFTN/KD steps vs a CRD-style reference loop",
                        description="Time the training steps (median images/s after a warm-up) with this library's loop and with a "
                                    "reference loop written the way the CRD benchmark code writes it; each measurement in its own process.")
@@ -193,8 +209,8 @@ def _parser():
     b.add_argument("--no-isolate", action="store_true", help="measure in this process (faster start; no CPU peak memory)")
     b.add_argument("--json", metavar="PATH", help="also write the records as a JSON list")
     b.add_argument("--quiet", action="store_true", help="no progress bar")
-    return p
 
+# %% ../nbs/09_cli.ipynb #c007d
 def _load_params_file(path):
     "`{tutorial name: {param: value}}` from a JSON or YAML file, with errors that name the file."
     import yaml
@@ -240,6 +256,7 @@ def _print_summary(s):
     if s["gains"]: print("\n" + markdown_table(s["gains"]))
     for f in s["failed"]: print(f"FAILED {f['run']}: {f['error']}", file=sys.stderr)
 
+# %% ../nbs/09_cli.ipynb #c007f
 def _cmd_quickstart(args) -> int:
     "`sftkd quickstart`: run the quickstart tutorial into a folder, print its table."
     from sftkd_edu.runner import NotebookError
@@ -304,6 +321,7 @@ def _cmd_report(args) -> int:
     _print_summary(summarize(args.out_dir)); print(f"\nwrote {path}")
     return 0
 
+# %% ../nbs/09_cli.ipynb #c007h
 def _cmd_tutorials(args) -> int:
     "`sftkd tutorials`: copy the tutorials out for a learner."
     try: written = copy_tutorials(args.dest, force=args.force)

@@ -13,6 +13,7 @@ from .models import create_model
 from .sftn import SFTNTeacher
 from .sftn_objective import SFTNObjective
 from .runtime import set_seed
+from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['STAGES', 'SFTNStepper']
@@ -89,91 +90,100 @@ class SFTNStepper:
         out, fig = getattr(self, _STAGE_METHODS[STAGES[k]])(self._s, self.sftn, self.x, self.y)
         self.results[k] = {"numbers": out, "figure": fig}
 
-    def _batch(self, s, sftn, x, y):
-        "The batch: the first images and their labels."
-        n = min(8, len(x))
-        def fig():
-            f = make_subplots(1, n, subplot_titles=[f"label {int(l)}" for l in y[:n]], horizontal_spacing=0.01)
-            for i in range(n): f.add_trace(go.Heatmap(z=x[i].float().mean(0).flip(0).tolist(), colorscale="gray", showscale=False), 1, i + 1)
-            f.update_xaxes(visible=False); f.update_yaxes(visible=False)
-            return f.update_layout(title="The batch (first images)", height=220, template="plotly_white")
-        out = {"batch size": len(x), "image": "×".join(map(str, x.shape[1:])), "labels (first 8)": y[:n].tolist()}
-        return out, fig
+# %% ../nbs/07_stepper.ipynb #c005b
+@patch
+def _batch(self:SFTNStepper, s, sftn, x, y):
+    "The batch: the first images and their labels."
+    n = min(8, len(x))
+    def fig():
+        f = make_subplots(1, n, subplot_titles=[f"label {int(l)}" for l in y[:n]], horizontal_spacing=0.01)
+        for i in range(n): f.add_trace(go.Heatmap(z=x[i].float().mean(0).flip(0).tolist(), colorscale="gray", showscale=False), 1, i + 1)
+        f.update_xaxes(visible=False); f.update_yaxes(visible=False)
+        return f.update_layout(title="The batch (first images)", height=220, template="plotly_white")
+    out = {"batch size": len(x), "image": "×".join(map(str, x.shape[1:])), "labels (first 8)": y[:n].tolist()}
+    return out, fig
 
-    def _teacher_forward(self, s, sftn, x, y):
-        "The teacher's forward pass: its stage features and logits."
-        s["feats"], s["t_logits"] = sftn.teacher.forward_stages(x)
-        out = {f"teacher stage {i}": "×".join(map(str, f.shape[1:])) for i, f in enumerate(s["feats"])}
-        out["teacher batch accuracy (%)"] = round(100 * (s["t_logits"].argmax(1) == y).float().mean().item(), 1)
-        feats = s["feats"]; fig = lambda: _thumbs(feats, [f"stage {i}" for i in range(len(feats))], "Teacher feature maps (image 0)")
-        return out, fig
+@patch
+def _teacher_forward(self:SFTNStepper, s, sftn, x, y):
+    "The teacher's forward pass: its stage features and logits."
+    s["feats"], s["t_logits"] = sftn.teacher.forward_stages(x)
+    out = {f"teacher stage {i}": "×".join(map(str, f.shape[1:])) for i, f in enumerate(s["feats"])}
+    out["teacher batch accuracy (%)"] = round(100 * (s["t_logits"].argmax(1) == y).float().mean().item(), 1)
+    feats = s["feats"]; fig = lambda: _thumbs(feats, [f"stage {i}" for i in range(len(feats))], "Teacher feature maps (image 0)")
+    return out, fig
 
-    def _bridges(self, s, sftn, x, y):
-        "The bridges: each teacher stage's features reshaped for its branch."
-        s["bridged"] = sftn.bridge(s["feats"])
-        out = {f"branch {b + 1}": f"teacher stage {i} ({'×'.join(map(str, s['feats'][i].shape[1:]))}) → bridge → "
-                                 f"{'×'.join(map(str, s['bridged'][b].shape[1:]))} → student stages {j + 1}…"
-               for b, (i, j) in enumerate(sftn.pairs)}
-        out["detached"] = sftn.detach
-        br = s["bridged"]; fig = lambda: _thumbs(br, [f"bridge {b + 1}" for b in range(len(br))], "Bridge outputs (image 0)")
-        return out, fig
+@patch
+def _bridges(self:SFTNStepper, s, sftn, x, y):
+    "The bridges: each teacher stage's features reshaped for its branch."
+    s["bridged"] = sftn.bridge(s["feats"])
+    out = {f"branch {b + 1}": f"teacher stage {i} ({'×'.join(map(str, s['feats'][i].shape[1:]))}) → bridge → "
+                             f"{'×'.join(map(str, s['bridged'][b].shape[1:]))} → student stages {j + 1}…"
+           for b, (i, j) in enumerate(sftn.pairs)}
+    out["detached"] = sftn.detach
+    br = s["bridged"]; fig = lambda: _thumbs(br, [f"bridge {b + 1}" for b in range(len(br))], "Bridge outputs (image 0)")
+    return out, fig
 
-    def _branches(self, s, sftn, x, y):
-        "The branches: their logits, accuracy and agreement with the teacher."
-        s["b_logits"] = sftn.branch(s["bridged"])
-        t_pred = s["t_logits"].argmax(1)
-        out = {}
-        for b, z in enumerate(s["b_logits"]):
-            out[f"branch {b + 1} batch accuracy (%)"] = round(100 * (z.argmax(1) == y).float().mean().item(), 1)
-            out[f"branch {b + 1} agrees with teacher (%)"] = round(100 * (z.argmax(1) == t_pred).float().mean().item(), 1)
-        tl, bl, tau = s["t_logits"].detach(), [z.detach() for z in s["b_logits"]], self.weights["tau"]
-        def fig():
-            top = tl[0].topk(min(10, tl.shape[1])).indices
-            f = go.Figure(go.Bar(name="teacher", x=[str(int(c)) for c in top], y=F.softmax(tl[0] / tau, 0)[top].tolist()))
-            for b, z in enumerate(bl): f.add_trace(go.Bar(name=f"branch {b + 1}", x=[str(int(c)) for c in top], y=F.softmax(z[0] / tau, 0)[top].tolist()))
-            return f.update_layout(title=f"Softened outputs for image 0 (τ = {tau}; teacher's top classes)", xaxis_title="class",
-                                   yaxis_title="probability", barmode="group", height=360, template="plotly_white")
-        return out, fig
+@patch
+def _branches(self:SFTNStepper, s, sftn, x, y):
+    "The branches: their logits, accuracy and agreement with the teacher."
+    s["b_logits"] = sftn.branch(s["bridged"])
+    t_pred = s["t_logits"].argmax(1)
+    out = {}
+    for b, z in enumerate(s["b_logits"]):
+        out[f"branch {b + 1} batch accuracy (%)"] = round(100 * (z.argmax(1) == y).float().mean().item(), 1)
+        out[f"branch {b + 1} agrees with teacher (%)"] = round(100 * (z.argmax(1) == t_pred).float().mean().item(), 1)
+    tl, bl, tau = s["t_logits"].detach(), [z.detach() for z in s["b_logits"]], self.weights["tau"]
+    def fig():
+        top = tl[0].topk(min(10, tl.shape[1])).indices
+        f = go.Figure(go.Bar(name="teacher", x=[str(int(c)) for c in top], y=F.softmax(tl[0] / tau, 0)[top].tolist()))
+        for b, z in enumerate(bl): f.add_trace(go.Bar(name=f"branch {b + 1}", x=[str(int(c)) for c in top], y=F.softmax(z[0] / tau, 0)[top].tolist()))
+        return f.update_layout(title=f"Softened outputs for image 0 (τ = {tau}; teacher's top classes)", xaxis_title="class",
+                               yaxis_title="probability", barmode="group", height=360, template="plotly_white")
+    return out, fig
 
-    def _losses(self, s, sftn, x, y):
-        "The three loss terms (weighted, and divided back to raw CE and KL)."
-        s["terms"] = self.objective.terms(s["t_logits"], s["b_logits"], y)
-        w = {"teacher_ce": "lam_t", "branch_kl": "lam_kl", "branch_ce": "lam_ce"}
-        out = {t: round(v.item(), 4) for t, v in s["terms"].items()}
-        out.update({f"weight {w[t]}": self.weights[w[t]] for t in w})
-        # the terms above are weighted (what the optimiser sums); divided back, the raw CE and KL (τ² scales the KL term too)
-        scale = {"teacher_ce": self.weights["lam_t"], "branch_kl": self.weights["lam_kl"] * self.weights["tau"] ** 2,
-                 "branch_ce": self.weights["lam_ce"]}
-        out.update({f"{t} unweighted": round(s["terms"][t].item() / scale[t], 4) if scale[t] else "— (weight 0)" for t in w})
-        out["total"] = round(sum(v.item() for v in s["terms"].values()), 4)
-        vals = {t: v.item() for t, v in s["terms"].items()}
-        fig = lambda: go.Figure(go.Bar(x=list(vals), y=list(vals.values()))).update_layout(
-            title="The three loss terms, each times its weight (what the optimiser sums)", yaxis_title="value", height=340, template="plotly_white")
-        return out, fig
+# %% ../nbs/07_stepper.ipynb #c005d
+@patch
+def _losses(self:SFTNStepper, s, sftn, x, y):
+    "The three loss terms (weighted, and divided back to raw CE and KL)."
+    s["terms"] = self.objective.terms(s["t_logits"], s["b_logits"], y)
+    w = {"teacher_ce": "lam_t", "branch_kl": "lam_kl", "branch_ce": "lam_ce"}
+    out = {t: round(v.item(), 4) for t, v in s["terms"].items()}
+    out.update({f"weight {w[t]}": self.weights[w[t]] for t in w})
+    # the terms above are weighted (what the optimiser sums); divided back, the raw CE and KL (τ² scales the KL term too)
+    scale = {"teacher_ce": self.weights["lam_t"], "branch_kl": self.weights["lam_kl"] * self.weights["tau"] ** 2,
+             "branch_ce": self.weights["lam_ce"]}
+    out.update({f"{t} unweighted": round(s["terms"][t].item() / scale[t], 4) if scale[t] else "— (weight 0)" for t in w})
+    out["total"] = round(sum(v.item() for v in s["terms"].values()), 4)
+    vals = {t: v.item() for t, v in s["terms"].items()}
+    fig = lambda: go.Figure(go.Bar(x=list(vals), y=list(vals.values()))).update_layout(
+        title="The three loss terms, each times its weight (what the optimiser sums)", yaxis_title="value", height=340, template="plotly_white")
+    return out, fig
 
-    def _backward(self, s, sftn, x, y):
-        "Backward: the gradient norm each term sends into each teacher stage; one backward pass."
-        norms = {t: [float(n) for n in row] for t, row in self.objective.grad_norms(s["terms"]).items()}
-        self.opt.zero_grad(set_to_none=True)
-        sum(s["terms"].values()).backward()
-        s["grad_norms"] = norms
-        out = {f"{t} → teacher stage {i}": round(n, 5) for t, row in norms.items() for i, n in enumerate(row)}
-        def fig():
-            f = go.Figure([go.Bar(name=t, x=[f"stage {i}" for i in range(len(row))], y=row) for t, row in norms.items()])
-            return f.update_layout(title="Gradient norm each loss term sends into each teacher stage", yaxis_title="‖∇‖",
-                                   barmode="group", height=360, template="plotly_white")
-        return out, fig
+@patch
+def _backward(self:SFTNStepper, s, sftn, x, y):
+    "Backward: the gradient norm each term sends into each teacher stage; one backward pass."
+    norms = {t: [float(n) for n in row] for t, row in self.objective.grad_norms(s["terms"]).items()}
+    self.opt.zero_grad(set_to_none=True)
+    sum(s["terms"].values()).backward()
+    s["grad_norms"] = norms
+    out = {f"{t} → teacher stage {i}": round(n, 5) for t, row in norms.items() for i, n in enumerate(row)}
+    def fig():
+        f = go.Figure([go.Bar(name=t, x=[f"stage {i}" for i in range(len(row))], y=row) for t, row in norms.items()])
+        return f.update_layout(title="Gradient norm each loss term sends into each teacher stage", yaxis_title="‖∇‖",
+                               barmode="group", height=360, template="plotly_white")
+    return out, fig
 
-    def _step(self, s, sftn, x, y):
-        "The optimiser step, and the terms on the same batch before and after it."
-        self.opt.step()
-        with torch.no_grad(): after = {t: v.item() for t, v in self.objective(x, y).items()}
-        before = {t: v.item() for t, v in s["terms"].items()}
-        out = {t: f"{before[t]:.4f} → {after[t]:.4f} ({after[t] - before[t]:+.4f})" for t in before}
-        s["after"] = after
-        def fig():
-            f = go.Figure([go.Bar(name="before the step", x=list(before), y=list(before.values())),
-                           go.Bar(name="after the step", x=list(after), y=list(after.values()))])
-            return f.update_layout(title="Loss terms on the same batch, before and after one SGD step", barmode="group",
-                                   height=340, template="plotly_white")
-        return out, fig
+@patch
+def _step(self:SFTNStepper, s, sftn, x, y):
+    "The optimiser step, and the terms on the same batch before and after it."
+    self.opt.step()
+    with torch.no_grad(): after = {t: v.item() for t, v in self.objective(x, y).items()}
+    before = {t: v.item() for t, v in s["terms"].items()}
+    out = {t: f"{before[t]:.4f} → {after[t]:.4f} ({after[t] - before[t]:+.4f})" for t in before}
+    s["after"] = after
+    def fig():
+        f = go.Figure([go.Bar(name="before the step", x=list(before), y=list(before.values())),
+                       go.Bar(name="after the step", x=list(after), y=list(after.values()))])
+        return f.update_layout(title="Loss terms on the same batch, before and after one SGD step", barmode="group",
+                               height=340, template="plotly_white")
+    return out, fig
