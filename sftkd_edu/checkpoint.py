@@ -78,6 +78,7 @@ def load_checkpoint(path, map_location="cpu"):
         raise CheckpointError(f"{path} is not a sftkd_edu checkpoint (no format={CKPT_FORMAT!r} entry)")
     return ck
 
+# %% ../nbs/04a_checkpoint.ipynb #k001s0c
 _NEEDED = ("epoch", "step", "signature", "config", "objective", "optimizer", "scheduler", "history", "rng")   # what a resume reads
 _is_int = lambda v: isinstance(v, int) and not isinstance(v, bool)
 

@@ -354,6 +354,7 @@ def _cifar_reader(name, check_md5=False):
     Reader.__name__ = Reader.__qualname__ = f"Local{tv_cls.__name__}"
     return Reader
 
+# %% ../nbs/00_data.ipynb #c036s0c
 def _cifar_bad_file(name, folder):
     "Look at each CIFAR file on its own; return (file, reason) for the first one that is unreadable or malformed, else None."
     _, _, tr, te, meta, *_ = _CIFAR[name]

@@ -74,6 +74,7 @@ def _keep_aside(path:Path):
     os.replace(path, aside)
     warnings.warn(f"{path} was corrupt: kept as {aside.name}, the run is done again")
 
+# %% ../nbs/08b_grids.ipynb #c023s0c
 def _grid_job(src, folder, params, timeout, threads=None):
     "One grid run under its folder's lock ('busy' when another process holds it; in its own process: papermill changes the working directory); its kernel gets `threads` torch threads."
     from filelock import FileLock, Timeout
@@ -142,6 +143,7 @@ def _engine(executor) -> str:
     raise TypeError(f"executor must be None or 'local' (this machine's process pool), a Dask distributed.Client, a submitit executor "
                     f"or a concurrent.futures.Executor; got {type(executor).__name__}")
 
+# %% ../nbs/08b_grids.ipynb #c023s1c
 def _finished(executor, job, args:dict, resources=None, retries:int=0):
     "Submit `job(*args[rid])` for every run to `executor`; yield `(rid, state, where)` as runs finish (`state`: an exception if the engine gave up)."
     import time
@@ -194,6 +196,7 @@ def slurm_executor(folder, # where submitit keeps its job scripts and logs (on s
                          **({"gpus_per_node": gpus} if gpus else {}), **({"mem_gb": mem_gb} if mem_gb else {}))
     return ex
 
+# %% ../nbs/08b_grids.ipynb #c023s2c
 def run_grid(template, # the experiment notebook (path or tutorial name), e.g. "07_experiment"
              grid, # {name: [values]} (cartesian product) or a list of parameter dicts
              out_dir, # the grid's folder: runs/<run id>/ and teachers/ (on shared storage for a cluster)
@@ -424,6 +427,8 @@ PRESETS["sftn-laptop-study"] = {"template": "07_experiment", "out": "sweep_sftn_
     "base": {"dataset": "digits100", "n_test": 1000, "teacher": "resnet20", "method": "kd",
              "method_params": {"ce_weight": 1.0, "kd_weight": 1.0}, "progress": False},
     "grid": sftn_study_grid()}
+
+# %% ../nbs/08b_grids.ipynb #c029s0c
 SWEEP_KEYS = {"template": str, "base": dict, "grid": (dict, list), "workers": int, "out": str}
 
 class SweepConfig(dict):

@@ -143,6 +143,7 @@ class _Display:
 class TeacherFailed(RuntimeError):
     "The result of a student that was not run: its teacher's training ended in a kept error."
 
+# %% ../nbs/08d_parallel.ipynb #p013s0c
 def run_trainings(plan:dict, # {name: Training}; a student's `teacher` names a teacher of the plan (or of `teachers`)
                   data:DataBundle, # what every training trains on (sent once to each worker)
                   jobs:int=2, # trainings at once, each in its own process; 1: one after another in this process

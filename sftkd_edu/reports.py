@@ -138,6 +138,7 @@ def summarize(out_dir):
             diffs.append(d or None)
     return {"table": table, "gains": with_stats(gains, diffs), "failed": bad, "n_ok": len(ok)}
 
+# %% ../nbs/08c_reports.ipynb #c025s0c
 def grid_report(out_dir, title:str|None=None):
     "Write `out_dir/report.html` (tables, gain per method, convergence curves, KL/CKA vs accuracy); return its path."
     s, (ok, _) = summarize(out_dir), load_runs(out_dir)
@@ -323,6 +324,7 @@ def bench_table(out_dir, baseline:str="standard",
         rows.append(row)
     return with_stats(rows, diffs)
 
+# %% ../nbs/08c_reports.ipynb #b004s0c
 def bench_criteria(out_dir, epochs:int|None=None): # the schedule length to check (None: the only one in the grid)
     "The four promises of the benchmark regime, measured on a grid: `{criterion: {'value': …, 'ok': bool}}`."
     groups = _bench_groups(out_dir)
@@ -471,6 +473,7 @@ def teacher_reports(grid_dir, # a grid folder: `runs/*/record.json` and its teac
     finally: bar.close()
     return {r["teacher"]["key"]: done[r["teacher"]["key"]] for r in recs if r["teacher"]["key"] in done}
 
+# %% ../nbs/08c_reports.ipynb #w002s0c
 def _which_groups(records):
     "`{(recipe, method): {seed: record}}` of tagged runs (recipe from the tags, else the teacher kind)."
     g = {}

@@ -140,6 +140,8 @@ def parse_param(s:str): # "name=value"
     except (ValueError, SyntaxError): return k, v
 
 # a config's aliases (*name) and its size with them expanded: far beyond any real sweep, far below an alias bomb
+
+# %% ../nbs/08_runner.ipynb #c008s0c
 MAX_YAML_ALIASES, MAX_YAML_NODES = 100, 100_000
 
 def load_yaml(text:str):
@@ -263,6 +265,7 @@ def interrupted_record(params:dict) -> dict:
     return {"schema": RECORD_SCHEMA, "kind": "experiment", "status": "interrupted", "params": params,
             "error": "interrupted (Ctrl-C) while it ran; run the grid again to finish it"}
 
+# %% ../nbs/08_runner.ipynb #c011s0c
 def save_record(record:dict, path):
     "Write a result record as JSON, atomically."
     return atomic_write_text(path, json.dumps(record, indent=1, default=float))

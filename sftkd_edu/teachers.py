@@ -55,6 +55,7 @@ def _check_weight(name, v, hi=None):
 
 def _f32(z): return z.float() if z.dtype in (torch.float16, torch.bfloat16) else z   # probabilities in 8 significant bits: no
 
+# %% ../nbs/08a_teachers.ipynb #t001s0c
 class LabelSmoothingCE(Supervised):
     "Cross-entropy against smoothed labels, (1 − ε)·one-hot + ε/K: the `label_smoothing` teacher."
     def __init__(self, model:StagedNet, smoothing:float=0.1):
@@ -126,6 +127,7 @@ class MCMIFineTune(Supervised):
         cmi = (logp.exp() * (logp - self.centroids[y].clamp_min(1e-12).log())).sum(1).mean()
         return {"ce": F.cross_entropy(z, y), "cmi": -self.cmi_weight * cmi}
 
+# %% ../nbs/08a_teachers.ipynb #t001s1c
 def teacher_objective(kind:str, # one of `TEACHER_KINDS` (`sftn_finetune` trains like `sftn`, from a trained model)
                       model:StagedNet, # the teacher network
                       student:str|StagedNet="resnet8", # the branches' architecture (SFTN kinds)
@@ -316,6 +318,7 @@ def _cached(info:dict, key:str, model, data, precision:str, device) -> str|None:
         return f"its record says {info['test_acc']:.2f}% but the weights score {acc:.2f}% on this test set"
     return None
 
+# %% ../nbs/08a_teachers.ipynb #c019s0c
 def _teacher_arch(cfg:dict) -> str:
     "The architecture of the model a run's teacher is: a `takd` teacher is its assistant."
     if cfg["teacher_kind"] not in ASSISTANT_KINDS: return cfg["teacher"]
