@@ -1,7 +1,7 @@
 """Device check: the quickstart pipeline with device="auto" on a CUDA machine (run: PYTHONPATH=. python scripts/gpu_check.py).
 
 Prints one JSON line per arm with accuracy and wall time, and throughput of fp32 vs bf16 teacher steps."""
-import json, sys, time
+import json, time
 import torch
 from sftkd_edu.data import load_dataset
 from sftkd_edu.models import create_model

@@ -4,7 +4,8 @@ Tutorial 06's learner mode and `sftkd_edu.reports.shipped_study` read these file
 study grid under `studies/` changed:  python scripts/pack_studies.py
 """
 from pathlib import Path
-from sftkd_edu.reports import pack_study, load_runs
+from sftkd_edu.records import load_runs
+from sftkd_edu.studies import pack_study
 
 ROOT = Path(__file__).resolve().parents[1]
 for grid in sorted(p for p in (ROOT / "studies").iterdir() if (p / "runs").is_dir()):

@@ -4,9 +4,7 @@
 
 # %% ../nbs/11_bench.ipynb #c003
 from __future__ import annotations
-import json, math, os, platform, resource, statistics, sys, time, warnings
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
+import json, platform, resource, statistics, sys, time, warnings
 from pathlib import Path
 import numpy as np
 import torch
@@ -16,13 +14,16 @@ from tqdm.auto import tqdm
 from .files import atomic_write_text
 from .data import DataBundle, TensorImageDataset, make_batches
 from .models import create_model, flops as model_flops
-from .sftn import SFTNTeacher
+from .sftn import PAPER_SFTN_LOSS, SFTNTeacher
 from .teachers import teacher_objective
 from .viz import plot_grouped_bars
 from .runtime import cpu_flags
-from .train import (fit, Callback, Distillation, resolve_device, resolve_precision, device_name,
-                             PRECISIONS,
-                             _check_speed_args, _channels_last)
+from .pools import spawn_pool
+from .train import fit
+from .callbacks import Callback
+from .distill import Distillation
+from .runtime import (resolve_device, resolve_precision, device_name, PRECISIONS, check_speed_args,
+                               to_channels_last)
 
 # %% auto #0
 __all__ = ['STEPS', 'IMPLS', 'ReferenceDataset', 'reference_transform', 'reference_loop', 'measure', 'flops', 'bench',
@@ -73,7 +74,8 @@ def _distill_kl(y_s, y_t, T):
 
 def reference_loop(step:str, # "standard", "sftn", "sftn_detach" or "kd"
                    teacher:nn.Module, student:nn.Module, loader, device, on_step=None,
-                   lam_t=1.0, lam_kl=3.0, lam_ce=1.0, kd_T=4.0, image_size:int=32):
+                   lam_t=PAPER_SFTN_LOSS["lam_t"], lam_kl=PAPER_SFTN_LOSS["lam_kl"], lam_ce=PAPER_SFTN_LOSS["lam_ce"], kd_T=4.0,
+                   image_size:int=32):
     "One epoch of `loader` in the CRD code's style; calls `on_step()` after every optimizer step; returns the meters' averages."
     if step == "standard": module_list = nn.ModuleList([teacher]); trainable_list = nn.ModuleList([teacher])
     elif step in ("sftn", "sftn_detach"):
@@ -166,7 +168,7 @@ def measure(step:str, impl:str, teacher:str="resnet32x4", student:str="resnet8x4
                 callbacks=[timer], progress=False, eval_batch_size=batch_size, seed=seed)
             eff = resolve_precision(precision, device)
         rec.update(precision=eff,
-                   channels_last=_channels_last(channels_last, device), compile=compile if isinstance(compile, (bool, str)) else "custom", optim_impl=optim_impl,
+                   channels_last=to_channels_last(channels_last, device), compile=compile if isinstance(compile, (bool, str)) else "custom", optim_impl=optim_impl,
                    warnings=sorted({str(x.message) for x in w if "Performance" in x.category.__name__}))
     elif impl == "reference":
         ds = ReferenceDataset(images[:n].permute(0, 2, 3, 1).numpy(), labels[:n].tolist(), reference_transform(image_size, in_chans))
@@ -190,7 +192,8 @@ def flops(teacher:str="resnet32x4", student:str="resnet8x4", image_size:int=32, 
     "Forward FLOPs per image: `teacher_gflops`, `branch_gflops` (bridges + student branches of the SFTN teacher) and their ratio."
     t = create_model(teacher, num_classes=num_classes, in_chans=in_chans)
     sftn = SFTNTeacher(t, student, image_size=image_size)
-    ft, fs = model_flops(t, image_size, in_chans), model_flops(sftn, image_size, in_chans)   # the zoo's one FLOP counter
+    # the zoo's one FLOP counter
+    ft, fs = model_flops(t, image_size, in_chans), model_flops(sftn, image_size, in_chans)
     return {"teacher_gflops": ft / 1e9, "branch_gflops": (fs - ft) / 1e9, "branch_teacher_flops_ratio": (fs - ft) / ft,
             "branches": sftn.num_branches}
 
@@ -210,7 +213,7 @@ def _check_bench_args(steps, impls, batch_size, timed_steps, warmup, ref_workers
         if not isinstance(v, int) or isinstance(v, bool) or v < lo: raise ValueError(f"{k} must be an int ≥ {lo}, got {v!r}")
     if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
         raise ValueError(f"threads must be an int ≥ 1 (or None: torch's default), got {threads!r}")
-    for p in _precisions(precision): _check_speed_args(p, channels_last, optim_impl)
+    for p in _precisions(precision): check_speed_args(p, channels_last, optim_impl)
 
 def bench(teacher:str="resnet32x4", student:str="resnet8x4", batch_size:int=64, image_size:int=32, in_chans:int=3,
           num_classes:int=100, device="cpu",
@@ -227,8 +230,10 @@ def bench(teacher:str="resnet32x4", student:str="resnet8x4", batch_size:int=64, 
     steps, impls = tuple(steps), tuple(impls)
     _check_bench_args(steps, impls, batch_size, timed_steps, warmup, ref_workers, precision, channels_last, optim_impl, threads)
     dev = resolve_device(device)
-    fl = flops(teacher, student, image_size, in_chans, num_classes)   # also checks the names and that the pair can form an SFTN teacher
-    precs = list(dict.fromkeys(resolve_precision(p, dev) for p in _precisions(precision)))   # "auto" that means fp32 here: measured once
+    # also checks the names and that the pair can form an SFTN teacher
+    fl = flops(teacher, student, image_size, in_chans, num_classes)
+    # "auto" that means fp32 here: measured once
+    precs = list(dict.fromkeys(resolve_precision(p, dev) for p in _precisions(precision)))
     kw = dict(teacher=teacher, student=student, batch_size=batch_size, image_size=image_size, in_chans=in_chans, num_classes=num_classes,
               device=str(dev), timed_steps=timed_steps, warmup=warmup, channels_last=channels_last,
               compile=compile, optim_impl=optim_impl, ref_workers=ref_workers, threads=threads, seed=seed, isolated=isolate)
@@ -238,7 +243,7 @@ def bench(teacher:str="resnet32x4", student:str="resnet8x4", batch_size:int=64, 
     for s, i, p in bar:
         bar.set_postfix_str(f"{s}/{i}/{p}")
         if isolate:
-            with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as ex: rec = ex.submit(measure, s, i, precision=p, **kw).result()
+            with spawn_pool(1) as ex: rec = ex.submit(measure, s, i, precision=p, **kw).result()
         else: rec = measure(s, i, precision=p, **kw)
         rec.update(fl, torch=torch.__version__, cpu_capability=torch.backends.cpu.get_cpu_capability(), machine=platform.machine(),
                    device_name=where, cpu_flags=cpu_flags())

@@ -18,8 +18,10 @@ class Callback:
     "Hooks called by `fit`; override the ones you need."
     def on_fit_start(self, state): pass
     def on_epoch_start(self, state): pass
-    def after_loss(self, state): pass   # the step's `state.losses` and `state.total` exist; set `state.skipped = True` to drop the step
-    def on_step_end(self, state): pass   # after every batch (`state.step`: 1-based within the epoch; `state.skipped`: no optimizer step)
+    # the step's `state.losses` and `state.total` exist; set `state.skipped = True` to drop the step
+    def after_loss(self, state): pass
+    # after every batch (`state.step`: 1-based within the epoch; `state.skipped`: no optimizer step)
+    def on_step_end(self, state): pass
     def on_epoch_end(self, state): pass   # `state.history.last` is the epoch's record
     def on_fit_end(self, state): pass   # also after an error: release what `on_fit_start` took
 

@@ -16,8 +16,8 @@ from .distributed import broadcast_object
 # %% auto #0
 __all__ = ['CKPT_FORMAT', 'CKPT_LOCK', 'CheckpointError', 'CheckpointWarning', 'save_checkpoint', 'load_checkpoint',
            'check_checkpoint', 'list_checkpoints', 'rng_state', 'set_rng_state', 'objective_signature',
-           'check_signature', 'lock_checkpoint_dir', 'release_checkpoint_dir', 'claim_checkpoint_dir',
-           'resume_checkpoint', 'restore_run', 'Checkpointer']
+           'check_signature', 'check_ckpt_args', 'lock_checkpoint_dir', 'release_checkpoint_dir',
+           'claim_checkpoint_dir', 'resume_checkpoint', 'restore_run', 'Checkpointer']
 
 # %% ../nbs/04a_checkpoint.ipynb #k001
 CKPT_FORMAT = "sftkd_edu.checkpoint"
@@ -50,7 +50,8 @@ def _open_regular(path:Path):
     except OSError as e: raise CheckpointError(f"checkpoint {path} cannot be read: {e.strerror}") from None
     link = f" (a symlink to {os.readlink(path)})" if path.is_symlink() else ""
     if not stat.S_ISREG(st.st_mode): raise CheckpointError(f"checkpoint {path} is {_what(st.st_mode)}{link}, not a checkpoint file")
-    try: fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))   # non-blocking: swapped for a FIFO meanwhile, it cannot hang
+    # non-blocking: swapped for a FIFO meanwhile, it cannot hang
+    try: fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as e: raise CheckpointError(f"checkpoint {path} cannot be read: {e.strerror}") from None
     f = os.fdopen(fd, "rb")
     st = os.fstat(f.fileno())   # what was opened, not what the name showed a moment ago
@@ -66,7 +67,8 @@ def load_checkpoint(path, map_location="cpu"):
     try:
         with f: ck = torch.load(f, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
-        if "GLOBAL" not in str(e):   # not a refused object: a file cut short (torch reports that as an unpickling error too)
+        # not a refused object: a file cut short (torch reports that as an unpickling error too)
+        if "GLOBAL" not in str(e):
             raise CheckpointError(f"checkpoint {path} is unreadable (truncated or corrupt?): {_why(e)}") from None
         raise CheckpointError(f"refused to load {path}: it holds objects other than tensors and plain Python values "
                               f"(weights_only=True will not unpickle them; a pickled callable could run code). "
@@ -79,7 +81,8 @@ def load_checkpoint(path, map_location="cpu"):
     return ck
 
 # %% ../nbs/04a_checkpoint.ipynb #k001s0c
-_NEEDED = ("epoch", "step", "signature", "config", "objective", "optimizer", "scheduler", "history", "rng")   # what a resume reads
+# what a resume reads
+_NEEDED = ("epoch", "step", "signature", "config", "objective", "optimizer", "scheduler", "history", "rng")
 _is_int = lambda v: isinstance(v, int) and not isinstance(v, bool)
 
 def check_checkpoint(ck:dict, path) -> dict:
@@ -175,7 +178,8 @@ def _pick_checkpoint(checkpoint_dir, resume, objective:Objective):
         try: ck = check_checkpoint(load_checkpoint(p), p)
         except (CheckpointError, FileNotFoundError) as e:   # a file that lies about itself: the previous one is used
             prev = files[-i - 2].name if i + 1 < len(files) else None
-            aside = _set_aside(p) if p.is_dir() and not p.is_symlink() else None   # else this run could never write that name
+            # else this run could never write that name
+            aside = _set_aside(p) if p.is_dir() and not p.is_symlink() else None
             e = f"{e} (moved aside to {aside.name})" if aside else e
             warnings.warn(f"{e}; resuming from the previous checkpoint, {prev}" if prev else f"{e}; no older checkpoint: training from the start",
                           CheckpointWarning)
@@ -197,7 +201,8 @@ def _check_config(saved:dict, now:dict, path):
                       + ", ".join(f"{k}={b!r} (checkpoint: {a!r})" for k, (a, b) in diff.items())
                       + "; the result will not equal an uninterrupted run", CheckpointWarning)
 
-def _check_ckpt_args(checkpoint_dir, checkpoint_every_steps, keep_checkpoints, resume, overwrite=False):
+def check_ckpt_args(checkpoint_dir, checkpoint_every_steps, keep_checkpoints, resume, overwrite=False):
+    "ValueError naming the bad value unless `fit`'s checkpoint arguments are valid together (checked before training)."
     if not isinstance(overwrite, bool): raise ValueError(f"overwrite_checkpoints must be True or False, got {overwrite!r}")
     if not isinstance(checkpoint_every_steps, int) or isinstance(checkpoint_every_steps, bool) or checkpoint_every_steps < 0:
         raise ValueError(f"checkpoint_every_steps must be an int ≥ 0 (0: only at epoch ends), got {checkpoint_every_steps!r}")
@@ -225,7 +230,8 @@ def lock_checkpoint_dir(folder):
 def release_checkpoint_dir(lock):
     "Give back what `lock_checkpoint_dir` took (None: nothing). Its file is removed while still held, so the folder keeps only checkpoints."
     if lock is None or not lock.is_locked: return
-    try: Path(lock.lock_file).unlink(missing_ok=True)   # a fit that opened it meanwhile finds it unlinked on acquiring, and retries
+    # a fit that opened it meanwhile finds it unlinked on acquiring, and retries
+    try: Path(lock.lock_file).unlink(missing_ok=True)
     except PermissionError: pass   # Windows: an open file cannot be removed; the empty lock file stays, harmless
     finally: lock.release()
 
@@ -248,13 +254,15 @@ def claim_checkpoint_dir(folder, resume, overwrite:bool, dist):
         release_checkpoint_dir(lock); raise CheckpointError(err)
     return lock
 
+# %% ../nbs/04a_checkpoint.ipynb #k018b
 def resume_checkpoint(objective:Objective, checkpoint_dir, resume, dist) -> tuple:
     "`(checkpoint, path)` to continue from — picked on the main process, loaded on every one — or `(None, None)`."
     ck, found, err = None, None, None
     if dist.main:
         try: ck, found = _pick_checkpoint(checkpoint_dir, resume, objective)
         except (CheckpointError, FileNotFoundError) as e: err = e
-    msg = broadcast_object((str(err) if err else None, None if found is None else str(found)), dist)   # no rank left waiting
+    # no rank left waiting
+    msg = broadcast_object((str(err) if err else None, None if found is None else str(found)), dist)
     if err is not None: raise err
     if msg[0] is not None: raise CheckpointError(f"rank 0 could not resume: {msg[0]}")
     found = msg[1]

@@ -22,7 +22,8 @@ def run_quickstart(out_dir="sftkd_quickstart", # folder for the executed noteboo
     out_dir = Path(out_dir)
     params = dict(params or {})
     if "out_dir" in params: raise ValueError("parameter 'out_dir' is the quickstart's own: it writes into the folder given as out_dir (--out)")
-    params.setdefault("progress", progress)   # fit's progress, printed as one line per epoch and echoed here (no bars: nobody sees them)
+    # fit's progress, printed as one line per epoch and echoed here (no bars: nobody sees them)
+    params.setdefault("progress", progress)
     # a missing kaleido or browser is found before the run, not after it
     if static_images: check_static_images()
     from filelock import FileLock, Timeout
@@ -43,7 +44,8 @@ def run_quickstart(out_dir="sftkd_quickstart", # folder for the executed noteboo
 
 def _quickstart(out_dir:Path, params:dict, progress:bool, static_images:bool):
     "`run_quickstart` under its folder's lock."
-    from sftkd_edu.runner import run_notebook, load_record, NotebookError, add_static_images
+    from sftkd_edu.records import load_record
+    from sftkd_edu.runner import NotebookError, add_static_images, run_notebook
     from sftkd_edu.objective import History
     from sftkd_edu.viz import plot_curves, plot_timeline, write_report
     t0, started = time.perf_counter(), time.time()
@@ -124,7 +126,7 @@ def _add_quickstart(sub):
 
 def _add_sweep(sub):
     "`sftkd sweep`: the grid's options and where its runs go (this machine, Dask, Slurm), MLflow."
-    from sftkd_edu.grids import PRESETS   # no torch: the help answers at once
+    from sftkd_edu.recipes import PRESETS   # no torch: the help answers at once
     sw = sub.add_parser("sweep", help="run a grid of experiments (YAML config or preset) through papermill; records + report.html",
                         description="Run every combination of a sweep config through the experiment template; finished runs are skipped.")
     sw.__class__, sw.notebook = _ParamsHelp, "07_experiment"   # its --help lists the experiment template's parameters
@@ -233,7 +235,8 @@ def _values(text):
     from sftkd_edu.runner import parse_param
     if "=" not in text: raise ValueError(f"--set {text!r} must look like NAME=V1,V2")
     name, vals = text.split("=", 1)
-    if vals.lstrip().startswith("["):   # JSON, for values that hold commas: --set 'data_options=[{"distort": 1.0, "n_sources": 300}]'
+    # JSON, for values that hold commas: --set 'data_options=[{"distort": 1.0, "n_sources": 300}]'
+    if vals.lstrip().startswith("["):
         try: got = json.loads(vals)
         except json.JSONDecodeError as e: raise ValueError(f"--set {name}: {vals!r} is not a JSON list ({e.msg} at column {e.colno})") from None
         if not isinstance(got, list) or not got: raise ValueError(f"--set {name}: give a non-empty JSON list of values, got {vals!r}")
@@ -273,7 +276,8 @@ def _cmd_quickstart(args) -> int:
     try: rec = run_quickstart(args.out, params, progress=not args.quiet, static_images=args.static_images)
     except ValueError as e: print(f"sftkd quickstart: error: {e}", file=sys.stderr); return 2
     except NotebookError as e: print(f"sftkd quickstart: failed: {e}", file=sys.stderr); return 1
-    except RuntimeError as e: print(f"sftkd quickstart: error: {e}", file=sys.stderr); return 2   # e.g. --static-images without kaleido
+    # e.g. --static-images without kaleido
+    except RuntimeError as e: print(f"sftkd quickstart: error: {e}", file=sys.stderr); return 2
     print(markdown_table(rec["table"]))
     out = Path(args.out)
     print(f"\nwrote {out / '01_quickstart.ipynb'}, {out / 'quickstart.json'}, {out / 'quickstart.html'} "
@@ -293,7 +297,8 @@ def _cmd_sweep(args) -> int:
         engines = [n for n, v in (("--scheduler", args.scheduler), ("--dask-local", args.dask_local), ("--slurm", args.slurm)) if v]
         if len(engines) > 1: raise ValueError(f"choose one of {engines}")
         from sftkd_edu.grids import dask_local_cluster, slurm_executor, MLflowTracker
-        trackers = [MLflowTracker(args.mlflow or None)] if args.mlflow is not None else []   # a malformed URI: refused here
+        # a malformed URI: refused here
+        trackers = [MLflowTracker(args.mlflow or None)] if args.mlflow is not None else []
         client = executor = None
         if args.scheduler:
             from distributed import Client

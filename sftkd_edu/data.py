@@ -52,7 +52,8 @@ class DataBundle:
     image_size: int
     classes: list = field(default_factory=list)
     options: dict = field(default_factory=dict)
-    augment: dict = field(default_factory=dict) # training augmentation `fit` uses by default, e.g. {"max_shift": 4, "flip": True}
+    # training augmentation `fit` uses by default, e.g. {"max_shift": 4, "flip": True}
+    augment: dict = field(default_factory=dict)
     def __repr__(self):
         return (f"DataBundle({self.name!r}: {len(self.train)} train / {len(self.test)} test, "
                 f"{self.num_classes} classes, {self.in_chans}×{self.image_size}×{self.image_size})")
@@ -155,7 +156,8 @@ def digits100(n_train:int=10_000, # number of composed training images (balanced
     xtr, ytr = _compose_pairs(imgs, labels, tr_pool, n_train, g)
     xte, yte = _compose_pairs(imgs, labels, te_pool, n_test, g)
     if distort:
-        gd = torch.Generator().manual_seed(seed + 7919)   # its own stream: distort=0 leaves the classic images untouched
+        # its own stream: distort=0 leaves the classic images untouched
+        gd = torch.Generator().manual_seed(seed + 7919)
         xtr, xte = _distort(xtr, distort, gd), _distort(xte, distort, gd)
     classes = [f"{i:02d}" for i in range(100)]
     return DataBundle("digits100", TensorImageDataset(_place(xtr, image_size), ytr, classes),
@@ -252,7 +254,8 @@ class Batches:
         for i in range(len(self)):
             idx = order[i * self.bs:(i + 1) * self.bs]
             x = self.ds.to_float(self._x[idx])
-            if self.max_shift: x = random_shift(x, self.max_shift, g)   # pads with 0 before normalising, like the CIFAR recipe
+            # pads with 0 before normalising, like the CIFAR recipe
+            if self.max_shift: x = random_shift(x, self.max_shift, g)
             if self.flip: x = random_flip(x, g)
             yield (self.ds.normalize(x), self._y[idx]) + ((idx,) if self.with_index else ())
 
@@ -385,7 +388,7 @@ def _read_cifar(name, root, check_md5=False):
     splits = []
     for train in (True, False):
         try: ds = Reader(str(tv_root), train=train, download=False)
-        except RuntimeError as e:  # torchvision: "Dataset not found or corrupted" (MD5 mismatch with check_md5=True)
+        except RuntimeError:  # torchvision: "Dataset not found or corrupted" (MD5 mismatch with check_md5=True)
             raise FileNotFoundError(f"{name}: files in {str(folder)!r} failed torchvision's MD5 check against the official "
                                     f"release; expected the unmodified files {', '.join(_cifar_expected(name))} "
                                     f"inside '{sub}/'; pass check_md5=False to accept other files") from None

@@ -11,7 +11,7 @@ import torch.distributed as dist
 
 # %% auto #0
 __all__ = ['DISTRIBUTED', 'DistInfo', 'setup_distributed', 'cleanup_distributed', 'ShardedBatches', 'all_reduce_mean',
-           'all_agree', 'broadcast_object']
+           'all_agree', 'broadcast_object', 'sync_batchnorm']
 
 # %% ../nbs/04b_distributed.ipynb #d005
 @dataclass
@@ -93,10 +93,11 @@ def broadcast_object(obj, info:DistInfo):
     return box[0]
 
 # %% ../nbs/04b_distributed.ipynb #d011
-def _sync_bn(objective:torch.nn.Module, device:torch.device):
+def sync_batchnorm(objective:torch.nn.Module, device:torch.device):
     "Swap every BatchNorm layer below `objective` for `nn.SyncBatchNorm` (GPU only in torch: on CPU, a clear error)."
     if device.type == "cpu":
         raise ValueError(f"sync_bn=True needs GPUs: torch {torch.__version__}'s SyncBatchNorm refuses CPU tensors. On CPU leave "
                          "sync_bn=False (each process then normalises over its own share of the batch) or use a BatchNorm-free model")
-    torch.nn.SyncBatchNorm.convert_sync_batchnorm(objective)   # replaces the child modules in place; the objective itself is no BN
+    # replaces the child modules in place; the objective itself is no BN
+    torch.nn.SyncBatchNorm.convert_sync_batchnorm(objective)
     return objective

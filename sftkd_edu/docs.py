@@ -4,7 +4,7 @@
 
 # %% ../nbs/10_docs.ipynb #d002
 from __future__ import annotations
-import ast, inspect, os, re, shutil, sys, tempfile
+import ast, inspect, os, re, shutil, tempfile
 from html.parser import HTMLParser
 from importlib import import_module
 from pathlib import Path
@@ -216,7 +216,8 @@ def _source_nb(page):
     if page["kind"] == "home":
         from importlib.metadata import metadata
         text = metadata("sftkd_edu").get_payload() or "# sftkd_edu"
-        text = re.sub(r"!\[([^\]]*)\]\((?![a-z]+:)[^)]*\)", r"*(: a picture in the repository)*", text)  # images are not in the wheel
+        # images are not in the wheel
+        text = re.sub(r"!\[([^\]]*)\]\((?![a-z]+:)[^)]*\)", r"*(: a picture in the repository)*", text)
         return nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(text)])
     mod = import_module(page["module"])
     return nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(f"# {page['module']}\n\n{_own_doc(mod)}")])
@@ -231,7 +232,8 @@ def _execute(nb, cwd, timeout, name) -> list:
             c.metadata.setdefault("tags", []).append("skip-execution"); skipped.append(c)
     from sftkd_edu.runner import QuietKernelManager
     NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(cwd)}}, allow_errors=True,
-                   skip_cells_with_tag="skip-execution", kernel_manager_class=QuietKernelManager).execute()   # a failing cell: shown, not fatal
+                   # a failing cell: shown, not fatal
+                   skip_cells_with_tag="skip-execution", kernel_manager_class=QuietKernelManager).execute()
     failures = [f"{name} failed while building the docs: cell {i} raised {o['ename']}: {o['evalue']}"
                 for i, c in enumerate(nb.cells) for o in c.get("outputs", []) if o.get("output_type") == "error"]
     for c in skipped:
@@ -279,8 +281,10 @@ def _nav(page, pages, titles):
 def _fix_links(body, page, pages, out_dir):
     "Point `.ipynb` links at their pages; copy local images and files a page refers to into the site."
     by_name = {p["src"].name: p["out"] for p in pages if p["src"] is not None}
-    bases = [] if page["src"] is None else [page["src"].parent, page["src"].parent.parent]   # the notebook's folder, then the repo
-    if not any(p["kind"] == "home" and p["src"] is not None for p in pages):   # no checkout: an installed package's site
+    # the notebook's folder, then the repo
+    bases = [] if page["src"] is None else [page["src"].parent, page["src"].parent.parent]
+    # no checkout: an installed package's site
+    if not any(p["kind"] == "home" and p["src"] is not None for p in pages):
         outs = {p["out"] for p in pages}
         def unlink(m):   # a link to a repository file the package does not carry keeps its text only
             parts = urlsplit(m.group(1)); path = unquote(parts.path)

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from .data import DataBundle, make_batches
 from .models import eval_mode
 from .distill.functional import softened_entropy
-from .train import accuracy, History
+from .objective import History
 
 # %% auto #0
 __all__ = ['teacher_student_kl', 'agreement', 'linear_cka', 'similarity', 'epochs_to', 'output_entropy', 'calibration_error']

@@ -10,11 +10,12 @@ from torch import nn
 import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['MODELS', 'VGG_CFGS', 'MBV2_SETTING', 'MBV2_STAGES', 'StagedNet', 'eval_mode', 'stage_shapes', 'num_params',
-           'BasicBlock', 'cifar_resnet', 'WideBlock', 'wide_resnet', 'list_models', 'create_model', 'downsampling',
-           'check_input_size', 'batchnorm_to_groupnorm', 'vgg', 'InvertedResidual', 'mobilenet_v2', 'channel_shuffle',
-           'ShuffleV1Block', 'shufflenet_v1', 'ShuffleV2Block', 'ShuffleV2Down', 'shufflenet_v2', 'Bottleneck',
-           'bottleneck_resnet', 'wrap_torchvision', 'tv_staged', 'load_weights', 'flops', 'model_card']
+__all__ = ['MODELS', 'VGG_CFGS', 'MBV2_SETTING', 'MBV2_STAGES', 'StagedNet', 'eval_mode', 'stage_shapes', 'in_chans_of',
+           'num_params', 'init_conv_bn', 'BasicBlock', 'cifar_resnet', 'WideBlock', 'wide_resnet', 'list_models',
+           'create_model', 'downsampling', 'check_input_size', 'batchnorm_to_groupnorm', 'vgg', 'InvertedResidual',
+           'mobilenet_v2', 'channel_shuffle', 'ShuffleV1Block', 'shufflenet_v1', 'ShuffleV2Block', 'ShuffleV2Down',
+           'shufflenet_v2', 'Bottleneck', 'bottleneck_resnet', 'wrap_torchvision', 'tv_staged', 'load_weights', 'flops',
+           'model_card']
 
 # %% ../nbs/01_models.ipynb #c005
 class StagedNet(nn.Module):
@@ -57,13 +58,13 @@ def eval_mode(*models:nn.Module):
 @torch.no_grad()
 def stage_shapes(model:StagedNet, image_size:int=32, in_chans:int|None=None):
     "The `(C, H, W)` of each stage's output for one `image_size`² input (a dry run in eval mode)."
-    in_chans = in_chans or _in_chans(model)
+    in_chans = in_chans or in_chans_of(model)
     p = next(model.parameters())
     with eval_mode(model):
         feats, _ = model.forward_stages(torch.zeros(1, in_chans, image_size, image_size, device=p.device, dtype=p.dtype))
     return [tuple(f.shape[1:]) for f in feats]
 
-def _in_chans(model):
+def in_chans_of(model):
     "Input channels of a staged net: those of the first conv in its stem."
     for m in model.stem.modules():
         if isinstance(m, nn.Conv2d): return m.in_channels
@@ -72,7 +73,8 @@ def _in_chans(model):
 def num_params(model:nn.Module): "Number of parameters." ; return sum(p.numel() for p in model.parameters())
 
 # %% ../nbs/01_models.ipynb #c008
-def _init_conv_bn(m):
+def init_conv_bn(m):
+    "Initialise a conv (Kaiming normal, fan out) or a BatchNorm or GroupNorm (weight 1, bias 0) layer; other layers are left as they are."
     if isinstance(m, nn.Conv2d): nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
     elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)): nn.init.ones_(m.weight); nn.init.zeros_(m.bias)
 
@@ -84,7 +86,8 @@ class BasicBlock(nn.Module):
         self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False); self.bn2 = nn.BatchNorm2d(cout)
         self.downsample = (nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
                            if stride != 1 or cin != cout else nn.Identity())
-        self.relu = nn.ReLU()   # a module, as in torchvision: AB and OH read the block's pre-ReLU output through a hook on it
+        # a module, as in torchvision: AB and OH read the block's pre-ReLU output through a hook on it
+        self.relu = nn.ReLU()
     def forward(self, x):
         out = self.relu(self.bn1(self.conv1(x)))
         return self.relu(self.bn2(self.conv2(out)) + self.downsample(x))
@@ -99,7 +102,7 @@ def cifar_resnet(depth:int, widths=(16, 16, 32, 64), num_classes:int=100, in_cha
         blocks = [BasicBlock(cin if j == 0 else w, w, stride=(2 if i > 0 and j == 0 else 1)) for j in range(n)]
         stages.append(nn.Sequential(*blocks)); cin = w
     net = StagedNet(stem, stages, widths[-1], num_classes, name=name or f"resnet{depth}")
-    net.apply(_init_conv_bn)
+    net.apply(init_conv_bn)
     return net
 
 # %% ../nbs/01_models.ipynb #c010
@@ -127,7 +130,7 @@ def wide_resnet(depth:int, widen:int, num_classes:int=100, in_chans:int=3, name:
         if i == 2: blocks += [nn.BatchNorm2d(ws[3]), nn.ReLU(inplace=True)]
         stages.append(nn.Sequential(*blocks))
     net = StagedNet(stem, stages, ws[3], num_classes, name=name or f"wrn_{depth}_{widen}")
-    net.apply(_init_conv_bn)
+    net.apply(init_conv_bn)
     for m in net.modules():
         if isinstance(m, nn.Linear): nn.init.zeros_(m.bias)
     return net
@@ -214,7 +217,7 @@ def vgg(depth:int, num_classes:int=100, in_chans:int=3, name:str=""):
         pool = [nn.MaxPool2d(2, 2)] if i < 4 else []   # no pool before block 4: it stays at 4×4 on CIFAR
         stages.append(nn.Sequential(*pool, *_vgg_convs(cfg[i - 1][-1], cfg[i])))
     net = StagedNet(stem, stages, cfg[4][-1], num_classes, name=name or f"vgg{depth}")
-    net.apply(_init_conv_bn)
+    net.apply(init_conv_bn)
     for m in net.modules():
         if isinstance(m, nn.Conv2d): nn.init.zeros_(m.bias)
     nn.init.normal_(net.fc.weight, 0, 0.01); nn.init.zeros_(net.fc.bias)
@@ -250,7 +253,7 @@ def mobilenet_v2(width:float=0.5, expand:int=6, num_classes:int=100, in_chans:in
     last = int(1280 * width) if width > 1.0 else 1280
     net = StagedNet(stem, stages, last, num_classes, name=name or f"mobilenetv2_{expand}_{width}")
     net.pool = nn.Sequential(_conv_bn_relu(cin, last), nn.AdaptiveAvgPool2d(1), nn.Flatten())
-    net.apply(_init_conv_bn)
+    net.apply(init_conv_bn)
     nn.init.normal_(net.fc.weight, 0, 0.01); nn.init.zeros_(net.fc.bias)
     return net
 
@@ -288,7 +291,7 @@ def shufflenet_v1(widths=(240, 480, 960), depths=(4, 8, 4), groups:int=3, num_cl
                   for j in range(n)]
         stages.append(nn.Sequential(*blocks)); cin = w
     net = StagedNet(stem, stages, widths[-1], num_classes, name=name or "ShuffleV1")
-    net.apply(_init_conv_bn)
+    net.apply(init_conv_bn)
     return net
 
 # %% ../nbs/01_models.ipynb #c030
@@ -321,7 +324,7 @@ def shufflenet_v2(widths=(116, 232, 464), depths=(3, 7, 3), last:int=1024, num_c
         stages.append(nn.Sequential(ShuffleV2Down(cin, w), *[ShuffleV2Block(w) for _ in range(n)])); cin = w
     net = StagedNet(stem, stages, last, num_classes, name=name or "ShuffleV2")
     net.pool = nn.Sequential(_conv_bn_relu(cin, last), nn.AdaptiveAvgPool2d(1), nn.Flatten())
-    net.apply(_init_conv_bn)
+    net.apply(init_conv_bn)
     return net
 
 # %% ../nbs/01_models.ipynb #c033
@@ -350,7 +353,7 @@ def bottleneck_resnet(depths=(3, 4, 6, 3), num_classes:int=100, in_chans:int=3, 
         blocks = [Bottleneck(cin if j == 0 else planes * 4, planes, 2 if i > 0 and j == 0 else 1) for j in range(n)]
         stages.append(nn.Sequential(*blocks)); cin = planes * 4
     net = StagedNet(stem, stages, cin, num_classes, name=name or f"ResNet{3 * sum(depths) + 2}")
-    net.apply(_init_conv_bn)
+    net.apply(init_conv_bn)
     return net
 
 # %% ../nbs/01_models.ipynb #c036

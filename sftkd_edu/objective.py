@@ -9,7 +9,7 @@ from torch import nn
 import torch.nn.functional as F
 from .data import DataBundle, TensorImageDataset, make_batches
 from .models import StagedNet, eval_mode
-from .runtime import resolve_device, resolve_precision, _autocast
+from .runtime import resolve_device, resolve_precision, precision_autocast
 
 # %% auto #0
 __all__ = ['Objective', 'Supervised', 'accuracy', 'evaluate', 'History']
@@ -18,7 +18,8 @@ __all__ = ['Objective', 'Supervised', 'accuracy', 'evaluate', 'History']
 class Objective(nn.Module):
     "What `fit` trains: `forward(x, y) -> {term: weighted loss}`, `predict(x) -> {metric: logits}`."
     needs_index = False   # True: `fit` passes each sample's training-set index as a third argument (CRD)
-    ddp_find_unused_parameters = False   # True: under DDP some parameters may get no gradient in a step (a KD method's init phase)
+    # True: under DDP some parameters may get no gradient in a step (a KD method's init phase)
+    ddp_find_unused_parameters = False
     def forward(self, x, y): raise NotImplementedError
     def predict(self, x): raise NotImplementedError
     def stats(self) -> dict:
@@ -65,8 +66,9 @@ def evaluate(model:nn.Module, # an `Objective` (all its metrics) or a plain mode
     correct, n = {}, 0
     with eval_mode(model):
         for x, y in make_batches(ds, batch_size, device=p.device):
-            if cl and x.dim() == 4: x = x.contiguous(memory_format=torch.channels_last)   # inside `fit` with channels_last: match the weights
-            with _autocast(device, precision):
+            # inside `fit` with channels_last: match the weights
+            if cl and x.dim() == 4: x = x.contiguous(memory_format=torch.channels_last)
+            with precision_autocast(device, precision):
                 preds = model.predict(x) if isinstance(model, Objective) else {"test_acc": model(x)}
             for k, z in preds.items(): correct[k] = correct.get(k, 0) + (z.argmax(1) == y).sum().item()
             n += len(y)
@@ -84,7 +86,8 @@ class History:
         if isinstance(key, int): return self.records[key]
         if not any(key in r for r in self.records): raise KeyError(f"{key!r} not in history; keys: {self.keys()}")
         return [r.get(key) for r in self.records]
-    def keys(self): return list(dict.fromkeys(k for r in self.records for k in r))   # in first-seen order (an init phase logs other terms)
+    # in first-seen order (an init phase logs other terms)
+    def keys(self): return list(dict.fromkeys(k for r in self.records for k in r))
     @property
     def last(self): return self.records[-1] if self.records else {}
     def best(self, key:str="test_acc"): "Largest value of `key` over epochs." ; return max(self[key])

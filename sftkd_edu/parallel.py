@@ -7,7 +7,7 @@ threads split between them, with the same numbers as one after another."""
 from __future__ import annotations
 import os, time
 import multiprocessing as mp
-from concurrent.futures import ProcessPoolExecutor, wait, FIRST_COMPLETED
+from concurrent.futures import wait, FIRST_COMPLETED
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 import torch
@@ -17,6 +17,7 @@ from .models import create_model, list_models
 from .objective import Supervised, History
 from .callbacks import Callback, PROGRESS_ENV
 from .runtime import set_seed
+from .pools import check_workers, spawn_pool, stop_pool
 from .train import fit
 from .distill import Distillation, list_methods
 from .teachers import train_teacher, TEACHER_KINDS, FINETUNE_KINDS
@@ -32,9 +33,11 @@ class Training:
     epochs:int
     kind:str|None=None # a teacher: its kind, one of `TEACHER_KINDS`; None: a student
     student:str="resnet8" # SFTN kinds: the architecture of the branches
-    teacher:str|None=None # a distilled student: the name of the plan's teacher training it distils from (it waits for it), or of a given one
+    # a distilled student: the name of the plan's teacher training it distils from (it waits for it), or of a given one
+    teacher:str|None=None
     method:str|None=None # a distilled student: the KD method (`list_methods()`)
-    options:dict=field(default_factory=dict) # a teacher: `SFTN_OPTIONS` / `KIND_OPTIONS`; a student: the method's hyperparameters
+    # a teacher: `SFTN_OPTIONS` / `KIND_OPTIONS`; a student: the method's hyperparameters
+    options:dict=field(default_factory=dict)
 
 def _check_plan(plan, given=()):
     if not isinstance(plan, dict) or not plan: raise ValueError(f"plan must be a non-empty dict {{name: Training}}, got {plan!r}")
@@ -105,9 +108,8 @@ def default_threads(jobs:int) -> int:
 
 _WORKER = {}   # in a worker process: the plan's data, progress queue and threads, set once by the pool's initializer
 
-def _init_worker(parent_pid, data, events, threads):
-    from sftkd_edu.grids import _die_with_parent   # the grids' pool does the same: a worker dies with the process that started it
-    _die_with_parent(parent_pid)
+def _init_worker(data, events, threads):
+    "A worker's setup (after `spawn_pool`'s guard: it dies with the process that started it)."
     _WORKER.update(data=data, events=events, threads=threads)
 
 def _run_in_worker(name, t, teacher, fit_kw):
@@ -115,7 +117,8 @@ def _run_in_worker(name, t, teacher, fit_kw):
     return train_one(name, t, w["data"], teacher, w["threads"], w["events"].put, **fit_kw)
 
 def _planned_epochs(t:Training) -> int:
-    if t.kind in FINETUNE_KINDS: return t.epochs + max(1, round(t.options.get("finetune_fraction", 0.25) * t.epochs))   # the standard teacher first
+    # the standard teacher first
+    if t.kind in FINETUNE_KINDS: return t.epochs + max(1, round(t.options.get("finetune_fraction", 0.25) * t.epochs))
     return t.epochs
 
 class _Display:
@@ -136,7 +139,8 @@ class _Display:
             except Exception: return   # queue.Empty
     def done(self, name, r):
         left = self.planned[name] - self.seen[name]
-        if left > 0: self.bar.update(left)   # a teacher stopped early (`early_stopped`), or a training that failed, ends its share of the bar
+        # a teacher stopped early (`early_stopped`), or a training that failed, ends its share of the bar
+        if left > 0: self.bar.update(left)
         if self.lines: print(f"{name}: " + (f"done in {r.ended - r.started:.1f} s" if isinstance(r, TrainingResult) else f"{type(r).__name__}: {r}"), flush=True)
     def close(self): self.bar.close()
 
@@ -155,7 +159,7 @@ def run_trainings(plan:dict, # {name: Training}; a student's `teacher` names a t
     "Run a plan of trainings, `jobs` at a time, each student after its teacher; `{name: TrainingResult or kept exception}` in the plan's order."
     given = dict(teachers or {})
     _check_plan(plan, given)
-    if not (isinstance(jobs, int) and not isinstance(jobs, bool) and jobs >= 1): raise ValueError(f"jobs must be an int ≥ 1, got {jobs!r}")
+    check_workers(jobs, "jobs")
     if threads is not None and not (isinstance(threads, int) and not isinstance(threads, bool) and threads >= 1):
         raise ValueError(f"threads must be an int ≥ 1 or None (the threads divided between the jobs), got {threads!r}")
     keep_errors = tuple(keep_errors)
@@ -183,10 +187,10 @@ def run_trainings(plan:dict, # {name: Training}; a student's `teacher` names a t
     return {n: results[n] for n in plan}
 
 def _run_pool(plan, data, jobs, threads, fit_kw, results, models, keep_errors, finish, show):
-    from sftkd_edu import parallel as here   # spawned workers import what they run by module (not from a notebook's __main__)
-    ctx = mp.get_context("spawn")
-    events = ctx.Queue()
-    ex = ProcessPoolExecutor(min(jobs, len(plan)), mp_context=ctx, initializer=here._init_worker, initargs=(os.getpid(), data, events, threads))
+    # spawned workers import what they run by module (not from a notebook's __main__)
+    from sftkd_edu import parallel as here
+    events = mp.get_context("spawn").Queue()
+    ex = spawn_pool(min(jobs, len(plan)), here._init_worker, (data, events, threads))
     running = {}
     def submit_ready():
         for name, t in plan.items():
@@ -209,12 +213,7 @@ def _run_pool(plan, data, jobs, threads, fit_kw, results, models, keep_errors, f
             submit_ready()
         show.drain(events)
     except BaseException:   # a failed training, or the user's interrupt: stop the others now rather than when they end
-        procs = list((getattr(ex, "_processes", None) or {}).values())   # the pool's worker processes (CPython keeps them here)
-        ex.shutdown(wait=False, cancel_futures=True)
-        for p in procs: p.terminate()
-        for p in procs:
-            p.join(5)
-            if p.is_alive(): p.kill(); p.join()   # one still alive 5 s after SIGTERM (seen under nbdev-test): SIGKILL
+        stop_pool(ex)
         raise
     ex.shutdown()
 

@@ -6,17 +6,20 @@
 from __future__ import annotations
 import json
 from pathlib import Path
-from .runner import load_record, RECORD, _run_state
+from .records import load_record, load_runs
+# the shipped studies live in `studies`; importable from here too, where they were first defined
+from .studies import REPORTS_FILE, list_shipped_studies, pack_study, shipped_study, unpack_study
+_all_ = ["REPORTS_FILE", "list_shipped_studies", "pack_study", "shipped_study", "unpack_study"]
 from .viz import write_report, mean_std, plot_grouped_bars, plot_mean_curves, plot_similarity_vs_accuracy
-from .grids import STUDY_RECIPES, BENCH_RECIPES
+from .recipes import BENCH_RECIPES, STUDY_RECIPES
 from .teachers import KIND_OPTIONS, FINETUNE_KINDS
 from .stats import with_stats
 
 # %% auto #0
-__all__ = ['REPORTS_FILE', 'GAP_COMPARISONS', 'FRIENDLINESS_KEYS', 'summarize_quickstarts', 'quickstart_gains', 'load_runs',
-           'summarize', 'grid_report', 'list_shipped_studies', 'pack_study', 'unpack_study', 'shipped_study',
+__all__ = ['GAP_COMPARISONS', 'FRIENDLINESS_KEYS', 'summarize_quickstarts', 'quickstart_gains', 'summarize', 'grid_report',
            'study_gains', 'study_table', 'bench_table', 'bench_criteria', 'bench_gains', 'bench_gains_at', 'gap_rows',
-           'gap_table', 'teacher_reports', 'which_teacher_table', 'friendliness_ranks']
+           'gap_table', 'which_teacher_table', 'friendliness_ranks', 'REPORTS_FILE', 'list_shipped_studies',
+           'pack_study', 'shipped_study', 'unpack_study']
 
 # %% ../nbs/08c_reports.ipynb #c016
 def _check_comparable(recs:list, names:list):
@@ -79,19 +82,6 @@ def quickstart_gains(paths:list, # record files (or folders holding one named `r
 # %% ../nbs/08c_reports.ipynb #c025
 _GROUP = ("dataset", "teacher", "student", "method", "teacher_kind")
 
-def load_runs(out_dir):
-    "`(records of ok runs, [{run, error}] of failed or corrupt ones)` of a grid folder."
-    ok, bad = [], []
-    for d in sorted(Path(out_dir, "runs").glob("*")):
-        if not d.is_dir(): continue
-        s = _run_state(d)
-        if s == "ok": ok.append({**load_record(d / RECORD), "run_id": d.name})
-        elif s == "running": continue   # another process is running it: neither finished nor failed
-        elif s in ("failed", "interrupted"): bad.append({"run": d.name, "error": str(load_record(d / RECORD).get("error", ""))})
-        elif s == "newer": bad.append({"run": d.name, "error": "record of a newer sftkd_edu: kept, skipped"})
-        else: bad.append({"run": d.name, "error": f"record {s}"})
-    return ok, bad
-
 def _paired(by_seed:dict, base:dict) -> list:
     "Student last-epoch accuracy of `by_seed` minus `base`'s, for each seed both finished (`{seed: record}` each)."
     return [by_seed[s]["student"]["test_acc_last"] - base[s]["student"]["test_acc_last"] for s in sorted(set(by_seed) & set(base))]
@@ -100,7 +90,8 @@ def _ms(xs, nd:int=2): m, s = mean_std(xs); return f"{m:.{nd}f} ± {s:.{nd}f}"
 
 _NOT_GROUPED = ("seed", "out_dir", "teacher_cache", "progress", "device", "tags")
 _RECIPE_KEYS = ("teacher_kind", "lam_t", "lam_kl", "lam_ce", "tau", "finetune_fraction", "finetune_lr", "kl_warmup", "stop_kl_grad", "branch_lr",
-                *(k for opts in KIND_OPTIONS.values() for k in opts))   # what makes a teacher recipe (the other kinds' own settings too)
+                # what makes a teacher recipe (the other kinds' own settings too)
+                *(k for opts in KIND_OPTIONS.values() for k in opts))
 
 def _grouping(ok):
     "`(names, key)`: the parameters runs are grouped by — `_GROUP` plus every other one that varies (never the seed) — and the key function."
@@ -124,14 +115,16 @@ def summarize(out_dir):
                       "student acc (best)": _ms([r["student"]["test_acc_best"] for r in rs]),
                       "KL(t‖s)": _ms([r["similarity"]["kl"] for r in rs]), "CKA": _ms([r["similarity"]["cka"] for r in rs]),
                       "epochs to 90 %": _ms([r["convergence"]["epochs_to_90"] for r in rs])})
-    regime = lambda key: tuple(v for k, v in zip(names, key) if k not in _RECIPE_KEYS)   # same data, models, method, schedule
+    # same data, models, method, schedule
+    regime = lambda key: tuple(v for k, v in zip(names, key) if k not in _RECIPE_KEYS)
     kind = lambda key: json.loads(key[names.index("teacher_kind")])
     gains, diffs = [], []
     for key, (m, n) in means.items():
         std = next((k for k in means if kind(k) == "standard" and regime(k) == regime(key)), None)
         if kind(key) != "standard" and std is not None:
             by_seed = lambda rs: {r["params"]["seed"]: r for r in rs}
-            d = _paired(by_seed(groups[key]), by_seed(groups[std]))   # the same seed's student under the standard teacher
+            # the same seed's student under the standard teacher
+            d = _paired(by_seed(groups[key]), by_seed(groups[std]))
             gains.append({**{k: v for k, v in label(groups[key]).items() if k not in ("n",)},
                           "gain (points)": round(m - means[std][0], 2), "paired gain": _ms(d) if d else "–",
                           "seeds gaining": f"{sum(x > 0 for x in d)}/{len(d)}", "n (kind / standard)": f"{n} / {means[std][1]}"})
@@ -144,7 +137,8 @@ def grid_report(out_dir, title:str|None=None):
     s, (ok, _) = summarize(out_dir), load_runs(out_dir)
     out = Path(out_dir)
     if not s["n_ok"] and not s["failed"]: raise ValueError(f"no runs in {out / 'runs'}: run a grid there first")
-    how = sorted({f"{r['precision']} on {r['device_name']}" for r in ok})   # every experiment record names them (RECORD_FIELDS)
+    # every experiment record names them (RECORD_FIELDS)
+    how = sorted({f"{r['precision']} on {r['device_name']}" for r in ok})
     shared = {k: v for k, v in ok[0]["params"].items() if k not in ("seed", "tags") and all(r["params"].get(k) == v for r in ok)} if ok else {}
     parts = [f"{s['n_ok']} finished runs, {len(s['failed'])} failed, computed in {'; '.join(how) or '–'}. "
              "Mean ± sample std over seeds; n per row.",
@@ -176,58 +170,6 @@ def grid_report(out_dir, title:str|None=None):
                   "of the same regime and seed (`study_table`).", study_table(out_dir)]
     if s["failed"]: parts += ["Failed runs (not counted above):", s["failed"]]
     return write_report(out / "report.html", title or f"sftkd_edu grid: {out.name}", parts)
-
-# %% ../nbs/08c_reports.ipynb #c027b
-REPORTS_FILE = "teacher_reports.json"   # a grid's teacher reports (`teacher_reports`), beside its runs/
-
-def _studies_dir(): from importlib.resources import files; return Path(str(files("sftkd_edu"))) / "assets" / "studies"
-
-def list_shipped_studies():
-    "Names of the grids whose records ship with the package."
-    d = _studies_dir()
-    return sorted(p.name.removesuffix(".json.gz") for p in d.glob("*.json.gz")) if d.is_dir() else []
-
-def pack_study(grid_dir, # a grid folder (its `runs/*/record.json`)
-               path) -> Path: # the file to write (`….json.gz`)
-    "Write the ok records of a grid (and its `teacher_reports.json`, if any) into one gzipped JSON file (atomically); returns its path."
-    import gzip
-    from sftkd_edu.files import atomic_write
-    ok, _ = load_runs(grid_dir)
-    if not ok: raise ValueError(f"no finished runs in {grid_dir}")
-    runs = {r["run_id"]: {k: v for k, v in r.items() if k != "run_id"} for r in ok}
-    for rid in runs: _check_run_id(rid, grid_dir)   # what unpacking would refuse is never packed
-    rp = Path(grid_dir) / REPORTS_FILE
-    extra = {"teacher_reports": json.loads(rp.read_text())} if rp.exists() else {}
-    return Path(atomic_write(path, gzip.compress(json.dumps({"schema": 1, "runs": runs, **extra}, sort_keys=True).encode(), mtime=0)))
-
-def _check_run_id(rid, where):
-    "ValueError unless `rid` is one folder name inside `runs/`: a non-empty str without '/', '\\', '..', ':' or NUL, not absolute."
-    if not isinstance(rid, str) or not rid or any(c in rid for c in ("/", "\\", "\0", ":")) or ".." in rid or rid == "." or Path(rid).is_absolute():
-        raise ValueError(f"{where} holds the run id {rid!r}, which is no folder name inside runs/ (it could write elsewhere): "
-                         "a run id is one name without '/', '\\', '..', ':' or NUL")
-
-def unpack_study(path, # a file `pack_study` wrote
-                 dest) -> Path: # the grid folder to create (or to complete: records already there are left as they are)
-    "Unpack a packed study's records into the grid folder `dest` — every run id checked before anything is written; returns `dest`."
-    import gzip
-    from sftkd_edu.runner import save_record
-    from sftkd_edu.files import atomic_write
-    pack = json.loads(gzip.decompress(Path(path).read_bytes()))
-    if not (isinstance(pack, dict) and isinstance(pack.get("runs"), dict) and all(isinstance(r, dict) for r in pack["runs"].values())):
-        raise ValueError(f"{path} is not a packed study: a JSON object whose 'runs' maps run ids to records was expected")
-    for run_id in pack["runs"]: _check_run_id(run_id, path)
-    for run_id, rec in pack["runs"].items():
-        p = Path(dest) / "runs" / run_id / RECORD
-        if not p.exists(): save_record(rec, p)
-    rp = Path(dest) / REPORTS_FILE
-    if "teacher_reports" in pack and not rp.exists(): atomic_write(rp, json.dumps(pack["teacher_reports"], indent=1, sort_keys=True))
-    return Path(dest)
-
-def shipped_study(name:str, # one of `list_shipped_studies()`
-                  dest) -> Path: # the grid folder to create (or to complete: records already there are left as they are)
-    "Unpack a shipped study's records into the grid folder `dest`; returns `dest`."
-    if name not in list_shipped_studies(): raise ValueError(f"no shipped study {name!r}; shipped: {list_shipped_studies()}")
-    return unpack_study(_studies_dir() / f"{name}.json.gz", dest)
 
 # %% ../nbs/08c_reports.ipynb #c032
 _REGIME_ORDER = ("base", "more data", "longer", "bigger student", "harder data")
@@ -294,9 +236,14 @@ def _teacher_cost(r:dict, std_time:dict) -> float:
     return t["train_time_s"] + std_time[p["seed"]]
 
 def bench_table(out_dir, baseline:str="standard",
-                recipes:list|None=None): # only these teacher recipes (and the student alone); None: every one in the grid
+                recipes:list|None=None, # only these teacher recipes (and the student alone); None: every one in the grid
+                regimes:list|None=None): # only these regimes, e.g. ["30 epochs · kd"]; None: every one in the grid
     "Rows per (regime, recipe) of a benchmark grid: teacher and student accuracy, gain paired by seed, KL, CKA, epochs to 90 %, teacher cost."
     groups, rows, diffs = _bench_groups(out_dir), [], []
+    if regimes is not None:
+        known = sorted({rg for rg, _ in groups})
+        if unknown := [rg for rg in regimes if rg not in known]: raise ValueError(f"no runs of regime(s) {unknown} in {out_dir}; it holds {known}")
+        groups = {k: v for k, v in groups.items() if k[0] in regimes}
     if recipes is not None:
         known = sorted({rc for _, rc in groups})
         if unknown := [rc for rc in recipes if rc not in known]: raise ValueError(f"no runs of recipe(s) {unknown} in {out_dir}; it holds {known}")
@@ -410,68 +357,6 @@ def gap_table(out_dir) -> tuple:
 
 # %% ../nbs/08c_reports.ipynb #w002
 FRIENDLINESS_KEYS = ("test_acc", "ece", "entropy_T", "probe_kl", "probe_agreement")
-
-def _record_data(p:dict):
-    "The `DataBundle` a 07_experiment record's parameters describe (as the template loads it)."
-    from sftkd_edu.data import load_dataset
-    opts = {**(dict(n_train=p["n_train"], n_test=p["n_test"], seed=p["seed"]) if p["dataset"] == "digits100" else {}), **(p.get("data_options") or {})}
-    return load_dataset(p["dataset"], root=p.get("data_root") or None, **opts)
-
-def _teacher_report_job(grid_dir, key:str, p:dict, probe_epochs:int, T:float, device, threads:int) -> dict:
-    "One teacher's report, from its cached weights and the data its run's parameters describe (a module function: workers import it)."
-    import torch
-    from safetensors.torch import load_file
-    from sftkd_edu.models import create_model
-    from sftkd_edu.teachers import student_friendliness
-    old = torch.get_num_threads(); torch.set_num_threads(threads)   # the thread count changes float32 sums: fixed, it is the same anywhere
-    try:
-        w = Path(grid_dir) / "teachers" / f"{key}.safetensors"
-        data = _record_data(p)
-        model = create_model(p["teacher"], num_classes=data.num_classes, in_chans=data.in_chans)
-        model.load_state_dict(load_file(str(w)))
-        rep = student_friendliness(model, data, p["student"], T=T, probe_epochs=probe_epochs, seed=p["seed"],
-                                   batch_size=p["batch_size"], device=device, precision="fp32")
-    finally: torch.set_num_threads(old)
-    return {**rep, "teacher_kind": p["teacher_kind"], "seed": p["seed"], "precision": "fp32", "threads": threads}
-
-def teacher_reports(grid_dir, # a grid folder: `runs/*/record.json` and its teacher cache `teachers/`
-                    records:list|None=None, # the runs whose teachers to report on (None: every finished distillation run)
-                    probe_epochs:int=5, T:float=4.0, device="cpu", progress:bool=True,
-                    workers:int=1, # teachers reported on in parallel (processes)
-                    threads:int|None=None) -> dict: # torch threads per report (None: 1 with several workers, else this process's)
-    "`{teacher key: report}`: `student_friendliness` of each teacher the runs used, computed once and kept in the grid folder."
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-    import multiprocessing as mp
-    from sftkd_edu.files import atomic_write
-    from tqdm.auto import tqdm
-    import torch
-    if not (isinstance(workers, int) and not isinstance(workers, bool) and workers >= 1): raise ValueError(f"workers must be an int ≥ 1, got {workers!r}")
-    threads = threads or (1 if workers > 1 else torch.get_num_threads())
-    path = Path(grid_dir) / REPORTS_FILE
-    done = json.loads(path.read_text()) if path.exists() else {}
-    recs = load_runs(grid_dir)[0] if records is None else records
-    todo = {}
-    for r in recs:
-        k = r["teacher"]["key"]
-        if r["params"]["method"] != "none" and k not in todo and not (k in done and done[k]["probe"]["epochs"] == probe_epochs and done[k]["T"] == T):
-            todo[k] = r["params"]
-    for key, p in todo.items():   # every weight file checked before the first report starts
-        w = Path(grid_dir) / "teachers" / f"{key}.safetensors"
-        if not w.exists(): raise FileNotFoundError(f"no cached weights for teacher {key} ({p['teacher_kind']}, seed {p['seed']}) in {w.parent}: "
-                                                   "run the grid there (its runs cache their teachers), or pass only the records whose teachers it holds")
-    bar = tqdm(total=len(todo), desc="teacher reports", disable=not progress or not todo)
-    def keep(key, rep):   # written by this process only, after each teacher: an interrupted pass resumes
-        done[key] = rep; atomic_write(path, json.dumps(done, indent=1, sort_keys=True)); bar.update(1)
-    try:
-        if workers == 1 or len(todo) < 2:
-            for key, p in todo.items(): keep(key, _teacher_report_job(grid_dir, key, p, probe_epochs, T, device, threads))
-        else:
-            from sftkd_edu.reports import _teacher_report_job as job   # by module, so that the worker processes can import it
-            with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as ex:
-                futs = {ex.submit(job, str(grid_dir), key, p, probe_epochs, T, device, threads): key for key, p in todo.items()}
-                for fu in as_completed(futs): keep(futs[fu], fu.result())
-    finally: bar.close()
-    return {r["teacher"]["key"]: done[r["teacher"]["key"]] for r in recs if r["teacher"]["key"] in done}
 
 # %% ../nbs/08c_reports.ipynb #w002s0c
 def _which_groups(records):

@@ -12,7 +12,9 @@ import torch
 
 # %% auto #0
 __all__ = ['ISA_FLAGS', 'PRECISIONS', 'CPU_BF16_ENV', 'OPTIM_IMPLS', 'set_seed', 'resolve_device', 'dist_world', 'all_gather_cat',
-           'cpu_flags', 'device_name', 'PerformanceWarning', 'cpu_bf16_supported', 'resolve_precision']
+           'cpu_flags', 'device_name', 'PerformanceWarning', 'cpu_bf16_supported', 'resolve_precision',
+           'precision_autocast', 'make_optimizer', 'compiled_model', 'is_compile_error', 'check_speed_args',
+           'to_channels_last']
 
 # %% ../nbs/01a_runtime.ipynb #c005
 def set_seed(seed:int):
@@ -49,7 +51,8 @@ def all_gather_cat(t:torch.Tensor, world:int) -> torch.Tensor:
     dist.all_gather(out, t.detach().contiguous())
     return torch.cat(out)
 
-ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16")   # what decides the CPU kernels
+# what decides the CPU kernels
+ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16")
 
 def cpu_flags() -> list:
     "Which of `ISA_FLAGS` this CPU has (from /proc/cpuinfo's flags; an empty list where that file does not exist)."
@@ -71,7 +74,8 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 class PerformanceWarning(UserWarning):
     "A speed option the device cannot honour: `fit` falls back to one that works and says so, instead of crashing or running slow."
 
-CPU_BF16_ENV = "SFTKD_CPU_BF16"   # test-only switch: "1"/"0" make `cpu_bf16_supported` answer as on a CPU with/without native bf16
+# test-only switch: "1"/"0" make `cpu_bf16_supported` answer as on a CPU with/without native bf16
+CPU_BF16_ENV = "SFTKD_CPU_BF16"
 
 def cpu_bf16_supported() -> bool:
     "Whether this CPU does bf16 arithmetic natively (AVX512-BF16 or AMX); without it bf16 autocast is emulated and many times slower."
@@ -105,7 +109,7 @@ def resolve_precision(precision:str, # "auto", "fp32", "bf16" or "fp16"
         return "fp32"
     return precision
 
-def _autocast(device, precision):
+def precision_autocast(device, precision):
     "Autocast for an already resolved precision (`resolve_precision`)."
     if precision == "fp32": return nullcontext()
     return torch.autocast(device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
@@ -113,7 +117,7 @@ def _autocast(device, precision):
 # %% ../nbs/01a_runtime.ipynb #r004
 OPTIM_IMPLS = ("auto", "fused", "foreach", "loop")
 
-def _make_optimizer(groups, lr, momentum, weight_decay, impl, device):
+def make_optimizer(groups, lr, momentum, weight_decay, impl, device):
     "SGD with the requested kernel: `fused` (one kernel for all parameters), `foreach` (batched ops) or a plain `loop`."
     if impl not in OPTIM_IMPLS: raise ValueError(f"unknown optim_impl {impl!r}; valid: {list(OPTIM_IMPLS)}")
     if impl == "auto": impl = "fused" if device.type == "cuda" else "foreach"
@@ -123,7 +127,7 @@ def _make_optimizer(groups, lr, momentum, weight_decay, impl, device):
         warnings.warn(f"optim_impl={impl!r} is not available here ({e}); using 'foreach'", PerformanceWarning)
         return torch.optim.SGD(groups, lr=lr, momentum=momentum, weight_decay=weight_decay, foreach=True)
 
-def _compiled(model, compile):
+def compiled_model(model, compile):
     "`torch.compile(model)` (a backend name, or inductor for True); `None` with a warning when the backend cannot be set up."
     if not compile: return None
     backend = "inductor" if compile is True else compile
@@ -134,15 +138,16 @@ def _compiled(model, compile):
         warnings.warn(f"torch.compile(backend={backend!r}) failed ({type(e).__name__}: {e}); training eagerly instead", PerformanceWarning)
         return None
 
-def _is_compile_error(e):
+def is_compile_error(e):
+    "Whether `e` came from `torch.compile` (dynamo, inductor, or a missing compiler): `fit` then runs uncompiled."
     return type(e).__module__.startswith(("torch._dynamo", "torch._inductor")) or isinstance(e, ImportError)
 
-def _check_speed_args(precision, channels_last, optim_impl):
+def check_speed_args(precision, channels_last, optim_impl):
     "The speed options of `fit` (also checked by `sftkd_edu.bench` before it starts any measurement)."
     if precision not in PRECISIONS: raise ValueError(f"unknown precision {precision!r}; valid: {list(PRECISIONS)}")
     if channels_last not in (True, False, "auto"): raise ValueError(f"channels_last must be True, False or 'auto', got {channels_last!r}")
     if optim_impl not in OPTIM_IMPLS: raise ValueError(f"unknown optim_impl {optim_impl!r}; valid: {list(OPTIM_IMPLS)}")
 
-def _channels_last(channels_last, device) -> bool:
+def to_channels_last(channels_last, device) -> bool:
     "`'auto'` → on for CPU and CUDA."
     return device.type in ("cpu", "cuda") if channels_last == "auto" else bool(channels_last)

@@ -8,10 +8,10 @@ import copy
 import torch
 from torch import nn
 import torch.nn.functional as F
-from .models import StagedNet, create_model, stage_shapes, check_input_size, _in_chans, _init_conv_bn, num_params
+from .models import StagedNet, create_model, stage_shapes, check_input_size, in_chans_of, init_conv_bn
 
 # %% auto #0
-__all__ = ['Bridge', 'StudentBranch', 'match_stages', 'SFTNTeacher', 'sftn_loss', 'gradient_reach']
+__all__ = ['PAPER_SFTN_LOSS', 'Bridge', 'StudentBranch', 'match_stages', 'SFTNTeacher', 'sftn_loss', 'gradient_reach']
 
 # %% ../nbs/02_sftn.ipynb #c005
 class Bridge(nn.Sequential):
@@ -38,7 +38,7 @@ def _fresh(module:nn.Module):
     for m in module.modules():
         if hasattr(m, "reset_parameters"): m.reset_parameters()
         if hasattr(m, "reset_running_stats"): m.reset_running_stats()
-    module.apply(_init_conv_bn)
+    module.apply(init_conv_bn)
     return module
 
 class StudentBranch(nn.Module):
@@ -79,7 +79,7 @@ class SFTNTeacher(nn.Module):
                  image_size:int=32, # input size used to find the stage shapes
                  detach:bool=False): # detach teacher features before the bridges (ablation)
         super().__init__()
-        in_chans = _in_chans(teacher)
+        in_chans = in_chans_of(teacher)
         if isinstance(student, str): student = create_model(student, num_classes=teacher.num_classes, in_chans=in_chans)
         if not isinstance(student, StagedNet): raise TypeError(f"student must be a model name or a StagedNet, got {type(student).__name__}")
         if student.num_classes != teacher.num_classes:
@@ -107,13 +107,16 @@ class SFTNTeacher(nn.Module):
     def extra_repr(self): return f"teacher={self.teacher.name!r}, student={self.student_name!r}, branches={self.num_branches}, detach={self.detach}"
 
 # %% ../nbs/02_sftn.ipynb #c021
+# the paper's loss weights and KL temperature (Park et al. 2021): every SFTN default of the package reads them here
+PAPER_SFTN_LOSS = {"lam_t": 1.0, "lam_kl": 3.0, "lam_ce": 1.0, "tau": 1.0}
+
 def sftn_loss(teacher_logits:torch.Tensor, # z_T, B×K
               branch_logits:list, # [z_R^1, …], each B×K
               targets:torch.Tensor, # labels, B
-              lam_t:float=1.0, # weight of the teacher's cross-entropy
-              lam_kl:float=3.0, # weight of the branch KL term
-              lam_ce:float=1.0, # weight of the branches' cross-entropy
-              tau:float=1.0, # temperature of the KL term
+              lam_t:float=PAPER_SFTN_LOSS["lam_t"], # weight of the teacher's cross-entropy
+              lam_kl:float=PAPER_SFTN_LOSS["lam_kl"], # weight of the branch KL term
+              lam_ce:float=PAPER_SFTN_LOSS["lam_ce"], # weight of the branches' cross-entropy
+              tau:float=PAPER_SFTN_LOSS["tau"], # temperature of the KL term
               detach_target:bool=False): # stabilizer: the KL's target is a constant, so the KL sends no gradient into the teacher logits
     "The three weighted terms of the SFTN objective: `teacher_ce`, `branch_kl`, `branch_ce`."
     if not branch_logits: raise ValueError("sftn_loss needs at least one branch")
@@ -127,6 +130,7 @@ def gradient_reach(sftn:SFTNTeacher, # the wiring: which teacher stages feed bri
                    stop_kl_grad:bool=False) -> dict: # the KL's target is a constant (`sftn_loss(detach_target=True)`)
     "`{term: [teacher stages its gradient reaches]}` for `teacher_ce`, `branch_kl`, `branch_ce`."
     n = len(sftn.teacher.stages)
-    via_bridges = [] if sftn.detach else list(range(max(i for i, _ in sftn.pairs) + 1))   # a bridge's stage and every stage before it
+    # a bridge's stage and every stage before it
+    via_bridges = [] if sftn.detach else list(range(max(i for i, _ in sftn.pairs) + 1))
     return {"teacher_ce": list(range(n)), "branch_kl": sorted(set(via_bridges) | (set() if stop_kl_grad else set(range(n)))),
             "branch_ce": via_bridges}

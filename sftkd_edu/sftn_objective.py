@@ -6,7 +6,7 @@
 from __future__ import annotations
 import math, warnings
 import torch
-from .sftn import SFTNTeacher, sftn_loss
+from .sftn import PAPER_SFTN_LOSS, SFTNTeacher, sftn_loss
 from .distill.functional import softened_entropy
 from .objective import Objective, evaluate
 from .callbacks import Callback
@@ -17,7 +17,8 @@ __all__ = ['SFTNObjective', 'CollapseWarning', 'CollapseGuard']
 # %% ../nbs/02b_sftn_objective.ipynb #c008
 class SFTNObjective(Objective):
     "Training a teacher with student branches: the three terms of `sftn_loss`; scores the teacher and each branch."
-    def __init__(self, sftn:SFTNTeacher, lam_t:float=1.0, lam_kl:float=3.0, lam_ce:float=1.0, tau:float=1.0,
+    def __init__(self, sftn:SFTNTeacher, lam_t:float=PAPER_SFTN_LOSS["lam_t"], lam_kl:float=PAPER_SFTN_LOSS["lam_kl"],
+                 lam_ce:float=PAPER_SFTN_LOSS["lam_ce"], tau:float=PAPER_SFTN_LOSS["tau"],
                  kd_T:float=4.0, # temperature of the logged `teacher_entropy` (the KD temperature the teacher will teach at)
                  diagnostics:bool=True, # once per epoch, log the gradient norm each term sends into the teacher body
                  kl_warmup:int=0, # stabilizer: ramp λ_KL linearly from 0 over this many epochs (0: the paper, full weight at once)
@@ -50,13 +51,15 @@ class SFTNObjective(Objective):
         terms = self.terms(t_logits, b_logits, y)
         self._stats = {"teacher_entropy": softened_entropy(t_logits.detach(), self.kd_T).mean()}
         if self.kl_warmup: self._stats["lam_kl"] = self.weights["lam_kl"] * self.kl_scale
-        if self._grad_due and torch.is_grad_enabled():   # one batch per epoch: each term's pull on the whole teacher body
+        # one batch per epoch: each term's pull on the whole teacher body
+        if self._grad_due and torch.is_grad_enabled():
             for k, row in self.grad_norms(terms).items(): self._stats[f"grad_{k}"] = torch.sqrt(sum(n ** 2 for n in row))
             self._grad_due = False
         return terms
     def stats(self): return self._stats
     def describe(self): return f"SFTNObjective with {len(self.sftn.branches)} branches"
-    def loop_state(self): return {"grad_due": bool(self._grad_due)}   # the once-per-epoch diagnostics batch already happened?
+    # the once-per-epoch diagnostics batch already happened?
+    def loop_state(self): return {"grad_due": bool(self._grad_due)}
     def load_loop_state(self, state): self._grad_due = state.get("grad_due", self._grad_due)
     def on_epoch_start(self, epoch, epochs):
         self._grad_due = self.diagnostics

@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 from .data import DataBundle, make_batches
 from .models import create_model
-from .sftn import SFTNTeacher
+from .sftn import PAPER_SFTN_LOSS, SFTNTeacher
 from .sftn_objective import SFTNObjective
 from .runtime import set_seed
 from fastcore.basics import patch
@@ -37,7 +37,8 @@ class SFTNStepper:
     "One SFTN training iteration in seven stages (`STAGES`); `next()`, `back()`, `run_to_end()`; `numbers` and `figure()` per stage."
     def __init__(self, sftn:SFTNTeacher, # the teacher with its student branches
                  x:torch.Tensor, y:torch.Tensor, # one batch
-                 lam_t:float=1.0, lam_kl:float=3.0, lam_ce:float=1.0, tau:float=1.0, # SFTN loss weights and temperature
+                 lam_t:float=PAPER_SFTN_LOSS["lam_t"], lam_kl:float=PAPER_SFTN_LOSS["lam_kl"],
+                 lam_ce:float=PAPER_SFTN_LOSS["lam_ce"], tau:float=PAPER_SFTN_LOSS["tau"], # SFTN loss weights and temperature
                  lr:float=0.05, momentum:float=0.9, weight_decay:float=5e-4):
         if not isinstance(sftn, SFTNTeacher): raise TypeError(f"SFTNStepper needs an SFTNTeacher, got {type(sftn).__name__}")
         if x.dim() != 4 or len(x) != len(y): raise ValueError(f"need a batch of images B×C×H×W and B labels, got {tuple(x.shape)} and {tuple(y.shape)}")

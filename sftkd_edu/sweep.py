@@ -5,7 +5,7 @@
 # %% ../nbs/08e_sweep.ipynb #s003
 from __future__ import annotations
 from pathlib import Path
-from .grids import load_sweep, _run_checked, _template
+from .grids import load_sweep, run_config
 from .reports import grid_report, summarize
 
 # %% auto #0
@@ -19,9 +19,9 @@ def sweep(config, # a preset name, a YAML file, a dict or a `SweepConfig`
           executor=None, resources:dict|None=None, retries:int=0, trackers=(), # where the runs go: see `run_grid`
           threads:int|None=None): # torch threads per run: see `run_grid`
     "Run a sweep as a grid, write its `report.html`; return `summarize` of the folder."
-    cfg = load_sweep(config, overrides, seeds, sets)   # checked once, here (a SweepConfig passed in is not checked again)
+    # checked once, here (a SweepConfig passed in is not checked again)
+    cfg = load_sweep(config, overrides, seeds, sets)
     out = Path(out_dir or cfg.get("out") or "sftkd_sweep")
-    _run_checked(_template(cfg.get("template", "07_experiment")), cfg.runs, out, cfg.get("workers", 1) if workers is None else workers,
-                 progress=progress, executor=executor, resources=resources, retries=retries, trackers=trackers, threads=threads)
+    run_config(cfg, out, workers, progress=progress, executor=executor, resources=resources, retries=retries, trackers=trackers, threads=threads)
     grid_report(out)
     return summarize(out)

@@ -8,20 +8,34 @@ import math, time, uuid, warnings
 import torch
 from .data import DataBundle, make_batches, TensorImageDataset
 from .models import StagedNet, check_input_size
-from .distill import Distiller, Distillation, create_method
-from .distributed import setup_distributed, ShardedBatches, all_reduce_mean, broadcast_object, _sync_bn
-from .runtime import (set_seed, resolve_device, device_name, cpu_bf16_supported, resolve_precision, PerformanceWarning,
-                               PRECISIONS, OPTIM_IMPLS, CPU_BF16_ENV, _autocast, _make_optimizer, _compiled, _is_compile_error,
-                               _check_speed_args, _channels_last)
-from .objective import Objective, Supervised, History, accuracy, evaluate
-from .callbacks import Callback, FitState, run_callbacks, ProgressBar, NonFinitePolicy, NonFiniteLossError, NONFINITE
-from .checkpoint import (CKPT_FORMAT, CheckpointError, CheckpointWarning, save_checkpoint, load_checkpoint, list_checkpoints,
-                                  rng_state, set_rng_state, objective_signature, check_signature, claim_checkpoint_dir, resume_checkpoint, restore_run,
-                                  CKPT_LOCK, release_checkpoint_dir, Checkpointer, _check_ckpt_args)
-from .sftn_objective import SFTNObjective, CollapseGuard, CollapseWarning
+from .distributed import setup_distributed, ShardedBatches, all_reduce_mean, broadcast_object, sync_batchnorm
+from .runtime import (resolve_device, device_name, resolve_precision, PerformanceWarning, precision_autocast,
+                               make_optimizer, compiled_model, is_compile_error, check_speed_args, to_channels_last)
+from .objective import Objective, History, evaluate
+from .callbacks import FitState, run_callbacks, ProgressBar, NonFinitePolicy
+from .checkpoint import (set_rng_state, claim_checkpoint_dir, resume_checkpoint, restore_run,
+                                  release_checkpoint_dir, Checkpointer, check_ckpt_args)
 
 # %% auto #0
-__all__ = ['SCHEDULES', 'fit']
+__all__ = ['SCHEDULES', 'fit', 'Distiller', 'Distillation', 'create_method', 'set_seed', 'cpu_bf16_supported', 'resolve_device',
+           'device_name', 'resolve_precision', 'PRECISIONS', 'OPTIM_IMPLS', 'CPU_BF16_ENV', 'Supervised', 'History',
+           'accuracy', 'evaluate', 'Callback', 'NonFiniteLossError', 'NONFINITE', 'CKPT_FORMAT', 'CKPT_LOCK',
+           'CheckpointError', 'CheckpointWarning', 'save_checkpoint', 'load_checkpoint', 'list_checkpoints',
+           'rng_state', 'objective_signature', 'check_signature', 'SFTNObjective', 'CollapseGuard', 'CollapseWarning']
+
+# %% ../nbs/04_train.ipynb #c002f
+from .distill import Distiller, Distillation, create_method
+from .runtime import set_seed, cpu_bf16_supported, PRECISIONS, OPTIM_IMPLS, CPU_BF16_ENV
+from .objective import Supervised, accuracy
+from .callbacks import Callback, NonFiniteLossError, NONFINITE
+from .checkpoint import (CKPT_FORMAT, CKPT_LOCK, CheckpointError, CheckpointWarning, save_checkpoint,
+                                  load_checkpoint, list_checkpoints, rng_state, objective_signature, check_signature)
+from .sftn_objective import SFTNObjective, CollapseGuard, CollapseWarning
+_all_ = ["Distiller", "Distillation", "create_method", "set_seed", "cpu_bf16_supported", "resolve_device", "device_name",
+         "resolve_precision", "PRECISIONS", "OPTIM_IMPLS", "CPU_BF16_ENV", "Supervised", "History", "accuracy", "evaluate",
+         "Callback", "NonFiniteLossError", "NONFINITE", "CKPT_FORMAT", "CKPT_LOCK", "CheckpointError", "CheckpointWarning",
+         "save_checkpoint", "load_checkpoint", "list_checkpoints", "rng_state", "objective_signature", "check_signature",
+         "SFTNObjective", "CollapseGuard", "CollapseWarning"]
 
 # %% ../nbs/04_train.ipynb #t001
 def _lr_factor(schedule, epoch, epochs, milestones, lr_decay):
@@ -42,7 +56,7 @@ def _check_fit_args(epochs, lr, batch_size, momentum, weight_decay, schedule, mi
     if schedule not in SCHEDULES: raise ValueError(f"unknown schedule {schedule!r}; valid schedules: {list(SCHEDULES)}")
     if any(not 0 < m < 1 for m in milestones): raise ValueError(f"milestones are fractions of training in (0, 1), got {milestones!r}")
     if not isinstance(max_shift, int) or max_shift < 0: raise ValueError(f"max_shift must be an int ≥ 0, got {max_shift!r}")
-    _check_speed_args(precision, channels_last, optim_impl)
+    check_speed_args(precision, channels_last, optim_impl)
 
 def _param_groups(objective, lr):
     "The objective's optimizer groups with absolute learning rates, checked to hold every trainable parameter exactly once."
@@ -78,20 +92,21 @@ class _EpochMeter:
         "Each term's mean over the epoch's steps (and processes), their sum as `loss`, and each statistic's mean over the steps reporting it."
         n = self.n_steps
         rec = {k: all_reduce_mean(v / max(n, 1), dist).item() if n else math.nan for k, v in self.sums.items()}
-        rec["loss"] = sum(rec[k] for k in self.sums) if n else math.nan   # no step completed: nothing was learnt, nothing to report
+        # no step completed: nothing was learnt, nothing to report
+        rec["loss"] = sum(rec[k] for k in self.sums) if n else math.nan
         rec.update({k: all_reduce_mean(v / self.scounts[k], dist).item() for k, v in self.ssums.items()})
         return rec
 
 class _Forward:
     "The objective's training forward under autocast; through `torch.compile` when asked, eagerly from the first compile failure on."
     def __init__(self, model, compile, device, precision):
-        self.model, self.compiled, self.device, self.precision = model, _compiled(model, compile), device, precision
+        self.model, self.compiled, self.device, self.precision = model, compiled_model(model, compile), device, precision
     def __call__(self, x, y, idx):
-        with _autocast(self.device, self.precision):
+        with precision_autocast(self.device, self.precision):
             if self.compiled is not None:
                 try: return self.compiled(x, y, *idx)
                 except Exception as e:
-                    if not _is_compile_error(e): raise
+                    if not is_compile_error(e): raise
                     warnings.warn(f"torch.compile failed ({type(e).__name__}: {str(e)[:300]}); training eagerly from this step on",
                                   PerformanceWarning)
                     self.compiled = None
@@ -106,37 +121,41 @@ def _prepare(objective, data, epochs, lr, batch_size, momentum, weight_decay, sc
     if max_shift is None: max_shift = data.augment.get("max_shift", 0)
     if flip is None: flip = data.augment.get("flip", False)
     _check_fit_args(epochs, lr, batch_size, momentum, weight_decay, schedule, milestones, max_shift, precision, channels_last, optim_impl, lr_decay)
-    _check_ckpt_args(checkpoint_dir, checkpoint_every_steps, keep_checkpoints, resume, overwrite_checkpoints)
+    check_ckpt_args(checkpoint_dir, checkpoint_every_steps, keep_checkpoints, resume, overwrite_checkpoints)
     policy = NonFinitePolicy(on_nonfinite)
     for m in objective.modules():   # every staged net must accept the data's image size (a dry run on each, once)
         if isinstance(m, StagedNet): check_input_size(m, data.image_size)
     di = setup_distributed(distributed, resolve_device(device))
     device, world = di.device, di.world_size
-    precision, channels_last = resolve_precision(precision, device), _channels_last(channels_last, device)
+    precision, channels_last = resolve_precision(precision, device), to_channels_last(channels_last, device)
     if di.enabled and len(data.train) < batch_size * world:
         raise ValueError(f"under DDP the global batch is batch_size × world size = {batch_size} × {world} = {batch_size * world}, "
                          f"more than the {len(data.train)} training images; use a smaller batch_size")
     objective.on_fit_start(data, epochs)
     objective.to(device)
     if channels_last: objective.to(memory_format=torch.channels_last)
-    if di.enabled and sync_bn: _sync_bn(objective, device)
-    opt = _make_optimizer(_param_groups(objective, lr), lr, momentum, weight_decay, optim_impl, device)
+    if di.enabled and sync_bn: sync_batchnorm(objective, device)
+    opt = make_optimizer(_param_groups(objective, lr), lr, momentum, weight_decay, optim_impl, device)
     config = dict(epochs=epochs, lr=lr, batch_size=batch_size, momentum=momentum, weight_decay=weight_decay, schedule=schedule,
                   milestones=list(milestones), lr_decay=lr_decay, max_shift=max_shift, flip=bool(flip), seed=seed,
                   precision=precision, world_size=world, sync_bn=bool(sync_bn and di.enabled), n_train=len(data.train))
-    meta = dict(precision=precision, device=str(device), device_name=device_name(device))   # what computed the numbers, in every history
+    # what computed the numbers, in every history
+    meta = dict(precision=precision, device=str(device), device_name=device_name(device))
     s = FitState(objective=objective, data=data, optimizer=opt, config=config, dist=di, device=device, precision=precision,
                  scheduler=torch.optim.lr_scheduler.LambdaLR(opt, lambda e: _lr_factor(schedule, e, epochs, milestones, lr_decay)),
                  scaler=torch.amp.GradScaler(device.type, enabled=precision == "fp16"), history=History(name=name, meta=meta),
                  channels_last=channels_last, epochs=epochs, epoch=0, name=name, eval_batch_size=eval_batch_size,
                  checkpoint_dir=checkpoint_dir, start_epoch=0, start_step=0, ck=None, global_batch=batch_size * world, run_id=uuid.uuid4().hex[:12])
-    s.checkpoint_lock = claim_checkpoint_dir(checkpoint_dir, resume, overwrite_checkpoints, di)   # this fit's folder; a fresh run never mixes with another run's checkpoints
+    # this fit's folder; a fresh run never mixes with another run's checkpoints
+    s.checkpoint_lock = claim_checkpoint_dir(checkpoint_dir, resume, overwrite_checkpoints, di)
     try:
         if resume:   # before any training: a checkpoint for another objective is refused here
             ck, path = resume_checkpoint(objective, checkpoint_dir, resume, di)
             if ck is not None: restore_run(s, ck, path)
-        in_memory = isinstance(data.train, TensorImageDataset)   # in memory: every process augments the global batch, keeps its rows;
-        shard = dict(rank=di.rank, world_size=world) if di.enabled and not in_memory else {}   # from files: each reads only its rows
+        # in memory: every process augments the global batch, keeps its rows;
+        in_memory = isinstance(data.train, TensorImageDataset)
+        # from files: each reads only its rows
+        shard = dict(rank=di.rank, world_size=world) if di.enabled and not in_memory else {}
         s.batches = make_batches(data.train, s.global_batch, shuffle=True, max_shift=max_shift, flip=flip,
                                  drop_last=len(data.train) > s.global_batch, seed=seed, device=device, with_index=objective.needs_index, **shard)
         if di.enabled and in_memory: s.batches = ShardedBatches(s.batches, di.rank, world)
@@ -186,7 +205,8 @@ def _train_epoch(s:FitState, epoch:int):
     s.objective.train(); s.batches.set_epoch(epoch)
     skip = s.start_step if resumed else 0
     s.meter = _EpochMeter(s.ck["partial"] if skip else None, s.device)
-    if skip: s.objective.load_loop_state(s.ck["loop_state"]); set_rng_state(s.ck["rng"])   # as at step `skip` of the interrupted run
+    # as at step `skip` of the interrupted run
+    if skip: s.objective.load_loop_state(s.ck["loop_state"]); set_rng_state(s.ck["rng"])
     t0 = time.perf_counter()
     for step, (x, y, *idx) in enumerate(s.batches):
         if step < skip: continue   # drawing the batch replays the data order and its augmentation
@@ -223,7 +243,8 @@ def fit(objective:Objective, # what to train: `Supervised`, `SFTNObjective`, a K
         distributed="auto", # DDP: "auto" (on under torchrun, WORLD_SIZE > 1), True or False
         sync_bn:bool=False): # under DDP, BatchNorm statistics over the global batch (`nn.SyncBatchNorm`)
     "Train `objective` on `data` and return the per-epoch `History`."
-    s = _prepare(**locals())   # every argument checked; the device, optimizer, schedule, callbacks and a resumed run in one FitState
+    # every argument checked; the device, optimizer, schedule, callbacks and a resumed run in one FitState
+    s = _prepare(**locals())
     try:
         run_callbacks(s.callbacks, "on_fit_start", s)
         try:
@@ -231,7 +252,8 @@ def fit(objective:Objective, # what to train: `Supervised`, `SFTNObjective`, a K
                 _train_epoch(s, epoch)
                 if s.stop: break
         finally:
-            if s.channels_last: objective.to(memory_format=torch.contiguous_format)   # weights leave `fit` in the default layout (safetensors, `.view`)
+            # weights leave `fit` in the default layout (safetensors, `.view`)
+            if s.channels_last: objective.to(memory_format=torch.contiguous_format)
             run_callbacks(s.callbacks, "on_fit_end", s)
     finally: release_checkpoint_dir(s.checkpoint_lock)   # held since `_prepare`, given back however the run ends
     return s.history

@@ -5,7 +5,6 @@
 # %% ../nbs/06_viz.ipynb #c002
 from __future__ import annotations
 import html
-from pathlib import Path
 import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.subplots import make_subplots
@@ -184,7 +183,8 @@ def plot_sftn_graph(sftn, # an `SFTNTeacher`: its stages, bridges (`pairs`) and 
         (x0, y0), (x1, y1) = pos[a], pos[c]
         fig.add_annotation(x=x1, y=y1, ax=x0, ay=y0, xref="x", yref="y", axref="x", ayref="y", showarrow=True, arrowhead=2,
                            arrowwidth=1.5, arrowcolor=color, text="",
-                           standoff=(so := 50 if abs(y1 - y0) < 0.3 else 22), startstandoff=so)   # clear of the boxes: wide, low
+                           # clear of the boxes: wide, low
+                           standoff=(so := 50 if abs(y1 - y0) < 0.3 else 22), startstandoff=so)
         if cut: fig.add_annotation(x=x0 + 0.35 * (x1 - x0), y=y0 + 0.35 * (y1 - y0), text=f"✂ {cut}", showarrow=False, font=dict(color="#d62728", size=12),
                                    bgcolor="white")
     edge("x", "T0")
@@ -198,7 +198,8 @@ def plot_sftn_graph(sftn, # an `SFTNTeacher`: its stages, bridges (`pairs`) and 
     for k, (x, y) in pos.items():
         fig.add_annotation(x=x, y=y, text=labels[k], showarrow=False, bordercolor=_TERM_COLORS.get(k, "#555"), borderwidth=1.5,
                            borderpad=4, bgcolor="#f4f4f4" if k.startswith("T") else "white", font=dict(size=11))
-    for t, (term, color) in enumerate(_TERM_COLORS.items()):   # gradient reach: a row of squares under the teacher stages
+    # gradient reach: a row of squares under the teacher stages
+    for t, (term, color) in enumerate(_TERM_COLORS.items()):
         xs = [X * (i + 1) + (t - 1) * 0.22 for i in range(n)]
         fig.add_trace(go.Scatter(x=xs, y=[0.55] * n, mode="markers", name=f"{term} gradient reaches the stage (hollow: not)",
                                  marker=dict(symbol=["square" if i in reach[term] else "square-open" for i in range(n)], size=13,

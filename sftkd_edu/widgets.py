@@ -10,8 +10,9 @@ import torch.nn.functional as F
 import ipywidgets as W
 import plotly.graph_objects as go
 from IPython.display import display
+from .sftn import PAPER_SFTN_LOSS
 from .stepper import SFTNStepper, STAGES
-from .train import Callback
+from .callbacks import Callback
 from .models import eval_mode
 from .distill.functional import softened_entropy
 from .viz import html_table
@@ -45,7 +46,8 @@ class _View:
 class StepperView(_View):
     "Back / Next / Run-to-end through an `SFTNStepper`, its stage readout and figure; sliders for λ_KL, λ_CE, τ and a detach toggle rebuild it."
     def __init__(self, data, teacher:str="resnet8", student:str="resnet8", batch_size:int=16, seed:int=0,
-                 lam_t:float=1.0, lam_kl:float=3.0, lam_ce:float=1.0, tau:float=1.0, detach:bool=False,
+                 lam_t:float=PAPER_SFTN_LOSS["lam_t"], lam_kl:float=PAPER_SFTN_LOSS["lam_kl"],
+                 lam_ce:float=PAPER_SFTN_LOSS["lam_ce"], tau:float=PAPER_SFTN_LOSS["tau"], detach:bool=False,
                  sftn=None): # a trained `SFTNTeacher` to open (each rebuild starts from a copy of it), instead of a fresh one
         super().__init__()
         self.data, self.cfg = data, dict(teacher=teacher, student=student, batch_size=batch_size, seed=seed, lam_t=lam_t, sftn=sftn)
@@ -126,10 +128,12 @@ class TrainingDashboard(Callback, _View):
     def _update(self, state):
         h, rec = state.history, state.history.last
         self.readout.value = (f"<b>{html.escape(self.title)}</b>: epoch {state.epoch}/{state.epochs}"
-                              + html_table([{"quantity": k, "value": round(v, 4) if isinstance(v, float) else v}   # one row per quantity: nothing cut off
+                              # one row per quantity: nothing cut off
+                              + html_table([{"quantity": k, "value": round(v, 4) if isinstance(v, float) else v}
                                           for k, v in rec.items() if k not in ("lr",)]))
         keys = [k for k in self.keys if k in h.keys()]
-        dashes, symbols = ("solid", "dash", "dot", "dashdot"), ("circle", "diamond", "square", "x")   # lines that coincide stay visible
+        # lines that coincide stay visible
+        dashes, symbols = ("solid", "dash", "dot", "dashdot"), ("circle", "diamond", "square", "x")
         if keys: self._show(go.Figure([go.Scatter(x=h["epoch"], y=h[k], mode="lines+markers", name=k, line_dash=dashes[i % 4],
                                                   marker=dict(symbol=symbols[i % 4], size=9 - 2 * (i % 4)))
                                        for i, k in enumerate(keys)]).update_layout(

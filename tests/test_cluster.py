@@ -4,7 +4,7 @@ import json, os, signal, threading, time
 from pathlib import Path
 import pytest
 from sftkd_edu.experiments import run_grid, load_runs, grid_report, summarize
-from sftkd_edu.runner import RECORD
+from sftkd_edu.records import RECORD
 
 TINY = dict(n_train=200, n_test=100, teacher="resnet8", teacher_epochs=3, student_epochs=2, progress=False)
 GRID = {"teacher_kind": ["standard", "sftn"], "method": ["kd", "fitnet"]}   # 4 runs, 2 teachers

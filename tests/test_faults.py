@@ -1,5 +1,5 @@
 """Crash safety: SIGKILL mid-epoch then resume, a damaged newest checkpoint, a killed sweep."""
-import json, os, signal, subprocess, sys, textwrap, time, warnings
+import json, os, signal, subprocess, sys, textwrap, time
 from pathlib import Path
 import pytest
 import torch
@@ -186,7 +186,6 @@ def test_ctrl_c_stops_a_sweep_marks_running_runs_interrupted_and_rerun_finishes(
 
 def test_a_killed_kernel_and_a_killed_run_process_are_two_failed_runs(tmp_path):
     "SIGKILL of one run's kernel (as the OOM killer does) and of another run's process: each a failed record naming the cause; the rest finish, the report is written."
-    import psutil
     (tmp_path / "s.yaml").write_text(TINY_SWEEP)
     p = subprocess.Popen([str(Path(sys.executable).parent / "sftkd"), "sweep", "s.yaml", "--quiet", "--workers", "2"], cwd=tmp_path,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

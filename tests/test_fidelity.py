@@ -12,7 +12,6 @@ through the bridges or a missing weight-decay term each move these numbers by fa
 import copy
 import pytest
 import torch
-import torch.nn.functional as F
 from sftkd_edu.data import load_dataset
 from sftkd_edu.models import create_model
 from sftkd_edu.sftn import SFTNTeacher

@@ -154,7 +154,7 @@ def _n_exercises(nb) -> int:
                          ids=[p.stem for p in RUN_HERE if p.stem not in UNANSWERED_ELSEWHERE])
 def test_tutorial_runs_with_exercises_unanswered(nb, tmp_path):
     "Run All as a learner would, answering nothing: no exercise errors or stops the notebook; each one asks for its answer."
-    out = run_notebook(nb, tmp_path, dict(TINY[nb.stem], solutions=False), timeout=600)
+    run_notebook(nb, tmp_path, dict(TINY[nb.stem], solutions=False), timeout=600)
     executed = json.loads((tmp_path / nb.name).read_text())
     assert _unanswered_prompts(executed) == _n_exercises(nb) == 2, (_unanswered_prompts(executed), _n_exercises(nb))
 

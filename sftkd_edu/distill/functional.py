@@ -28,7 +28,8 @@ def softened_entropy(logits:torch.Tensor, # B×K
                      T:float=1.0): # temperature
     "Entropy (nats) of `softmax(logits / T)` per row, computed in float32 or wider: 0 for one-hot, log K for uniform."
     if T <= 0: raise ValueError(f"temperature T must be positive, got {T}")
-    z = logits.float() if logits.dtype in (torch.float16, torch.bfloat16) else logits   # no entropy in 8 significant bits
+    # no entropy in 8 significant bits
+    z = logits.float() if logits.dtype in (torch.float16, torch.bfloat16) else logits
     logp = F.log_softmax(z / T, 1)
     return -(logp.exp() * logp).sum(1)
 
