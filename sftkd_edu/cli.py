@@ -296,7 +296,8 @@ def _cmd_sweep(args) -> int:
         if args.dask_local is not None and args.dask_local < 1: raise ValueError(f"--dask-local needs N ≥ 1 workers, got {args.dask_local}")
         engines = [n for n, v in (("--scheduler", args.scheduler), ("--dask-local", args.dask_local), ("--slurm", args.slurm)) if v]
         if len(engines) > 1: raise ValueError(f"choose one of {engines}")
-        from sftkd_edu.grids import dask_local_cluster, slurm_executor, MLflowTracker
+        from sftkd_edu.grids import dask_local_cluster, slurm_executor
+        from sftkd_edu.tracking import MLflowTracker
         # a malformed URI: refused here
         trackers = [MLflowTracker(args.mlflow or None)] if args.mlflow is not None else []
         client = executor = None

@@ -7,6 +7,8 @@ from __future__ import annotations
 import hashlib, itertools, json, os, re, warnings
 from pathlib import Path
 from tqdm.auto import tqdm
+# MLflow tracking lives in `tracking`; importable from here too, where it was first defined
+from .tracking import MLFLOW_SCHEMES, MLflowTracker, check_tracking_uri
 from .pools import THREADS_ENV, check_workers, die_with_parent, worker_threads
 from .records import RECORD, RUN_LOCK, failed_record, interrupted_record, run_state, save_record
 from .runner import (NotebookError, check_params, kill_tree, load_yaml, notebook_params, run_notebook,
@@ -17,15 +19,15 @@ from .recipes import (ABLATION_LAM_KL, ABLATION_TAU, BENCH_METHODS, BENCH_RECIPE
                                PAPER_LIGHT_STUDENTS, PAPER_METHODS, PRESETS, SFTN_BENCH_RECIPES,
                                STUDY_RECIPES, WHICH_TEACHER_RECIPES, gap_grid, paper_gap_grid,
                                sftn_ablation_grid, sftn_bench_grid, sftn_study_grid)
-_all_ = ["THREADS_ENV", "worker_threads", "PAPER_METHODS", "PRESETS", "STUDY_RECIPES", "sftn_study_grid", "BENCH_REGIME", "BENCH_RECIPES",
+_all_ = ["MLFLOW_SCHEMES", "MLflowTracker", "check_tracking_uri", "THREADS_ENV", "worker_threads", "PAPER_METHODS", "PRESETS", "STUDY_RECIPES", "sftn_study_grid", "BENCH_REGIME", "BENCH_RECIPES",
          "WHICH_TEACHER_RECIPES", "SFTN_BENCH_RECIPES", "BENCH_METHODS", "sftn_bench_grid", "GAP_PAIRS",
          "GAP_STRATEGIES", "gap_grid", "ABLATION_LAM_KL", "ABLATION_TAU", "PAPER_LAM_KL_TAU",
          "sftn_ablation_grid", "PAPER_GAP_PAIRS", "PAPER_LIGHT_STUDENTS", "PAPER_ASSISTANT", "PAPER_GAP_REGIME",
          "paper_gap_grid"]
 
 # %% auto #0
-__all__ = ['MLFLOW_SCHEMES', 'SWEEP_KEYS', 'expand_grid', 'run_id', 'dask_local_cluster', 'slurm_executor', 'run_grid',
-           'GridInterrupted', 'check_tracking_uri', 'MLflowTracker', 'SweepConfig', 'load_sweep', 'run_config',
+__all__ = ['SWEEP_KEYS', 'expand_grid', 'run_id', 'dask_local_cluster', 'slurm_executor', 'run_grid', 'GridInterrupted',
+           'SweepConfig', 'load_sweep', 'run_config', 'MLFLOW_SCHEMES', 'MLflowTracker', 'check_tracking_uri',
            'THREADS_ENV', 'worker_threads', 'PAPER_METHODS', 'PRESETS', 'STUDY_RECIPES', 'sftn_study_grid',
            'BENCH_REGIME', 'BENCH_RECIPES', 'WHICH_TEACHER_RECIPES', 'SFTN_BENCH_RECIPES', 'BENCH_METHODS',
            'sftn_bench_grid', 'GAP_PAIRS', 'GAP_STRATEGIES', 'gap_grid', 'ABLATION_LAM_KL', 'ABLATION_TAU',
@@ -343,56 +345,6 @@ def _local_pool(jobs:dict, # {run id: (template, folder, params, timeout, thread
             kill_tree(proc.pid); proc.join()
             save_record(interrupted_record(jobs[rid][2]), Path(jobs[rid][1]) / RECORD)
         raise GridInterrupted(list(running), queue) from None
-
-# %% ../nbs/08b_grids.ipynb #x002
-# the tracking URI schemes MLflow serves (a plain path is a file store too)
-MLFLOW_SCHEMES = ("file", "http", "https", "databricks", "sqlite", "postgresql", "mysql", "mssql")
-
-def check_tracking_uri(uri:str) -> str:
-    "`uri` if MLflow can use it as a tracking URI (a path, or one of `MLFLOW_SCHEMES` with what it needs), else a ValueError."
-    from urllib.parse import urlsplit
-    parts = urlsplit(uri)
-    scheme = parts.scheme.split("+")[0]   # postgresql+psycopg2://…
-    if not parts.scheme: return uri
-    if len(parts.scheme) == 1: return uri   # a Windows drive letter: a path
-    if scheme not in MLFLOW_SCHEMES: raise ValueError(f"--mlflow URI {uri!r}: unknown scheme {parts.scheme!r}; use a folder or one of {list(MLFLOW_SCHEMES)}")
-    if scheme in ("http", "https") and not parts.hostname: raise ValueError(f"--mlflow URI {uri!r} names no host, e.g. http://localhost:5000")
-    return uri
-
-def _mlflow_key(k:str) -> str:
-    "A parameter or tag name as MLflow accepts it: letters, digits, _ - . / and spaces, at most 250 characters."
-    return re.sub(r"[^\w\-./ ]", "_", k)[:250] or "_"
-
-class MLflowTracker:
-    "A grid tracker: logs each finished run to MLflow — parameters, tags (grid, run id, the run's own tags), per-epoch teacher and student history, final metrics, and the record itself."
-    def __init__(self, uri:str|None=None, # a tracking URI (None: a file store in the grid folder's `mlruns/`, no server)
-                 experiment:str|None=None): # the MLflow experiment (None: the grid folder's name)
-        try: import mlflow  # noqa: F401
-        except ImportError: raise ImportError('MLflow tracking needs the cluster extra: pip install "sftkd_edu[cluster]"') from None
-        self.uri, self.experiment = (check_tracking_uri(uri) if uri else None), experiment
-    def __call__(self, run_dir, grid:str):
-        import math, mlflow
-        run_dir = Path(run_dir); rec = json.loads((run_dir / RECORD).read_text())
-        uri = self.uri or (run_dir.parent.parent / "mlruns").resolve().as_uri()
-        # MLflow 3 keeps the file store only on this opt-in
-        if uri.startswith("file:"): os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
-        mlflow.set_tracking_uri(uri); mlflow.set_experiment(self.experiment or grid)
-        p = rec.get("params", {})
-        num = lambda d: {k: float(v) for k, v in d.items() if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)}
-        tags = {"grid": grid, "run_id": run_dir.name, "status": rec.get("status", "?"),
-                **{_mlflow_key(f"tag.{k}"): str(v)[:5000] for k, v in (p.get("tags") or {}).items()}}
-        with mlflow.start_run(run_name=run_dir.name, tags=tags):
-            # MLflow caps a parameter's value (6000 characters): a long one is cut, never the reason a run is not logged
-            mlflow.log_params({_mlflow_key(k): (v if isinstance(v, (int, float, bool)) or v is None else
-                                                (v if isinstance(v, str) else json.dumps(v, default=str))[:5000])
-                               for k, v in p.items() if k != "tags"})
-            if rec.get("status") == "ok":
-                for part in ("teacher", "student"):
-                    for e in rec[part]["history"]["records"]:
-                        mlflow.log_metrics({f"{part}/{k}": v for k, v in num(e).items() if k != "epoch"}, step=int(e["epoch"]))
-                mlflow.log_metrics({"teacher_acc": rec["teacher"]["test_acc"], "student_acc": rec["student"]["test_acc_last"],
-                                    **{f"similarity/{k}": v for k, v in num(rec["similarity"]).items()}})
-            mlflow.log_dict(rec, "record.json")
 
 # %% ../nbs/08b_grids.ipynb #c029s0c
 SWEEP_KEYS = {"template": str, "base": dict, "grid": (dict, list), "workers": int, "out": str}
