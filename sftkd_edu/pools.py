@@ -59,10 +59,14 @@ def spawn_pool(workers:int, # worker processes
 
 def stop_pool(ex:ProcessPoolExecutor, grace:float=5):
     "End a pool now: cancel what has not started, terminate the workers, kill any still alive after `grace` seconds."
-    # the pool's worker processes (CPython keeps them here)
-    procs = list((getattr(ex, "_processes", None) or {}).values())
+    # the pool's worker processes: CPython keeps them in this dict, which shutdown() drops but its manager thread keeps
+    # using, so a worker it starts late still lands here; every one found is ended, until none is left
+    procs = getattr(ex, "_processes", None) or {}
     ex.shutdown(wait=False, cancel_futures=True)
-    for p in procs: p.terminate()
-    for p in procs:
-        p.join(grace)
-        if p.is_alive(): p.kill(); p.join()
+    ended = set()
+    while live := [p for p in list(procs.values()) if p not in ended]:
+        for p in live: p.terminate()
+        for p in live:
+            p.join(grace)
+            if p.is_alive(): p.kill(); p.join()
+        ended.update(live)
