@@ -138,6 +138,8 @@ def _check_run_choices(run:dict, i:int):
     for k in ("teacher", "student", "assistant"):
         if isinstance(run.get(k), str) and run[k] not in list_models():
             raise ValueError(f"{where}: unknown {k} architecture {run[k]!r}; valid: {list_models()}")
+    bad = [s for s in run.get("students") or [] if s not in list_models()]
+    if bad: raise ValueError(f"{where}: unknown student architecture(s) {bad} in students; valid: {list_models()}")
     # another kind's own option, set to something else than its default, would be recorded nowhere and change nothing
     foreign = sorted(k for other, opts in KIND_OPTIONS.items() if other != kind for k, d in opts.items() if k in run and run[k] != d)
     if kind not in SFTN_KINDS: foreign += sorted(k for k, d in SFTN_OPTIONS.items() if k in run and run[k] != d)

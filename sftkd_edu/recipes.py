@@ -11,7 +11,8 @@ from __future__ import annotations
 __all__ = ['PAPER_METHODS', 'PRESETS', 'STUDY_RECIPES', 'BENCH_REGIME', 'BENCH_RECIPES', 'WHICH_TEACHER_RECIPES',
            'SFTN_BENCH_RECIPES', 'BENCH_METHODS', 'GAP_PAIRS', 'GAP_STRATEGIES', 'ABLATION_LAM_KL', 'ABLATION_TAU',
            'PAPER_LAM_KL_TAU', 'PAPER_GAP_PAIRS', 'PAPER_LIGHT_STUDENTS', 'PAPER_ASSISTANT', 'PAPER_GAP_REGIME',
-           'sftn_study_grid', 'sftn_bench_grid', 'gap_grid', 'sftn_ablation_grid', 'paper_gap_grid']
+           'MULTI_FAMILY', 'MULTI_OUTSIDE', 'MULTI_RECIPES', 'sftn_study_grid', 'sftn_bench_grid', 'gap_grid',
+           'sftn_ablation_grid', 'paper_gap_grid', 'multi_student_grid']
 
 # %% ../nbs/08ab_recipes.ipynb #rc005
 PAPER_METHODS = ["kd", "fitnet", "at", "sp", "vid", "rkd", "pkt", "ab", "ft", "crd", "sskd", "oh"]
@@ -193,3 +194,28 @@ def paper_gap_grid(seeds=range(3), epochs:int=240):
 
 PRESETS["paper-gap"] = {"template": "07_experiment", "out": "sweep_paper_gap", "workers": 1, "base": PAPER_GAP_REGIME,
                         "grid": paper_gap_grid()}
+
+# %% ../nbs/08ab_recipes.ipynb #ms001
+# the students whose branches train the multi-student teacher, and the students it is measured on
+MULTI_FAMILY, MULTI_OUTSIDE = ("resnet8x0.25", "resnet8x0.5", "resnet8"), ("wrn_16_1",)
+MULTI_RECIPES = {"sftn_multi": {"teacher_kind": "sftn_multi", "students": list(MULTI_FAMILY), "student_mode": "all"},
+                 "sftn_multi_sampled": {"teacher_kind": "sftn_multi", "students": list(MULTI_FAMILY),
+                                        "student_mode": "sampled"}}
+
+def multi_student_grid(seeds=range(5), epochs:int=30, students=MULTI_FAMILY + MULTI_OUTSIDE):
+    "Runs of the multi-student study, seed by seed: each student's KD from the standard, its own SFTN and both multi teachers."
+    runs = []
+    for seed in seeds:
+        # the gap study's run dicts for the standard and the student's own SFTN teacher
+        own = gap_grid(seeds=[seed], epochs=epochs, pairs=[("resnet20", s) for s in students], strategies=("standard", "sftn"))
+        multi = []
+        for s in students:
+            arch = {} if s == BENCH_REGIME["student"] else {"teacher": "resnet20", "student": s}
+            multi += [{**MULTI_RECIPES[r], "method": "kd", "method_params": BENCH_METHODS["kd"], **arch, "seed": seed,
+                       "teacher_epochs": epochs, "student_epochs": epochs,
+                       "tags": {"regime": f"{epochs} epochs · kd", "recipe": r}} for r in MULTI_RECIPES]
+        runs += multi + own   # the two multi teachers first: one per worker
+    return runs
+
+PRESETS["digits100-multi-student"] = {"template": "07_experiment", "out": "sweep_digits100_gap", "workers": 2,
+                                      "base": BENCH_REGIME, "grid": multi_student_grid()}

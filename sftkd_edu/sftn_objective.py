@@ -17,6 +17,7 @@ __all__ = ['SFTNObjective', 'CollapseWarning', 'CollapseGuard']
 # %% ../nbs/02b_sftn_objective.ipynb #c008
 class SFTNObjective(Objective):
     "Training a teacher with student branches: the three terms of `sftn_loss`; scores the teacher and each branch."
+    model_type = SFTNTeacher   # what it trains (`MultiSFTNObjective`: a `MultiSFTNTeacher`)
     def __init__(self, sftn:SFTNTeacher, lam_t:float=PAPER_SFTN_LOSS["lam_t"], lam_kl:float=PAPER_SFTN_LOSS["lam_kl"],
                  lam_ce:float=PAPER_SFTN_LOSS["lam_ce"], tau:float=PAPER_SFTN_LOSS["tau"],
                  kd_T:float=4.0, # temperature of the logged `teacher_entropy` (the KD temperature the teacher will teach at)
@@ -25,7 +26,8 @@ class SFTNObjective(Objective):
                  stop_kl_grad:bool=False, # stabilizer: the KL sends no gradient into the teacher logits (features still get branch gradients)
                  branch_lr:float=1.0): # stabilizer: learning-rate multiplier of the bridges and branches (1: the paper)
         super().__init__()
-        if not isinstance(sftn, SFTNTeacher): raise TypeError(f"SFTNObjective needs an SFTNTeacher, got {type(sftn).__name__}")
+        if not isinstance(sftn, self.model_type):
+            raise TypeError(f"{type(self).__name__} needs an {self.model_type.__name__}, got {type(sftn).__name__}")
         for k, v in dict(lam_t=lam_t, lam_kl=lam_kl, lam_ce=lam_ce).items():
             if not (isinstance(v, (int, float)) and v >= 0): raise ValueError(f"{k} must be a number ≥ 0, got {v!r}")
         for k, v in dict(tau=tau, kd_T=kd_T, branch_lr=branch_lr).items():
@@ -46,8 +48,11 @@ class SFTNObjective(Objective):
             gs = iter(torch.autograd.grad(v, flat, retain_graph=True, allow_unused=True))
             out[k] = [torch.sqrt(sum(((g.float() ** 2).sum() for g in [next(gs) for _ in ps] if g is not None), zero)) for ps in stages]
         return out
+    def logits(self, x):
+        "The teacher's logits and the branches' of a training step."
+        return self.sftn(x)
     def forward(self, x, y):
-        t_logits, b_logits = self.sftn(x)
+        t_logits, b_logits = self.logits(x)
         terms = self.terms(t_logits, b_logits, y)
         self._stats = {"teacher_entropy": softened_entropy(t_logits.detach(), self.kd_T).mean()}
         if self.kl_warmup: self._stats["lam_kl"] = self.weights["lam_kl"] * self.kl_scale
