@@ -12,6 +12,7 @@ from .data import DataBundle, make_batches
 from .models import create_model
 from .sftn import PAPER_SFTN_LOSS, SFTNTeacher
 from .sftn_objective import SFTNObjective
+from .sftn_multi import MultiSFTNTeacher
 from .runtime import set_seed
 from fastcore.basics import patch
 
@@ -39,8 +40,13 @@ class SFTNStepper:
                  x:torch.Tensor, y:torch.Tensor, # one batch
                  lam_t:float=PAPER_SFTN_LOSS["lam_t"], lam_kl:float=PAPER_SFTN_LOSS["lam_kl"],
                  lam_ce:float=PAPER_SFTN_LOSS["lam_ce"], tau:float=PAPER_SFTN_LOSS["tau"], # SFTN loss weights and temperature
-                 lr:float=0.05, momentum:float=0.9, weight_decay:float=5e-4):
-        if not isinstance(sftn, SFTNTeacher): raise TypeError(f"SFTNStepper needs an SFTNTeacher, got {type(sftn).__name__}")
+                 lr:float=0.05, momentum:float=0.9, weight_decay:float=5e-4,
+                 family:int|str=0): # a `MultiSFTNTeacher`: the student whose branches the step shows (its sampled-mode step)
+        # one student's family of a multi-student teacher: an `SFTNTeacher` over the same modules
+        self.family = sftn.family(family).student_name if isinstance(sftn, MultiSFTNTeacher) else None
+        if self.family is not None: sftn = sftn.family(family)
+        if not isinstance(sftn, SFTNTeacher):
+            raise TypeError(f"SFTNStepper needs an SFTNTeacher or a MultiSFTNTeacher, got {type(sftn).__name__}")
         if x.dim() != 4 or len(x) != len(y): raise ValueError(f"need a batch of images B×C×H×W and B labels, got {tuple(x.shape)} and {tuple(y.shape)}")
         # the library's objective computes the terms and the gradient norms shown here (it checks the weights)
         self.objective = SFTNObjective(sftn, lam_t=lam_t, lam_kl=lam_kl, lam_ce=lam_ce, tau=tau, diagnostics=False)

@@ -156,7 +156,8 @@ def test_tutorial_runs_with_exercises_unanswered(nb, tmp_path):
     "Run All as a learner would, answering nothing: no exercise errors or stops the notebook; each one asks for its answer."
     run_notebook(nb, tmp_path, dict(TINY[nb.stem], solutions=False), timeout=600)
     executed = json.loads((tmp_path / nb.name).read_text())
-    assert _unanswered_prompts(executed) == _n_exercises(nb) == 2, (_unanswered_prompts(executed), _n_exercises(nb))
+    # every tutorial has at least two exercises (tutorial 04 has three)
+    assert _unanswered_prompts(executed) == _n_exercises(nb) >= 2, (_unanswered_prompts(executed), _n_exercises(nb))
 
 
 def test_quickstart_runs(quickstart_run):
