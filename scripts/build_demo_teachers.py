@@ -27,7 +27,8 @@ OUT = Path(__file__).resolve().parents[1] / "sftkd_edu" / "assets"
 
 
 def save(name, module):
-    weights = {k: v.detach().to(torch.float16 if v.is_floating_point() else v.dtype).contiguous() for k, v in module.state_dict().items()}
+    weights = {k: v.detach().to(torch.float16 if v.is_floating_point() else v.dtype).contiguous()
+               for k, v in module.state_dict().items()}
     atomic_write(OUT / f"demo_{name}.safetensors", lambda tmp: save_file(weights, str(tmp)))
 
 
@@ -35,10 +36,12 @@ def main():
     s = DEMO_SETTINGS
     data = load_dataset("digits100", n_train=s["n_train"], n_test=s["n_test"], seed=s["seed"])
     kw = dict(epochs=s["epochs"], lr=0.05, seed=s["seed"], precision="fp32", progress=False)
-    info, t0 = {"settings": s, "command": "OMP_NUM_THREADS=1 python scripts/build_demo_teachers.py", "versions": versions(), "models": {}}, time.perf_counter()
+    info, t0 = {"settings": s, "command": "OMP_NUM_THREADS=1 python scripts/build_demo_teachers.py",
+                "versions": versions(), "models": {}}, time.perf_counter()
     for kind in ("standard", "sftn"):
         set_seed(s["seed"])
-        obj = teacher_objective(kind, create_model(s["teacher"], num_classes=100, in_chans=1), s["student"], data.image_size)
+        obj = teacher_objective(kind, create_model(s["teacher"], num_classes=100, in_chans=1), s["student"],
+                                data.image_size)
         h = fit(obj, data, name=f"{kind} teacher", **kw)
         save(kind, obj.sftn if kind == "sftn" else obj.model)
         info["models"][kind] = {k: round(v, 2) for k, v in h.last.items() if k.endswith("test_acc")}

@@ -10,4 +10,5 @@ from sftkd_edu.studies import pack_study
 ROOT = Path(__file__).resolve().parents[1]
 for grid in sorted(p for p in (ROOT / "studies").iterdir() if (p / "runs").is_dir()):
     out = pack_study(grid, ROOT / "sftkd_edu" / "assets" / "studies" / f"{grid.name}.json.gz")
-    print(f"{grid.name}: {len(load_runs(grid)[0])} records → {out.relative_to(ROOT)} ({out.stat().st_size / 1e3:.0f} kB)")
+    print(f"{grid.name}: {len(load_runs(grid)[0])} records → {out.relative_to(ROOT)} ({out.stat().st_size / 1e3:.0f} "
+          "kB)")

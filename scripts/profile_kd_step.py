@@ -36,7 +36,8 @@ def timed(fn, n=a.steps, warm=2):
     for _ in range(n): t0 = time.perf_counter(); fn(); ts.append(time.perf_counter() - t0)
     return statistics.median(ts) * 1000
 
-def ctx(prec): return torch.autocast("cpu", dtype=torch.bfloat16) if prec == "bf16" else torch.autocast("cpu", enabled=False)
+def ctx(prec):
+    return torch.autocast("cpu", dtype=torch.bfloat16) if prec == "bf16" else torch.autocast("cpu", enabled=False)
 
 rows, tables = {}, {}
 precs = ["fp32"] + (["bf16"] if cpu_bf16_supported() else [])

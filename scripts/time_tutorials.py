@@ -18,7 +18,8 @@ args = p.parse_args()
 runs = []
 for name in args.only or list_tutorials():
     has_learner = "learner" in notebook_params(tutorial_path(name))
-    modes = (["learner"] if has_learner else ["defaults"]) + (["defaults"] if args.full and has_learner and not name.startswith("06") else [])
+    modes = (["learner"] if has_learner else ["defaults"]) + (["defaults"] if args.full and has_learner
+                                                              and not name.startswith("06") else [])
     for mode in modes:
         with tempfile.TemporaryDirectory() as d:
             params = {"progress": False, **({"learner": True} if mode == "learner" else {})}

@@ -7,7 +7,8 @@ from __future__ import annotations
 import argparse, json, os, sys, time
 from pathlib import Path
 import sftkd_edu
-# the heavy modules (torch, plotly, papermill) are imported where they are used: `sftkd --help` and `--version` answer at once
+# the heavy modules (torch, plotly, papermill) are imported where they are used: `sftkd --help` and `--version` answer
+# at once
 
 # %% auto #0
 __all__ = ['run_quickstart', 'copy_tutorials', 'main']
@@ -17,28 +18,36 @@ def run_quickstart(out_dir="sftkd_quickstart", # folder for the executed noteboo
                    params:dict|None=None, # notebook parameters, e.g. {"seed": 1}
                    progress:bool=True, # one line per training epoch, as it happens (on stderr)
                    static_images:bool=False): # also store PNGs of the figures in the executed notebook (needs kaleido)
-    "Run the quickstart tutorial; write the executed notebook, `quickstart.json` and `quickstart.html`; return the record."
+    """Run the quickstart tutorial; write the executed notebook, `quickstart.json` and `quickstart.html`; return the
+    record."""
     from sftkd_edu.runner import check_static_images, tutorial_path, check_params, notebook_params
     out_dir = Path(out_dir)
     params = dict(params or {})
-    if "out_dir" in params: raise ValueError("parameter 'out_dir' is the quickstart's own: it writes into the folder given as out_dir (--out)")
+    if "out_dir" in params:
+        raise ValueError("parameter 'out_dir' is the quickstart's own: it writes into the folder given as out_dir "
+                         "(--out)")
     # fit's progress, printed as one line per epoch and echoed here (no bars: nobody sees them)
     params.setdefault("progress", progress)
     # a missing kaleido or browser is found before the run, not after it
     if static_images: check_static_images()
     from filelock import FileLock, Timeout
-    if out_dir.exists() and not out_dir.is_dir(): raise ValueError(f"output folder {out_dir} exists and is not a folder")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"output folder {out_dir} exists and is not a folder")
     if out_dir.is_dir() and os.path.samefile(out_dir, tutorial_path("01_quickstart").parent):
-        raise ValueError(f"--out {out_dir} is the tutorials' own folder: the run would overwrite 01_quickstart.ipynb; choose another")
+        raise ValueError(f"--out {out_dir} is the tutorials' own folder: the run would overwrite 01_quickstart.ipynb; "
+                         "choose another")
     check_params(params, notebook_params(tutorial_path("01_quickstart")))   # before anything is created
     out_dir.mkdir(parents=True, exist_ok=True)
-    # one quickstart per folder at a time, for its whole life: a second one would overwrite the first's record and report;
+    # one quickstart per folder at a time, for its whole life: a second one would overwrite the first's record and
+    # report;
     # the lock lives in the temporary folder (named by the output folder's real path), so the output holds only results
     import hashlib, tempfile
     key = hashlib.sha1(str(out_dir.resolve()).encode()).hexdigest()[:16]
     lock = FileLock(str(Path(tempfile.gettempdir()) / f"sftkd-quickstart-{key}.lock"))
     try: lock.acquire(timeout=0)
-    except Timeout: raise ValueError(f"another sftkd quickstart is writing into {out_dir} now: wait for it, or choose another --out") from None
+    except Timeout:
+        raise ValueError(f"another sftkd quickstart is writing into {out_dir} now: wait for it, "
+                         "or choose another --out") from None
     try: return _quickstart(out_dir, params, progress, static_images)
     finally: lock.release()
 
@@ -64,20 +73,23 @@ def _quickstart(out_dir:Path, params:dict, progress:bool, static_images:bool):
     write_report(out_dir / "quickstart.html", "sftkd_edu quickstart: standard vs SFTN teacher", [
         f"{p['teacher']} teachers → {p['student']} students on {p['dataset']} ({p.get('n_train')} train images), "
         f"seed {p['seed']}, {p['teacher_epochs']} teacher / {p['student_epochs']} student epochs; "
-        f"ran in {rec['wall_time_s']:.0f} s{ran} with torch {rec['versions']['torch']}, in {rec['precision']} on {rec['device_name']}.",
+        f"ran in {rec['wall_time_s']:.0f} s{ran} with torch {rec['versions']['torch']}, in {rec['precision']} on "
+        f"{rec['device_name']}.",
         rec["table"],
         "Teacher–student similarity on the test set (KL at temperature 1, linear CKA of pooled embeddings):",
         rec.get("similarity", []),
         plot_curves(students, "test_acc", f"{p['student']} test accuracy per epoch", "test accuracy (%)"),
         plot_curves(teachers, "test_acc", f"{p['teacher']} teacher test accuracy per epoch", "test accuracy (%)"),
-        *([plot_timeline({k: tuple(v) for k, v in tr["timeline_s"].items()}, "the trainings: seconds from the start, one colour per process")]
+        *([plot_timeline({k: tuple(v) for k, v in tr["timeline_s"].items()},
+                         "the trainings: seconds from the start, one colour per process")]
           if tr else []),
         "One seed: differences smaller than the spread between seeds are not evidence. "
         f"The executed notebook is {nb.name}; the full record is quickstart.json."])
     if static_images:
         # last: a browser that fails now costs the pictures only, never the run
         try: add_static_images(nb)
-        except RuntimeError as e: raise RuntimeError(f"{e} (the run itself is kept: {nb}, {path}, {out_dir / 'quickstart.html'})") from None
+        except RuntimeError as e:
+            raise RuntimeError(f"{e} (the run itself is kept: {nb}, {path}, {out_dir / 'quickstart.html'})") from None
     return rec
 
 # %% ../nbs/09_cli.ipynb #c012
@@ -99,27 +111,33 @@ def copy_tutorials(dest, # folder to copy the notebooks into (created when missi
 
 # %% ../nbs/09_cli.ipynb #c007
 class _ParamsHelp(argparse.ArgumentParser):
-    "A sub-command parser whose help ends with a notebook's parameters, read from its parameters cell when help is asked for."
+    """A sub-command parser whose help ends with a notebook's parameters, read from its parameters cell when help is
+    asked for."""
     notebook = None
     def format_help(self):
         from sftkd_edu.runner import tutorial_path
         import papermill as pm
         path = tutorial_path(self.notebook)
         own = {"out_dir", "progress"}   # set by the command itself (--out, --quiet)
-        rows = [f"  {n} = {s['default']}" + (f"  # {s['help']}" if s.get("help") else "") for n, s in pm.inspect_notebook(str(path)).items() if n not in own]
-        self.epilog = f"notebook parameters of {path.name} (set with --param NAME=VALUE; defaults shown):\n" + "\n".join(rows)
+        rows = [f"  {n} = {s['default']}" + (f"  # {s['help']}" if s.get("help") else "")
+                for n, s in pm.inspect_notebook(str(path)).items() if n not in own]
+        self.epilog = (f"notebook parameters of {path.name} (set with --param NAME=VALUE; defaults shown):\n"
+                       + "\n".join(rows))
         return super().format_help()
 
 def _add_quickstart(sub):
     "`sftkd quickstart`: its options, and the notebook's parameters in its help."
-    q = sub.add_parser("quickstart", help="standard vs SFTN teacher → KD student on digits100; writes notebook, JSON and HTML report",
-                       description="Run tutorials/01_quickstart.ipynb through papermill.", formatter_class=argparse.RawDescriptionHelpFormatter)
+    q = sub.add_parser("quickstart", help="standard vs SFTN teacher → KD student on digits100; writes notebook, JSON "
+                                          "and HTML report",
+                       description="Run tutorials/01_quickstart.ipynb through papermill.",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     q.__class__, q.notebook = _ParamsHelp, "01_quickstart"   # its --help lists the notebook's parameters
     q.add_argument("--out", default="sftkd_quickstart", help="output folder (default: %(default)s)")
     q.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                    help="notebook parameter, repeatable (e.g. --param seed=1 --param teacher_epochs=20)")
     q.add_argument("--quiet", action="store_true", help="no progress lines")
-    q.add_argument("--jobs", type=int, metavar="N", help="trainings run at once, each in its own process (default: the notebook's, 2; "
+    q.add_argument("--jobs", type=int, metavar="N", help="trainings run at once, each in its own process (default: the "
+                                                         "notebook's, 2; "
                    "1: one after another); with the same --param threads=T the numbers are the same bit for bit")
     q.add_argument("--static-images", action="store_true", help="store a PNG of every figure in the executed notebook "
                    "(GitHub and nbconvert show them; needs pip install 'sftkd_edu[static]' and Chrome/Chromium)")
@@ -127,32 +145,46 @@ def _add_quickstart(sub):
 def _add_sweep(sub):
     "`sftkd sweep`: the grid's options and where its runs go (this machine, Dask, Slurm), MLflow."
     from sftkd_edu.recipes import PRESETS   # no torch: the help answers at once
-    sw = sub.add_parser("sweep", help="run a grid of experiments (YAML config or preset) through papermill; records + report.html",
-                        description="Run every combination of a sweep config through the experiment template; finished runs are skipped.")
+    sw = sub.add_parser("sweep", help="run a grid of experiments (YAML config or preset) through papermill; records + "
+                                      "report.html",
+                        description="Run every combination of a sweep config through the experiment template; finished "
+                                    "runs are skipped.")
     sw.__class__, sw.notebook = _ParamsHelp, "07_experiment"   # its --help lists the experiment template's parameters
     sw.formatter_class = argparse.RawDescriptionHelpFormatter
-    sw.add_argument("config", help=f"a YAML file (keys template, base, grid, workers, out) or a preset: {', '.join(PRESETS)}")
+    sw.add_argument("config", help="a YAML file (keys template, base, grid, workers, out) or a preset: "
+                                   f"{', '.join(PRESETS)}")
     sw.add_argument("--out", help="grid folder (default: the config's 'out')")
     sw.add_argument("--workers", type=int, help="runs in parallel (default: the config's, else 1)")
-    sw.add_argument("--threads", type=int, help="torch threads per run (default: this machine's cores divided between the workers, "
+    sw.add_argument("--threads", type=int, help="torch threads per run (default: this machine's cores divided between "
+                                                "the workers, "
                     "or OMP_NUM_THREADS when set; on a cluster engine, the engine's)")
-    sw.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="override a shared ('base') parameter, repeatable")
+    sw.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                    help="override a shared ('base') parameter, repeatable")
     sw.add_argument("--seeds", metavar="S1,S2,…", help="run only these seeds (a smaller sweep), e.g. --seeds 0,1")
-    sw.add_argument("--set", action="append", default=[], metavar="NAME=V1,V2,…", help="vary NAME over these values instead of the grid's, repeatable")
+    sw.add_argument("--set", action="append", default=[], metavar="NAME=V1,V2,…",
+                    help="vary NAME over these values instead of the grid's, repeatable")
     sw.add_argument("--quiet", action="store_true", help="no progress bar")
-    cl = sw.add_argument_group("where the runs go (default: this machine's process pool; needs pip install 'sftkd_edu[cluster]')")
-    cl.add_argument("--scheduler", metavar="ADDRESS", help="a Dask scheduler, e.g. tcp://host:8786 (OUT must be shared storage)")
-    cl.add_argument("--dask-local", type=int, metavar="N", help="a Dask LocalCluster of N worker processes on this machine")
-    cl.add_argument("--slurm", action="store_true", help="one Slurm job per run through submitit (OUT must be shared storage)")
+    cl = sw.add_argument_group("where the runs go (default: this machine's process pool; needs pip install "
+                               "'sftkd_edu[cluster]')")
+    cl.add_argument("--scheduler", metavar="ADDRESS", help="a Dask scheduler, e.g. tcp://host:8786 (OUT must be shared "
+                                                           "storage)")
+    cl.add_argument("--dask-local", type=int, metavar="N", help="a Dask LocalCluster of N worker processes on this "
+                                                                "machine")
+    cl.add_argument("--slurm", action="store_true", help="one Slurm job per run through submitit (OUT must be shared "
+                                                         "storage)")
     cl.add_argument("--partition", help="--slurm: the partition")
     cl.add_argument("--time-min", type=int, default=60, help="--slurm: minutes per job (default: %(default)s)")
-    cl.add_argument("--gpus", type=int, default=0, help="--slurm: GPUs per job; Dask: each run needs this many 'GPU' resources (default: %(default)s)")
-    cl.add_argument("--retries", type=int, default=0, help="Dask: times a run that raised is retried (default: %(default)s)")
-    cl.add_argument("--mlflow", nargs="?", const="", metavar="URI", help="log each finished run to MLflow (default URI: a file store in OUT/mlruns)")
+    cl.add_argument("--gpus", type=int, default=0, help="--slurm: GPUs per job; Dask: each run needs this many 'GPU' "
+                                                        "resources (default: %(default)s)")
+    cl.add_argument("--retries", type=int, default=0, help="Dask: times a run that raised is retried (default: "
+                                                           "%(default)s)")
+    cl.add_argument("--mlflow", nargs="?", const="", metavar="URI", help="log each finished run to MLflow (default "
+                                                                         "URI: a file store in OUT/mlruns)")
 
 def _parser():
     "The `sftkd` argument parser: one sub-command parser per command, each added by its own function."
-    p = argparse.ArgumentParser(prog="sftkd", description="Knowledge distillation with student-friendly teachers (SFTN).")
+    p = argparse.ArgumentParser(prog="sftkd", description="Knowledge distillation with student-friendly teachers "
+                                                          "(SFTN).")
     p.add_argument("--version", action="version", version=f"sftkd_edu {sftkd_edu.__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     for add in (_add_quickstart, _add_sweep, _add_tools, _add_bench): add(sub)
@@ -161,34 +193,45 @@ def _parser():
 # %% ../nbs/09_cli.ipynb #c007b
 def _add_tools(sub):
     "`sftkd report`, `tutorials`, `docs` and `readme`."
-    rp = sub.add_parser("report", help="write OUT_DIR/report.html for a grid folder", description="Summarize a grid folder into an offline HTML report.")
+    rp = sub.add_parser("report", help="write OUT_DIR/report.html for a grid folder",
+                        description="Summarize a grid folder into an offline HTML report.")
     rp.add_argument("out_dir", help="the grid folder (holding runs/)")
     t = sub.add_parser("tutorials", help="copy the tutorial notebooks into DEST to open in JupyterLab",
                        description="Copy the tutorial notebooks shipped with the package into DEST.")
     t.add_argument("dest", help="destination folder (created when missing)")
     t.add_argument("--force", action="store_true", help="overwrite notebooks of the same name")
-    d = sub.add_parser("docs", help="render nbs/ (API reference) and tutorials/ to offline HTML with a navigation index",
-                       description="Build the offline docs: the tutorials executed in their quick mode (seconds each), the library notebooks "
+    d = sub.add_parser("docs",
+                       help="render nbs/ (API reference) and tutorials/ to offline HTML with a navigation index",
+                       description="Build the offline docs: the tutorials executed in their quick mode (seconds each), "
+                                   "the library notebooks "
                                    "rendered as stored (--all runs them too), plotly working offline, "
                                    "then every page and link checked.")
     d.add_argument("out", nargs="?", default="_docs", help="output folder (default: %(default)s)")
-    d.add_argument("--root", help="the sftkd_edu checkout (default: the working folder or above; without one, the installed package)")
+    d.add_argument("--root", help="the sftkd_edu checkout (default: the working folder or above; without one, the "
+                                  "installed package)")
     d.add_argument("--no-execute", action="store_true", help="render the notebooks as stored, without running them")
     d.add_argument("--all", action="store_true", help="also run the library notebooks (their tests): minutes more")
-    d.add_argument("--full", action="store_true", help="run the tutorials at their own, full-size parameters instead of the quick ones: hours")
-    d.add_argument("--execute", action="append", metavar="NAME", help="run only this notebook (repeatable), render the rest as stored")
-    d.add_argument("--params-file", metavar="FILE", help="JSON or YAML mapping tutorial name → parameters, e.g. tiny ones")
+    d.add_argument("--full", action="store_true", help="run the tutorials at their own, full-size parameters instead "
+                                                       "of the quick ones: hours")
+    d.add_argument("--execute", action="append", metavar="NAME", help="run only this notebook (repeatable), render the "
+                                                                      "rest as stored")
+    d.add_argument("--params-file", metavar="FILE", help="JSON or YAML mapping tutorial name → parameters, e.g. tiny "
+                                                         "ones")
     d.add_argument("--timeout", type=int, default=600, help="seconds per cell (default: %(default)s)")
     r = sub.add_parser("readme", help="write README.md from nbs/index.ipynb (--check: fail if README.md is stale)",
                        description="README.md is generated from nbs/index.ipynb; edit the notebook, then run this.")
-    r.add_argument("--check", action="store_true", help="only check: exit 1 when README.md differs from nbs/index.ipynb")
+    r.add_argument("--check", action="store_true",
+                   help="only check: exit 1 when README.md differs from nbs/index.ipynb")
     r.add_argument("--root", help="the sftkd_edu checkout (default: the working folder or above)")
 
 def _add_bench(sub):
     "`sftkd bench`: the speed benchmark's options."
-    b = sub.add_parser("bench", help="training throughput and peak memory of the standard/SFTN/KD steps vs a CRD-style reference loop",
-                       description="Time the training steps (median images/s after a warm-up) with this library's loop and with a "
-                                   "reference loop written the way the CRD benchmark code writes it; each measurement in its own process.")
+    b = sub.add_parser("bench", help="training throughput and peak memory of the standard/SFTN/KD steps vs a CRD-style "
+                                     "reference loop",
+                       description="Time the training steps (median images/s after a warm-up) with this library's loop "
+                                   "and with a "
+                                   "reference loop written the way the CRD benchmark code writes it; each measurement "
+                                   "in its own process.")
     b.add_argument("--teacher", default="resnet32x4", help="teacher architecture (default: %(default)s)")
     b.add_argument("--student", default="resnet8x4", help="student architecture (default: %(default)s)")
     b.add_argument("--batch-size", type=int, default=64, help="(default: %(default)s)")
@@ -196,19 +239,25 @@ def _add_bench(sub):
     b.add_argument("--in-chans", type=int, default=3, help="(default: %(default)s)")
     b.add_argument("--num-classes", type=int, default=100, help="(default: %(default)s)")
     b.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default: %(default)s)")
-    b.add_argument("--steps", default="standard,sftn,sftn_detach,kd", help="comma-separated steps (default: %(default)s)")
+    b.add_argument("--steps", default="standard,sftn,sftn_detach,kd", help="comma-separated steps (default: "
+                                                                           "%(default)s)")
     b.add_argument("--impls", default="sftkd,reference", help="comma-separated implementations (default: %(default)s)")
-    b.add_argument("--timed-steps", type=int, default=5, help="timed steps per measurement; the median counts (default: %(default)s)")
+    b.add_argument("--timed-steps", type=int, default=5, help="timed steps per measurement; the median counts "
+                                                              "(default: %(default)s)")
     b.add_argument("--warmup", type=int, default=2, help="untimed steps first (default: %(default)s)")
-    b.add_argument("--precision", default="fp32,auto", help="sftkd side, comma-separated: fp32, auto (the fastest this machine supports), bf16, fp16 "
+    b.add_argument("--precision", default="fp32,auto", help="sftkd side, comma-separated: fp32, auto (the fastest this "
+                                                            "machine supports), bf16, fp16 "
                    "(default: %(default)s — fp32 and the fast path side by side)")
-    b.add_argument("--channels-last", default="auto", choices=["auto", "on", "off"], help="sftkd side (default: %(default)s)")
+    b.add_argument("--channels-last", default="auto", choices=["auto", "on", "off"],
+                   help="sftkd side (default: %(default)s)")
     b.add_argument("--compile", nargs="?", const="inductor", default=None, metavar="BACKEND",
                    help="sftkd side: torch.compile the step (default backend: inductor)")
-    b.add_argument("--optim-impl", default="auto", help="sftkd side: auto, fused, foreach or loop (default: %(default)s)")
+    b.add_argument("--optim-impl", default="auto", help="sftkd side: auto, fused, foreach or loop (default: "
+                                                        "%(default)s)")
     b.add_argument("--ref-workers", type=int, default=0, help="reference DataLoader workers (default: %(default)s)")
     b.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
-    b.add_argument("--no-isolate", action="store_true", help="measure in this process (faster start; no CPU peak memory)")
+    b.add_argument("--no-isolate", action="store_true", help="measure in this process (faster start; no CPU peak "
+                                                             "memory)")
     b.add_argument("--json", metavar="PATH", help="also write the records as a JSON list")
     b.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -223,7 +272,8 @@ def _load_params_file(path):
         from sftkd_edu.runner import yaml_error
         raise ValueError(f"parameters file {path} is not valid JSON/YAML: {yaml_error(e)}") from None
     if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
-        raise ValueError(f"parameters file {path} must map tutorial names to parameter mappings, e.g. {{\"01_quickstart\": {{\"n_train\": 200}}}}")
+        raise ValueError(f"parameters file {path} must map tutorial names to parameter mappings, e.g. "
+                         f"{{\"01_quickstart\": {{\"n_train\": 200}}}}")
     return data
 
 def _int_list(text, what):
@@ -238,8 +288,10 @@ def _values(text):
     # JSON, for values that hold commas: --set 'data_options=[{"distort": 1.0, "n_sources": 300}]'
     if vals.lstrip().startswith("["):
         try: got = json.loads(vals)
-        except json.JSONDecodeError as e: raise ValueError(f"--set {name}: {vals!r} is not a JSON list ({e.msg} at column {e.colno})") from None
-        if not isinstance(got, list) or not got: raise ValueError(f"--set {name}: give a non-empty JSON list of values, got {vals!r}")
+        except json.JSONDecodeError as e:
+            raise ValueError(f"--set {name}: {vals!r} is not a JSON list ({e.msg} at column {e.colno})") from None
+        if not isinstance(got, list) or not got:
+            raise ValueError(f"--set {name}: give a non-empty JSON list of values, got {vals!r}")
         return name.strip(), got
     return name.strip(), [parse_param(f"{name}={v}")[1] for v in vals.split(",")]
 
@@ -267,7 +319,8 @@ def _cmd_quickstart(args) -> int:
     try:
         params = _params(args.param)
         if own := sorted({"out_dir", "progress"} & set(params)):
-            raise ValueError(f"parameter(s) {own} are set by sftkd quickstart itself: use --out (folder) and --quiet (progress)")
+            raise ValueError(f"parameter(s) {own} are set by sftkd quickstart itself: use --out (folder) and --quiet "
+                             "(progress)")
         if args.jobs is not None:
             if "jobs" in params: raise ValueError("give the number of jobs once: --jobs N or --param jobs=N")
             if args.jobs < 1: raise ValueError(f"--jobs must be ≥ 1 (1: one training after another), got {args.jobs}")
@@ -293,8 +346,10 @@ def _cmd_sweep(args) -> int:
         sets = dict(_values(x) for x in args.set)
         cfg = load_sweep(args.config, overrides, seeds, sets)   # checked once: sweep runs what it holds
         out = Path(args.out or cfg.get("out") or "sftkd_sweep")
-        if args.dask_local is not None and args.dask_local < 1: raise ValueError(f"--dask-local needs N ≥ 1 workers, got {args.dask_local}")
-        engines = [n for n, v in (("--scheduler", args.scheduler), ("--dask-local", args.dask_local), ("--slurm", args.slurm)) if v]
+        if args.dask_local is not None and args.dask_local < 1:
+            raise ValueError(f"--dask-local needs N ≥ 1 workers, got {args.dask_local}")
+        engines = [n for n, v in (("--scheduler", args.scheduler),
+                                  ("--dask-local", args.dask_local), ("--slurm", args.slurm)) if v]
         if len(engines) > 1: raise ValueError(f"choose one of {engines}")
         from sftkd_edu.grids import dask_local_cluster, slurm_executor
         from sftkd_edu.tracking import MLflowTracker
@@ -307,8 +362,11 @@ def _cmd_sweep(args) -> int:
         elif args.dask_local: executor = client = dask_local_cluster(args.dask_local)
         elif args.slurm: executor = slurm_executor(out / "slurm", args.partition, args.time_min, args.gpus)
         dask = client is not None
-        try: s = sweep(cfg, out, workers=args.workers, threads=args.threads, progress=not args.quiet, executor=executor, trackers=trackers,
-                       resources={"GPU": args.gpus} if dask and args.gpus else None, retries=args.retries if dask else 0)
+        try:
+            s = sweep(cfg, out, workers=args.workers, threads=args.threads, progress=not args.quiet, executor=executor,
+                      trackers=trackers,
+                       resources={"GPU": args.gpus} if dask and args.gpus else None, retries=args.retries if dask
+                      else 0)
         finally:
             if client is not None: client.close()
     except ImportError as e: print(f"sftkd sweep: error: {e}", file=sys.stderr); return 2
@@ -355,13 +413,18 @@ def _cmd_bench(args) -> int:
     "`sftkd bench`: the speed benchmark of one training step."
     from sftkd_edu.bench import bench, bench_table, save_bench
     try:
-        if args.json and Path(args.json).is_dir(): raise ValueError(f"--json needs a file path, {args.json} is a folder")
-        recs = bench(args.teacher, args.student, args.batch_size, args.image_size, args.in_chans, args.num_classes, args.device,
-                     steps=[s.strip() for s in args.steps.split(",") if s.strip()], impls=[s.strip() for s in args.impls.split(",") if s.strip()],
-                     timed_steps=args.timed_steps, warmup=args.warmup, precision=[p.strip() for p in args.precision.split(",")],
-                     channels_last={"auto": "auto", "on": True, "off": False}[args.channels_last], compile=args.compile or False,
-                     optim_impl=args.optim_impl, ref_workers=args.ref_workers, threads=args.threads, isolate=not args.no_isolate,
-                     progress=not args.quiet)
+        if args.json and Path(args.json).is_dir():
+            raise ValueError(f"--json needs a file path, {args.json} is a folder")
+        recs = bench(args.teacher, args.student, args.batch_size, args.image_size, args.in_chans, args.num_classes,
+                     args.device,
+                     steps=[s.strip() for s in args.steps.split(",") if s.strip()],
+                     impls=[s.strip() for s in args.impls.split(",") if s.strip()],
+                     timed_steps=args.timed_steps, warmup=args.warmup,
+                     precision=[p.strip() for p in args.precision.split(",")],
+                     channels_last={"auto": "auto", "on": True, "off": False}[args.channels_last], compile=args.compile
+                     or False,
+                     optim_impl=args.optim_impl, ref_workers=args.ref_workers, threads=args.threads,
+                     isolate=not args.no_isolate, progress=not args.quiet)
     except ValueError as e: print(f"sftkd bench: error: {e}", file=sys.stderr); return 2
     print(bench_table(recs))
     for w in sorted({w for r in recs for w in r.get("warnings", [])}): print(f"warning: {w}", file=sys.stderr)

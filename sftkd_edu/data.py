@@ -35,10 +35,13 @@ class TensorImageDataset(torch.utils.data.Dataset):
     def normalize(self, x:torch.Tensor):
         "Apply the dataset's mean/std (if any) to float images."
         if self.mean is None: return x
-        m = torch.tensor(self.mean, device=x.device).view(1, -1, 1, 1); s = torch.tensor(self.std, device=x.device).view(1, -1, 1, 1)
+        m = torch.tensor(self.mean, device=x.device).view(1, -1, 1, 1)
+        s = torch.tensor(self.std, device=x.device).view(1, -1, 1, 1)
         return (x - m) / s
     def __getitem__(self, i): return self.normalize(self.to_float(self.images[i:i+1]))[0], int(self.labels[i])
-    def __repr__(self): return f"{type(self).__name__}({len(self)} images of {tuple(self.images.shape[1:])}, {len(self.classes)} classes)"
+    def __repr__(self):
+        return (f"{type(self).__name__}({len(self)} images of {tuple(self.images.shape[1:])}, "
+                f"{len(self.classes)} classes)")
 
 # %% ../nbs/00_data.ipynb #c008
 @dataclass
@@ -77,13 +80,16 @@ def digits(test_frac:float=0.3, # fraction of the 1,797 images held out (stratif
            image_size:int=8): # 8, or a multiple of 8 (bilinear upscaling)
     "scikit-learn's real 8×8 handwritten digits as a `DataBundle` (10 classes, 1 channel)."
     if not 0 < test_frac < 1: raise ValueError(f"test_frac must be in (0, 1), got {test_frac!r}")
-    if image_size < 8 or image_size % 8: raise ValueError(f"image_size must be 8 or a multiple of 8, got {image_size!r}")
+    if image_size < 8 or image_size % 8:
+        raise ValueError(f"image_size must be 8 or a multiple of 8, got {image_size!r}")
     imgs, labels = _sk_digits()
     imgs = imgs[:, None]
-    if image_size != 8: imgs = torch.nn.functional.interpolate(imgs, scale_factor=image_size // 8, mode="bilinear", align_corners=False)
+    if image_size != 8:
+        imgs = torch.nn.functional.interpolate(imgs, scale_factor=image_size // 8, mode="bilinear", align_corners=False)
     tr, te = _source_split(labels, test_frac)
     classes = [str(i) for i in range(10)]
-    return DataBundle("digits", TensorImageDataset(imgs[tr], labels[tr], classes), TensorImageDataset(imgs[te], labels[te], classes),
+    return DataBundle("digits", TensorImageDataset(imgs[tr], labels[tr], classes),
+                      TensorImageDataset(imgs[te], labels[te], classes),
                       num_classes=10, in_chans=1, image_size=image_size, classes=classes,
                       options=dict(test_frac=test_frac, image_size=image_size), augment=dict(max_shift=image_size // 8))
 
@@ -106,7 +112,8 @@ def _compose_pairs(imgs, labels, pool, n, g):
     return torch.cat([left, right], dim=-1), y  # n×8×16
 
 def _distort(pairs, strength, g):
-    "Each 8×8 digit of the n×8×16 `pairs` under its own random affine map (rotation ±25°, scale ±20 %, shear ±0.3, shift), plus pixel noise; × `strength`."
+    """Each 8×8 digit of the n×8×16 `pairs` under its own random affine map (rotation ±25°, scale ±20 %, shear ±0.3,
+    shift), plus pixel noise; × `strength`."""
     n = len(pairs)
     x = torch.cat([pairs[..., :8], pairs[..., 8:]])[:, None]                # 2n single digits
     u = lambda lo, hi: lo + (hi - lo) * torch.rand(2 * n, generator=g)
@@ -136,11 +143,12 @@ def digits100(n_train:int=10_000, # number of composed training images (balanced
               image_size:int=16, # side of the square canvas; a multiple of 16
               n_sources:int|None=None, # use only this many source images for training (None: all ~1,258)
               seed:int=0, # seed of the composition; the train/test source split is fixed
-              distort:float=0.0): # 0–1: random rotation/scale/shear of each digit and pixel noise, fixed per image (harder data)
+              distort:float=0.0): # 0–1: random rotation/scale/shear per digit, pixel noise; fixed per image (harder)
     "Two-digit numbers 00–99 composed from pairs of real handwritten digits (100 classes, 1 channel)."
     for k, v in dict(n_train=n_train, n_test=n_test).items():
         if not isinstance(v, int) or v < 100: raise ValueError(f"{k} must be an int ≥ 100 (one per class), got {v!r}")
-    if not isinstance(distort, (int, float)) or not 0 <= distort <= 1: raise ValueError(f"distort must be a number in [0, 1], got {distort!r}")
+    if not isinstance(distort, (int, float)) or not 0 <= distort <= 1:
+        raise ValueError(f"distort must be a number in [0, 1], got {distort!r}")
     if not isinstance(image_size, int) or image_size < 16 or image_size % 16:
         raise ValueError(f"image_size must be 16 or a multiple of 16, got {image_size!r}")
     imgs, labels = _sk_digits()
@@ -150,7 +158,8 @@ def digits100(n_train:int=10_000, # number of composed training images (balanced
         if not isinstance(n_sources, int) or not 10 <= n_sources <= len(tr_pool):
             raise ValueError(f"n_sources must be an int in [10, {len(tr_pool)}], got {n_sources!r}")
         from sklearn.model_selection import train_test_split
-        keep, _ = train_test_split(tr_pool.numpy(), train_size=n_sources, stratify=labels[tr_pool].numpy(), random_state=seed) \
+        keep, _ = train_test_split(tr_pool.numpy(), train_size=n_sources, stratify=labels[tr_pool].numpy(),
+                                   random_state=seed) \
             if n_sources < len(tr_pool) else (tr_pool.numpy(), None)
         tr_pool = torch.from_numpy(np.sort(keep))
     xtr, ytr = _compose_pairs(imgs, labels, tr_pool, n_train, g)
@@ -163,7 +172,8 @@ def digits100(n_train:int=10_000, # number of composed training images (balanced
     return DataBundle("digits100", TensorImageDataset(_place(xtr, image_size), ytr, classes),
                       TensorImageDataset(_place(xte, image_size), yte, classes),
                       num_classes=100, in_chans=1, image_size=image_size, classes=classes,
-                      options=dict(n_train=n_train, n_test=n_test, image_size=image_size, n_sources=n_sources, seed=seed, distort=distort),
+                      options=dict(n_train=n_train, n_test=n_test, image_size=image_size,
+                                   n_sources=n_sources, seed=seed, distort=distort),
                       augment=dict(max_shift=2 * (image_size // 16)))
 
 # %% ../nbs/00_data.ipynb #c023
@@ -193,10 +203,13 @@ def load_dataset(name:str, # one of `list_datasets()`
 def validation_split(data:DataBundle, # a bundle: its training images are split, its test images are not used
                      fraction:float=0.1, # share of each class's training images held out
                      seed:int=0) -> DataBundle:
-    "A bundle training on the rest of `data.train` and holding out a stratified `fraction` of it in place of the test split."
-    if not (isinstance(fraction, float) and 0 < fraction < 1): raise ValueError(f"fraction must be a float in (0, 1), got {fraction!r}")
+    """A bundle training on the rest of `data.train` and holding out a stratified `fraction` of it in place of the test
+    split."""
+    if not (isinstance(fraction, float) and 0 < fraction < 1):
+        raise ValueError(f"fraction must be a float in (0, 1), got {fraction!r}")
     tr, g = data.train, torch.Generator().manual_seed(seed)
-    if not isinstance(tr, TensorImageDataset): raise ValueError(f"validation_split needs in-memory training images, got {type(tr).__name__}")
+    if not isinstance(tr, TensorImageDataset):
+        raise ValueError(f"validation_split needs in-memory training images, got {type(tr).__name__}")
     held = []
     for c in tr.labels.unique().tolist():
         idx = (tr.labels == c).nonzero().flatten()
@@ -205,7 +218,8 @@ def validation_split(data:DataBundle, # a bundle: its training images are split,
     held = torch.cat(held).sort().values
     keep = torch.ones(len(tr), dtype=torch.bool); keep[held] = False
     part = lambda m: TensorImageDataset(tr.images[m], tr.labels[m], tr.classes, tr.mean, tr.std)
-    return DataBundle(f"{data.name} (validation)", part(keep), part(held), data.num_classes, data.in_chans, data.image_size,
+    return DataBundle(f"{data.name} (validation)", part(keep), part(held), data.num_classes, data.in_chans,
+                      data.image_size,
                       data.classes, {**data.options, "validation": {"fraction": fraction, "seed": seed}}, data.augment)
 
 # %% ../nbs/00_data.ipynb #c026
@@ -213,7 +227,8 @@ def random_shift(x:torch.Tensor, # batch, B×C×H×W
                  max_shift:int, # largest shift in pixels, in each direction
                  generator:torch.Generator|None=None,
                  fill:float=0.0): # value of the pixels shifted in
-    "Shift every image of a batch by its own random offset in [-max_shift, max_shift]² (batched crop of a padded batch)."
+    """Shift every image of a batch by its own random offset in [-max_shift, max_shift]² (batched crop of a padded
+    batch)."""
     if max_shift <= 0: return x
     B, C, H, W = x.shape
     p = torch.nn.functional.pad(x, (max_shift,) * 4, value=fill)
@@ -237,8 +252,10 @@ class Batches:
                  flip:bool=False, # random horizontal flips
                  drop_last:bool=False, seed:int=0, device="cpu",
                  with_index:bool=False): # also yield each sample's index in `ds` (CRD's memory bank needs it)
-        if not isinstance(batch_size, int) or batch_size < 1: raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-        self.ds, self.bs, self.shuffle, self.max_shift, self.flip, self.drop_last, self.seed = ds, batch_size, shuffle, max_shift, flip, drop_last, seed
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        self.ds, self.bs, self.shuffle, self.max_shift, self.flip, self.drop_last, self.seed = (
+            ds, batch_size, shuffle, max_shift, flip, drop_last, seed)
         self.with_index = with_index
         self.device, self.epoch = torch.device(device), 0
         self._x, self._y = ds.images.to(self.device), ds.labels.to(self.device)
@@ -261,33 +278,40 @@ class Batches:
 
 # %% ../nbs/00_data.ipynb #c033
 class LoaderBatches:
-    "Batches of any map-style dataset through `torch.utils.data.DataLoader`, shuffled per `(seed, epoch)`; under DDP, this rank's rows of each global batch only."
-    def __init__(self, ds, batch_size:int=64, shuffle:bool=False, drop_last:bool=False, seed:int=0, device="cpu", num_workers:int=0,
-                 with_index:bool=False,
-                 rank:int=0, world_size:int=1): # DDP: `batch_size` is the global batch; this process reads and yields only its share of it
-        if not isinstance(batch_size, int) or batch_size < 1: raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    """Batches of any map-style dataset through `torch.utils.data.DataLoader`, shuffled per `(seed, epoch)`; under DDP,
+    this rank's rows of each global batch only."""
+    def __init__(self, ds, batch_size:int=64, shuffle:bool=False, drop_last:bool=False, seed:int=0, device="cpu",
+                 num_workers:int=0, with_index:bool=False, rank:int=0,
+                 world_size:int=1): # DDP: `batch_size` is the global batch; this process yields only its share of it
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
         if not (isinstance(world_size, int) and world_size >= 1 and isinstance(rank, int) and 0 <= rank < world_size):
             raise ValueError(f"need 0 ≤ rank < world_size, got rank={rank!r}, world_size={world_size!r}")
-        if batch_size % world_size: raise ValueError(f"the global batch size {batch_size} is not a multiple of the world size {world_size}")
-        self.ds, self.bs, self.shuffle, self.drop_last, self.seed, self.device, self.nw = ds, batch_size, shuffle, drop_last, seed, torch.device(device), num_workers
+        if batch_size % world_size:
+            raise ValueError(f"the global batch size {batch_size} is not a multiple of the world size {world_size}")
+        self.ds, self.bs, self.shuffle, self.drop_last, self.seed, self.device, self.nw = (
+            ds, batch_size, shuffle, drop_last, seed, torch.device(device), num_workers)
         self.with_index, self.rank, self.world_size = with_index, rank, world_size
         self.epoch = 0
     def set_epoch(self, epoch:int): self.epoch = epoch
     def __len__(self): return len(self.ds) // self.bs if self.drop_last else math.ceil(len(self.ds) / self.bs)
     def index_batches(self) -> list:
-        "This epoch's batches as lists of dataset indices (this rank's rows of each global batch): the order `DataLoader(shuffle=True)` draws."
+        """This epoch's batches as lists of dataset indices (this rank's rows of each global batch): the order
+        `DataLoader(shuffle=True)` draws."""
         g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
         order = torch.randperm(len(self.ds), generator=g).tolist() if self.shuffle else list(range(len(self.ds)))
         out = []
         for i in range(len(self)):
             b = order[i * self.bs:(i + 1) * self.bs]
-            if len(b) % self.world_size: raise RuntimeError(f"a batch of {len(b)} cannot be split evenly over {self.world_size} processes")
+            if len(b) % self.world_size:
+                raise RuntimeError(f"a batch of {len(b)} cannot be split evenly over {self.world_size} processes")
             k = len(b) // self.world_size
             out.append(b[self.rank * k:(self.rank + 1) * k])
         return out
     def __iter__(self):
         ds = _Indexed(self.ds) if self.with_index else self.ds
-        dl = torch.utils.data.DataLoader(ds, batch_sampler=self.index_batches(), num_workers=self.nw, pin_memory=self.device.type == "cuda")
+        dl = torch.utils.data.DataLoader(ds, batch_sampler=self.index_batches(), num_workers=self.nw,
+                                         pin_memory=self.device.type == "cuda")
         for b in dl: yield tuple(torch.as_tensor(v).to(self.device, non_blocking=True) for v in b)
 
 class _Indexed(torch.utils.data.Dataset):
@@ -298,22 +322,25 @@ class _Indexed(torch.utils.data.Dataset):
 
 def make_batches(ds, batch_size:int=64, shuffle:bool=False, max_shift:int=0, flip:bool=False, drop_last:bool=False,
                  seed:int=0, device="cpu", num_workers:int=0, with_index:bool=False,
-                 rank:int=0, world_size:int=1): # DDP, file-backed datasets only: read this rank's share of each global batch
+                 rank:int=0,
+                 world_size:int=1): # DDP, file-backed datasets only: read this rank's share of each global batch
     "In-memory `Batches` for a `TensorImageDataset`, else `LoaderBatches` (the dataset's transforms augment)."
     if world_size > 1 and isinstance(ds, TensorImageDataset):
-        raise ValueError("rank/world_size shard file-backed datasets; an in-memory dataset is sharded after augmentation (ShardedBatches)")
+        raise ValueError("rank/world_size shard file-backed datasets; an in-memory dataset is sharded after "
+                         "augmentation (ShardedBatches)")
     if isinstance(ds, TensorImageDataset):
-        return Batches(ds, batch_size, shuffle, max_shift=max_shift, flip=flip, drop_last=drop_last, seed=seed, device=device, with_index=with_index)
-    return LoaderBatches(ds, batch_size, shuffle, drop_last=drop_last, seed=seed, device=device, num_workers=num_workers, with_index=with_index,
-                         rank=rank, world_size=world_size)
+        return Batches(ds, batch_size, shuffle, max_shift=max_shift, flip=flip, drop_last=drop_last, seed=seed,
+                       device=device, with_index=with_index)
+    return LoaderBatches(ds, batch_size, shuffle, drop_last=drop_last, seed=seed, device=device,
+                         num_workers=num_workers, with_index=with_index, rank=rank, world_size=world_size)
 
 # %% ../nbs/00_data.ipynb #c036
 import os, pickle
 from pathlib import Path
 
 _CIFAR = {  # name → (torchvision class name, subfolder, train files, test files, meta file, archive, mean, std)
-    "cifar10": ("CIFAR10", "cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)], ["test_batch"], "batches.meta",
-                "cifar-10-python.tar.gz", (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
+    "cifar10": ("CIFAR10", "cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)], ["test_batch"],
+                "batches.meta", "cifar-10-python.tar.gz", (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
     "cifar100": ("CIFAR100", "cifar-100-python", ["train"], ["test"], "meta",
                  "cifar-100-python.tar.gz", (0.5071, 0.4867, 0.4408), (0.2675, 0.2565, 0.2761)),
 }
@@ -324,12 +351,14 @@ def _cifar_expected(name):
     return tr + te + [meta]
 
 def _cifar_folder(name, root):
-    "The folder holding the CIFAR files: `root/<subfolder>` or `root` itself; else a FileNotFoundError saying what is expected."
+    """The folder holding the CIFAR files: `root/<subfolder>` or `root` itself; else a FileNotFoundError saying what is
+    expected."""
     _, sub, *_ , archive, _, _ = _CIFAR[name]
     files = _cifar_expected(name)
     want = f"expected the files {', '.join(files)} inside '{sub}/' (extracted from {archive})"
     if root is None:
-        raise FileNotFoundError(f"{name} reads local files and downloads nothing: pass root= the folder containing '{sub}/'; {want}")
+        raise FileNotFoundError(f"{name} reads local files and downloads nothing: pass root= the folder containing "
+                                f"'{sub}/'; {want}")
     root = Path(root).expanduser()
     if not root.is_dir(): raise FileNotFoundError(f"{name}: folder {str(root)!r} does not exist; {want}")
     cands = [root / sub, root]
@@ -348,7 +377,8 @@ def _cifar_reader(name, check_md5=False):
     class Reader(tv_cls):
         def _check_integrity(self):
             if check_md5: return super()._check_integrity()
-            return all(os.path.isfile(os.path.join(self.root, self.base_folder, f)) for f, _ in self.train_list + self.test_list)
+            return all(os.path.isfile(os.path.join(self.root, self.base_folder, f))
+                       for f, _ in self.train_list + self.test_list)
         def _load_meta(self):
             if check_md5: return super()._load_meta()
             with open(os.path.join(self.root, self.base_folder, self.meta["filename"]), "rb") as f:
@@ -359,7 +389,8 @@ def _cifar_reader(name, check_md5=False):
 
 # %% ../nbs/00_data.ipynb #c036s0c
 def _cifar_bad_file(name, folder):
-    "Look at each CIFAR file on its own; return (file, reason) for the first one that is unreadable or malformed, else None."
+    """Look at each CIFAR file on its own; return (file, reason) for the first one that is unreadable or malformed, else
+    None."""
     _, _, tr, te, meta, *_ = _CIFAR[name]
     lkey, mkey = ("labels", "label_names") if name == "cifar10" else ("fine_labels", "fine_label_names")
     for f in tr + te + [meta]:
@@ -389,12 +420,14 @@ def _read_cifar(name, root, check_md5=False):
     for train in (True, False):
         try: ds = Reader(str(tv_root), train=train, download=False)
         except RuntimeError:  # torchvision: "Dataset not found or corrupted" (MD5 mismatch with check_md5=True)
-            raise FileNotFoundError(f"{name}: files in {str(folder)!r} failed torchvision's MD5 check against the official "
+            raise FileNotFoundError(f"{name}: files in {str(folder)!r} failed torchvision's MD5 check against the "
+                                    "official "
                                     f"release; expected the unmodified files {', '.join(_cifar_expected(name))} "
                                     f"inside '{sub}/'; pass check_md5=False to accept other files") from None
         except Exception as e:
             bad = _cifar_bad_file(name, folder)
-            if bad is None: raise ValueError(f"{name}: could not read the files in {str(folder)!r}: {type(e).__name__}: {e}") from e
+            if bad is None:
+                raise ValueError(f"{name}: could not read the files in {str(folder)!r}: {type(e).__name__}: {e}") from e
             raise ValueError(f"{name}: corrupt file {str(folder / bad[0])!r}: {bad[1]}") from None
         bad = None if len(ds.data) == len(ds.targets) else (None, f"{len(ds.data)} images but {len(ds.targets)} labels")
         if bad is None and len(ds.targets) and not 0 <= min(ds.targets) <= max(ds.targets) < len(ds.classes):
@@ -402,7 +435,8 @@ def _read_cifar(name, root, check_md5=False):
         if bad is not None: raise ValueError(f"{name}: inconsistent files in {str(folder)!r}: {bad[1]}")
         x = np.asarray(ds.data)  # N×32×32×3 (torchvision's HWC view)
         if x.dtype != np.uint8:
-            if x.size and (x.min() < 0 or x.max() > 255): raise ValueError(f"{name}: 'data' values outside 0–255 in {str(folder)!r}")
+            if x.size and (x.min() < 0 or x.max() > 255):
+                raise ValueError(f"{name}: 'data' values outside 0–255 in {str(folder)!r}")
             x = x.astype(np.uint8)
         imgs = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
         splits.append(TensorImageDataset(imgs, torch.tensor(ds.targets, dtype=torch.long), ds.classes, mean, std))
@@ -425,7 +459,8 @@ def cifar100(root:str|Path|None=None, # folder containing `cifar-100-python/` (o
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 def imagenet_transforms(image_size:int=224, train:bool=True):
-    "The standard ImageNet transforms: RandomResizedCrop + flip (train) or Resize(size·256/224) + CenterCrop (eval), then normalise."
+    """The standard ImageNet transforms: RandomResizedCrop + flip (train) or Resize(size·256/224) + CenterCrop (eval),
+    then normalise."""
     from torchvision.transforms import v2
     first = [v2.RandomResizedCrop(image_size), v2.RandomHorizontalFlip()] if train else \
             [v2.Resize(int(image_size * 256 / 224)), v2.CenterCrop(image_size)]
@@ -439,10 +474,12 @@ def _image_split(root, split, transform):
     d = Path(root) / split
     exts = "|".join(e.lstrip(".") for e in (".jpg", ".jpeg", ".png"))
     if not d.is_dir():
-        raise FileNotFoundError(f"imagefolder: no '{split}/' folder in {str(root)!r}; expected images under {d}/<class>/*.{exts}")
+        raise FileNotFoundError(f"imagefolder: no '{split}/' folder in {str(root)!r}; expected images under "
+                                f"{d}/<class>/*.{exts}")
     try: ds = ImageFolder(str(d), transform=transform, allow_empty=True)
     except FileNotFoundError:  # no class folder at all
-        raise FileNotFoundError(f"imagefolder: no class folders in {str(d)!r}; expected images under {d}/<class>/*.{exts}") from None
+        raise FileNotFoundError(f"imagefolder: no class folders in {str(d)!r}; expected images under "
+                                f"{d}/<class>/*.{exts}") from None
     counts = np.bincount(np.asarray(ds.targets, dtype=np.int64), minlength=len(ds.classes))
     empty = [c for c, n in zip(ds.classes, counts) if n == 0]
     if empty:
@@ -452,8 +489,10 @@ def _image_split(root, split, transform):
 
 def imagefolder(root:str|Path|None=None, # folder with `train/<class>/*.jpg|png` and `val/<class>/...`
                 image_size:int=224): # side of the square crops the transforms produce
-    "Images in `root/train/<class>/` and `root/val/<class>/` (the ImageNet layout), read through `ImageFolder` with ImageNet transforms."
-    if not isinstance(image_size, int) or image_size < 1: raise ValueError(f"image_size must be a positive int, got {image_size!r}")
+    """Images in `root/train/<class>/` and `root/val/<class>/` (the ImageNet layout), read through `ImageFolder` with
+    ImageNet transforms."""
+    if not isinstance(image_size, int) or image_size < 1:
+        raise ValueError(f"image_size must be a positive int, got {image_size!r}")
     if root is None:
         raise FileNotFoundError("imagefolder reads local files: pass root= a folder with images under "
                                 "<root>/train/<class>/*.jpg|png and <root>/val/<class>/*.jpg|png")
@@ -465,7 +504,8 @@ def imagefolder(root:str|Path|None=None, # folder with `train/<class>/*.jpg|png`
     val = _image_split(root, "val", imagenet_transforms(image_size, train=False))
     if val.classes != train.classes:
         only_tr, only_val = sorted(set(train.classes) - set(val.classes)), sorted(set(val.classes) - set(train.classes))
-        raise ValueError(f"imagefolder: the class folders of {str(root / 'val')!r} differ from those of {str(root / 'train')!r}: "
+        raise ValueError(f"imagefolder: the class folders of {str(root / 'val')!r} differ from those of "
+                         f"{str(root / 'train')!r}: "
                          f"only in train: {only_tr}, only in val: {only_val} (both need the same <class> folders)")
     return DataBundle("imagefolder", train, val, num_classes=len(train.classes), in_chans=3, image_size=image_size,
                       classes=list(train.classes), options=dict(image_size=image_size), augment={})

@@ -17,7 +17,9 @@ __all__ = ['teacher_student_kl', 'agreement', 'linear_cka', 'similarity', 'epoch
 # %% ../nbs/05_metrics.ipynb #c005
 def teacher_student_kl(t_logits:torch.Tensor, s_logits:torch.Tensor, T:float=1.0):
     "Batch-mean KL(softmax(t/T) ‖ softmax(s/T)) — how far the student's predictions are from the teacher's."
-    if t_logits.shape != s_logits.shape: raise ValueError(f"teacher logits {tuple(t_logits.shape)} and student logits {tuple(s_logits.shape)} differ in shape")
+    if t_logits.shape != s_logits.shape:
+        raise ValueError(f"teacher logits {tuple(t_logits.shape)} and student logits {tuple(s_logits.shape)} differ in "
+                         "shape")
     return F.kl_div(F.log_softmax(s_logits / T, 1), F.softmax(t_logits / T, 1), reduction="batchmean").item()
 
 def agreement(t_logits:torch.Tensor, s_logits:torch.Tensor):
@@ -43,11 +45,13 @@ def similarity(teacher, student, data:DataBundle, batch_size:int=500, max_exampl
     with eval_mode(teacher, student):
         for x, _ in make_batches(ds, batch_size, device=dev):
             _, e_t, z_t = teacher.forward_all(x); _, e_s, z_s = student.forward_all(x)
-            tl.append(z_t.float().cpu()); sl.append(z_s.float().cpu()); te.append(e_t.float().cpu()); se.append(e_s.float().cpu())
+            tl.append(z_t.float().cpu()); sl.append(z_s.float().cpu()); te.append(e_t.float().cpu())
+            se.append(e_s.float().cpu())
             n += len(x)
             if n >= max_examples: break
     tl, sl = torch.cat(tl), torch.cat(sl)
-    return {"kl": teacher_student_kl(tl, sl), "agreement": agreement(tl, sl), "cka": linear_cka(torch.cat(te), torch.cat(se))}
+    return {"kl": teacher_student_kl(tl, sl), "agreement": agreement(tl, sl),
+            "cka": linear_cka(torch.cat(te), torch.cat(se))}
 
 # %% ../nbs/05_metrics.ipynb #c014
 def epochs_to(history:History|list, # a History or a list of per-epoch accuracies

@@ -18,12 +18,14 @@ __all__ = ['MULTI_TEACHERS', 'MULTI_COMPARISONS', 'multi_student_rows', 'plot_st
 MULTI_TEACHERS = {"standard": "standard", "sftn": "own SFTN", "sftn_multi": "multi · all",
                   "sftn_multi_sampled": "multi · sampled"}   # recipe tag → column label
 # (label, recipe, baseline recipe): what each comparison row pairs
-MULTI_COMPARISONS = (("own SFTN vs standard", "sftn", "standard"), ("multi · all vs standard", "sftn_multi", "standard"),
+MULTI_COMPARISONS = (("own SFTN vs standard", "sftn", "standard"),
+                     ("multi · all vs standard", "sftn_multi", "standard"),
                      ("multi · sampled vs standard", "sftn_multi_sampled", "standard"),
                      ("multi · all vs own SFTN", "sftn_multi", "sftn"))
 
 def _student_groups(records:list, regime:str) -> tuple:
-    "`({student: {recipe: {seed: record}}}, family)`: the KD runs of `regime` of the students a multi-student teacher taught."
+    """`({student: {recipe: {seed: record}}}, family)`: the KD runs of `regime` of the students a multi-student teacher
+    taught."""
     groups, family = {}, []
     for r in records:
         p = r["params"]; tags = p.get("tags") or {}
@@ -42,7 +44,8 @@ def multi_student_rows(records:list, # finished `07_experiment` records (the mul
                        regime:str="30 epochs · kd") -> tuple: # the runs' regime tag
     "`(accuracy rows, comparison rows, figure points, cost rows)` of the multi-student study's records."
     groups, family = _student_groups(records, regime)
-    if not groups: raise ValueError(f"no multi-student runs (recipes sftn_multi / sftn_multi_sampled) tagged {regime!r}")
+    if not groups:
+        raise ValueError(f"no multi-student runs (recipes sftn_multi / sftn_multi_sampled) tagged {regime!r}")
     order = sorted(groups, key=lambda s: (s not in family, family.index(s) if s in family else 0, s))
     accs, comps, diffs, points = [], [], [], []
     for s in order:
@@ -54,7 +57,8 @@ def multi_student_rows(records:list, # finished `07_experiment` records (the mul
             d = _gains(g.get(rc, {}), g.get(base, {}))
             if len(d) < 2: continue
             st = paired_stats(d)
-            comps.append({"student": s, "in family": inside, "comparison": label, "n": len(d), "gain": f"{st['mean']:+.2f}"})
+            comps.append({"student": s, "in family": inside, "comparison": label,
+                          "n": len(d), "gain": f"{st['mean']:+.2f}"})
             diffs.append(d)
             points.append({"student": s, "in family": s in family, "comparison": label, "gain": st["mean"],
                            "lo": st["ci"][0], "hi": st["ci"][1], "n": len(d)})
@@ -78,7 +82,8 @@ def _cost_rows(groups:dict, students:list) -> list:
         rows.append({"teacher": lab, "teachers trained": len(keys), "seeds": n_seeds,
                      "one teacher serves": "every student" if shared else "one student",
                      "seconds per teacher": _ms_n(list(keys.values())).rsplit(" (", 1)[0],
-                     f"seconds for the {len(students)} students, per seed": round(sum(keys.values()) / max(1, n_seeds))})
+                     f"seconds for the {len(students)} students, per seed":
+                         round(sum(keys.values()) / max(1, n_seeds))})
     return rows
 
 # %% ../nbs/08i_multi_report.ipynb #u011
@@ -100,5 +105,7 @@ def plot_student_gains(points:list, # `multi_student_rows`' third item
 def multi_student_table(out_dir, regime:str="30 epochs · kd") -> tuple:
     "`multi_student_rows` of a grid folder (the `digits100-multi-student` preset's: the gap study's folder)."
     ok, _ = load_runs(out_dir)
-    if not ok: raise ValueError(f"no finished runs in {Path(out_dir) / 'runs'}: run `sftkd sweep digits100-multi-student` first")
+    if not ok:
+        raise ValueError(f"no finished runs in {Path(out_dir) / 'runs'}: run `sftkd sweep digits100-multi-student` "
+                         "first")
     return multi_student_rows(ok, regime)

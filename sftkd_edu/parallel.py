@@ -28,7 +28,8 @@ __all__ = ['Training', 'TrainingResult', 'train_one', 'default_threads', 'Teache
 # %% ../nbs/08d_parallel.ipynb #p005
 @dataclass
 class Training:
-    "One training of a plan: a teacher (`kind` set), or a student trained alone or distilled from the plan's training `teacher`."
+    """One training of a plan: a teacher (`kind` set), or a student trained alone or distilled from the plan's training
+    `teacher`."""
     model:str # the architecture trained (`sftkd_edu.models.list_models()`)
     epochs:int
     kind:str|None=None # a teacher: its kind, one of `TEACHER_KINDS`; None: a student
@@ -40,29 +41,37 @@ class Training:
     options:dict=field(default_factory=dict)
 
 def _check_plan(plan, given=()):
-    if not isinstance(plan, dict) or not plan: raise ValueError(f"plan must be a non-empty dict {{name: Training}}, got {plan!r}")
+    if not isinstance(plan, dict) or not plan:
+        raise ValueError(f"plan must be a non-empty dict {{name: Training}}, got {plan!r}")
     for name, t in plan.items():
         if not isinstance(t, Training): raise ValueError(f"plan[{name!r}] must be a Training, got {type(t).__name__}")
-        if t.model not in list_models(): raise ValueError(f"plan[{name!r}]: unknown model {t.model!r}; valid: {list_models()}")
+        if t.model not in list_models():
+            raise ValueError(f"plan[{name!r}]: unknown model {t.model!r}; valid: {list_models()}")
         if not (isinstance(t.epochs, int) and not isinstance(t.epochs, bool) and t.epochs >= 1):
             raise ValueError(f"plan[{name!r}]: epochs must be an int ≥ 1, got {t.epochs!r}")
         if t.kind is not None:
-            if t.kind not in TEACHER_KINDS: raise ValueError(f"plan[{name!r}]: unknown teacher kind {t.kind!r}; valid: {list(TEACHER_KINDS)}")
+            if t.kind not in TEACHER_KINDS:
+                raise ValueError(f"plan[{name!r}]: unknown teacher kind {t.kind!r}; valid: {list(TEACHER_KINDS)}")
             if t.teacher is not None or t.method is not None:
                 raise ValueError(f"plan[{name!r}] is a {t.kind} teacher: teacher and method belong to students")
         elif (t.teacher is None) != (t.method is None):
-            raise ValueError(f"plan[{name!r}]: a distilled student needs both teacher (a training's name) and method; a student alone neither")
+            raise ValueError(f"plan[{name!r}]: a distilled student needs both teacher (a training's name) and method; "
+                             "a student alone neither")
         elif t.method is not None:
-            if t.method not in list_methods(): raise ValueError(f"plan[{name!r}]: unknown KD method {t.method!r}; valid: {list_methods()}")
+            if t.method not in list_methods():
+                raise ValueError(f"plan[{name!r}]: unknown KD method {t.method!r}; valid: {list_methods()}")
             teachers = [n for n, u in plan.items() if u.kind is not None] + list(given)
-            if t.teacher not in teachers: raise ValueError(f"plan[{name!r}] distils from {t.teacher!r}, which is not a teacher of the plan (nor a given one); its teachers: {teachers}")
+            if t.teacher not in teachers:
+                raise ValueError(f"plan[{name!r}] distils from {t.teacher!r}, which is not a teacher of the plan (nor "
+                                 f"a given one); its teachers: {teachers}")
     clash = [n for n in given if n in plan]
     if clash: raise ValueError(f"given teacher(s) {clash} have the names of trainings of the plan")
 
 # %% ../nbs/08d_parallel.ipynb #p009
 @dataclass
 class TrainingResult:
-    "What one training gives back: the trained model (a teacher without its branches), its history, and where and when it ran."
+    """What one training gives back: the trained model (a teacher without its branches), its history, and where and when
+    it ran."""
     model:torch.nn.Module
     history:History
     threads:int # torch's thread count during the training
@@ -127,7 +136,8 @@ class _Display:
         self.planned = {n: _planned_epochs(t) for n, t in plan.items()}
         self.seen = dict.fromkeys(plan, 0)
         self.lines = show and os.environ.get(PROGRESS_ENV) == "lines"
-        self.bar = tqdm(total=sum(self.planned.values()), desc=f"{len(plan)} trainings", unit="epoch", disable=not show or self.lines)
+        self.bar = tqdm(total=sum(self.planned.values()), desc=f"{len(plan)} trainings", unit="epoch", disable=not show
+                        or self.lines)
     def event(self, e):
         name, epoch, epochs, loss, acc = e
         self.seen[name] += 1; self.bar.update(1)
@@ -141,7 +151,9 @@ class _Display:
         left = self.planned[name] - self.seen[name]
         # a teacher stopped early (`early_stopped`), or a training that failed, ends its share of the bar
         if left > 0: self.bar.update(left)
-        if self.lines: print(f"{name}: " + (f"done in {r.ended - r.started:.1f} s" if isinstance(r, TrainingResult) else f"{type(r).__name__}: {r}"), flush=True)
+        if self.lines:
+            print(f"{name}: " + (f"done in {r.ended - r.started:.1f} s" if isinstance(r, TrainingResult)
+                                 else f"{type(r).__name__}: {r}"), flush=True)
     def close(self): self.bar.close()
 
 class TeacherFailed(RuntimeError):
@@ -151,12 +163,13 @@ class TeacherFailed(RuntimeError):
 def run_trainings(plan:dict, # {name: Training}; a student's `teacher` names a teacher of the plan (or of `teachers`)
                   data:DataBundle, # what every training trains on (sent once to each worker)
                   jobs:int=2, # trainings at once, each in its own process; 1: one after another in this process
-                  threads:int|None=None, # torch threads per training (None: `default_threads(jobs)`); the same value gives the same numbers whatever `jobs`
+                  threads:int|None=None, # threads each (None: `default_threads(jobs)`); fixed: same numbers any `jobs`
                   progress:bool=True, # one bar for the plan (`PROGRESS_ENV`="lines": a line per epoch)
-                  teachers:dict|None=None, # trained teachers by name, for the plan's students to distil from (not trained here)
-                  keep_errors:tuple=(), # exception types that end only their training (its result is the exception; its students get `TeacherFailed`); any other stops the plan
-                  **fit_kw) -> dict: # `fit`'s arguments every training shares: lr, batch_size, seed, device, precision, …
-    "Run a plan of trainings, `jobs` at a time, each student after its teacher; `{name: TrainingResult or kept exception}` in the plan's order."
+                  teachers:dict|None=None, # trained teachers by name, for the plan's students (not trained here)
+                  keep_errors:tuple=(), # errors ending only their training (students: `TeacherFailed`); others: all
+                  **fit_kw) -> dict: # `fit`'s arguments every training shares: lr, batch_size, seed, device, …
+    """Run a plan of trainings, `jobs` at a time, each student after its teacher; `{name: TrainingResult or kept
+    exception}` in the plan's order."""
     given = dict(teachers or {})
     _check_plan(plan, given)
     check_workers(jobs, "jobs")
@@ -166,18 +179,22 @@ def run_trainings(plan:dict, # {name: Training}; a student's `teacher` names a t
     if not all(isinstance(e, type) and issubclass(e, Exception) for e in keep_errors):
         raise ValueError(f"keep_errors must be exception classes, e.g. (NonFiniteLossError,), got {keep_errors!r}")
     own = [k for k in fit_kw if k in _OWN]
-    if own: raise ValueError(f"{own} are set per training by the plan (epochs: in each Training; progress: run_trainings' own)")
+    if own:
+        raise ValueError(f"{own} are set per training by the plan (epochs: in each Training; progress: run_trainings' "
+                         "own)")
     threads, results, models, show = threads or default_threads(jobs), {}, given, _Display(plan, progress)
     def finish(name, r):   # a result in; a teacher's model becomes available; a failed teacher's students end with it
         results[name] = r; show.done(name, r)
         if plan[name].kind is not None and isinstance(r, TrainingResult): models[name] = r.model
         if isinstance(r, BaseException):
             for n, t in plan.items():
-                if t.teacher == name and n not in results: finish(n, TeacherFailed(f"not run: its teacher {name!r} failed ({type(r).__name__}: {r})"))
+                if t.teacher == name and n not in results:
+                    finish(n, TeacherFailed(f"not run: its teacher {name!r} failed ({type(r).__name__}: {r})"))
     try:
         if jobs == 1:
             while len(results) < len(plan):   # the plan's order, a student after its teacher
-                name = next(n for n, t in plan.items() if n not in results and (t.teacher is None or t.teacher in models))
+                name = next(n for n, t in plan.items() if n not in results
+                            and (t.teacher is None or t.teacher in models))
                 t = plan[name]
                 try: r = train_one(name, t, data, models.get(t.teacher), threads, show.event, **fit_kw)
                 except keep_errors as e: r = e
@@ -205,8 +222,10 @@ def _run_pool(plan, data, jobs, threads, fit_kw, results, models, keep_errors, f
                 name = running.pop(f)
                 try: r = f.result()
                 except BrokenProcessPool as e:
-                    raise RuntimeError(f"training {name!r}: its worker process died (killed, out of memory, or it could not start: "
-                                       "a script must call run_trainings under `if __name__ == '__main__':`, as spawned workers import it); the plan stopped") from e
+                    raise RuntimeError(f"training {name!r}: its worker process died (killed, out of memory, or it "
+                                       "could not start: "
+                                       "a script must call run_trainings under `if __name__ == '__main__':`, as "
+                                       "spawned workers import it); the plan stopped") from e
                 except keep_errors as e: r = e
                 except Exception as e: raise RuntimeError(f"training {name!r} failed: {type(e).__name__}: {e}") from e
                 finish(name, r)
@@ -219,7 +238,9 @@ def _run_pool(plan, data, jobs, threads, fit_kw, results, models, keep_errors, f
 
 # %% ../nbs/08d_parallel.ipynb #p019
 def timeline(results:dict) -> dict:
-    "`{name: (start s, end s, lane)}` of `run_trainings`' results: seconds from the first start, lanes 'process 1', 'process 2', … in order of first use."
+    """`{name: (start s, end s, lane)}` of `run_trainings`' results: seconds from the first start, lanes 'process 1',
+    'process 2', … in order of first use."""
     t0 = min(r.started for r in results.values())
-    lanes = {p: f"process {i + 1}" for i, p in enumerate(dict.fromkeys(r.process for r in sorted(results.values(), key=lambda r: r.started)))}
+    lanes = {p: f"process {i + 1}"
+             for i, p in enumerate(dict.fromkeys(r.process for r in sorted(results.values(), key=lambda r: r.started)))}
     return {n: (r.started - t0, r.ended - t0, lanes[r.process]) for n, r in results.items()}

@@ -26,7 +26,8 @@ def check_workers(workers, # the count to check
 
 def worker_threads(workers:int, # runs at once on this machine
                    threads:int|None=None) -> int|None: # asked for (None: choose)
-    "Torch threads for each worker: `threads`; else None when the user set OMP_NUM_THREADS (workers inherit it); else the cores divided between the workers."
+    """Torch threads for each worker: `threads`; else None when the user set OMP_NUM_THREADS (workers inherit it); else
+    the cores divided between the workers."""
     if threads is not None:
         if not (isinstance(threads, int) and not isinstance(threads, bool) and threads >= 1):
             raise ValueError(f"threads must be an int ≥ 1 or None, got {threads!r}")

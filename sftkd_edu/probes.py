@@ -17,11 +17,13 @@ __all__ = ['teacher_reports']
 def _record_data(p:dict):
     "The `DataBundle` a 07_experiment record's parameters describe (as the template loads it)."
     from sftkd_edu.data import load_dataset
-    opts = {**(dict(n_train=p["n_train"], n_test=p["n_test"], seed=p["seed"]) if p["dataset"] == "digits100" else {}), **(p.get("data_options") or {})}
+    opts = {**(dict(n_train=p["n_train"], n_test=p["n_test"], seed=p["seed"]) if p["dataset"] == "digits100" else {}),
+            **(p.get("data_options") or {})}
     return load_dataset(p["dataset"], root=p.get("data_root") or None, **opts)
 
 def _teacher_report_job(grid_dir, key:str, p:dict, probe_epochs:int, T:float, device, threads:int) -> dict:
-    "One teacher's report, from its cached weights and the data its run's parameters describe (a module function: workers import it)."
+    """One teacher's report, from its cached weights and the data its run's parameters describe (a module function:
+    workers import it)."""
     import torch
     from safetensors.torch import load_file
     from sftkd_edu.models import create_model
@@ -39,11 +41,12 @@ def _teacher_report_job(grid_dir, key:str, p:dict, probe_epochs:int, T:float, de
     return {**rep, "teacher_kind": p["teacher_kind"], "seed": p["seed"], "precision": "fp32", "threads": threads}
 
 def teacher_reports(grid_dir, # a grid folder: `runs/*/record.json` and its teacher cache `teachers/`
-                    records:list|None=None, # the runs whose teachers to report on (None: every finished distillation run)
+                    records:list|None=None, # the runs whose teachers to report on (None: every finished KD run)
                     probe_epochs:int=5, T:float=4.0, device="cpu", progress:bool=True,
                     workers:int=1, # teachers reported on in parallel (processes)
-                    threads:int|None=None) -> dict: # torch threads per report (None: 1 with several workers, else this process's)
-    "`{teacher key: report}`: `student_friendliness` of each teacher the runs used, computed once and kept in the grid folder."
+                    threads:int|None=None) -> dict: # torch threads per report (None: 1 with several workers, else ours)
+    """`{teacher key: report}`: `student_friendliness` of each teacher the runs used, computed once and kept in the grid
+    folder."""
     from concurrent.futures import as_completed
     from sftkd_edu.pools import check_workers, spawn_pool
     from sftkd_edu.files import atomic_write
@@ -57,23 +60,29 @@ def teacher_reports(grid_dir, # a grid folder: `runs/*/record.json` and its teac
     todo = {}
     for r in recs:
         k = r["teacher"]["key"]
-        if r["params"]["method"] != "none" and k not in todo and not (k in done and done[k]["probe"]["epochs"] == probe_epochs and done[k]["T"] == T):
+        if (r["params"]["method"] != "none" and k not in todo
+                and not (k in done and done[k]["probe"]["epochs"] == probe_epochs and done[k]["T"] == T)):
             todo[k] = r["params"]
     for key, p in todo.items():   # every weight file checked before the first report starts
         w = Path(grid_dir) / "teachers" / f"{key}.safetensors"
-        if not w.exists(): raise FileNotFoundError(f"no cached weights for teacher {key} ({p['teacher_kind']}, seed {p['seed']}) in {w.parent}: "
-                                                   "run the grid there (its runs cache their teachers), or pass only the records whose teachers it holds")
+        if not w.exists():
+            raise FileNotFoundError(f"no cached weights for teacher {key} ({p['teacher_kind']}, seed {p['seed']}) in "
+                                    f"{w.parent}: "
+                                                   "run the grid there (its runs cache their teachers), or pass only "
+                                                   "the records whose teachers it holds")
     bar = tqdm(total=len(todo), desc="teacher reports", disable=not progress or not todo)
     def keep(key, rep):   # written by this process only, after each teacher: an interrupted pass resumes
         done[key] = rep; atomic_write(path, json.dumps(done, indent=1, sort_keys=True)); bar.update(1)
     try:
         if workers == 1 or len(todo) < 2:
-            for key, p in todo.items(): keep(key, _teacher_report_job(grid_dir, key, p, probe_epochs, T, device, threads))
+            for key, p in todo.items():
+                keep(key, _teacher_report_job(grid_dir, key, p, probe_epochs, T, device, threads))
         else:
             # by module, so that the worker processes can import it
             from sftkd_edu.probes import _teacher_report_job as job
             with spawn_pool(workers) as ex:
-                futs = {ex.submit(job, str(grid_dir), key, p, probe_epochs, T, device, threads): key for key, p in todo.items()}
+                futs = {ex.submit(job, str(grid_dir), key, p, probe_epochs, T, device, threads): key
+                        for key, p in todo.items()}
                 for fu in as_completed(futs): keep(futs[fu], fu.result())
     finally: bar.close()
     return {r["teacher"]["key"]: done[r["teacher"]["key"]] for r in recs if r["teacher"]["key"] in done}

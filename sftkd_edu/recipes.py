@@ -22,11 +22,13 @@ PRESETS = {
                  "teacher_epochs": 8, "student_epochs": 8, "progress": False},
         "grid": {"teacher_kind": ["standard", "sftn"], "method": ["kd", "fitnet"], "seed": [0, 1, 2, 3, 4]}},
     "paper-cifar100": {"template": "07_experiment", "out": "sweep_paper_cifar100",
-        "base": {"dataset": "cifar100", "data_root": "data/cifar-100-python", "teacher_epochs": 240, "student_epochs": 240,
+        "base": {"dataset": "cifar100", "data_root": "data/cifar-100-python", "teacher_epochs": 240,
+                 "student_epochs": 240,
                  "lr": 0.05, "batch_size": 64, "schedule": "step", "device": "cuda", "progress": False},
-        "grid": {"teacher,student,student_lr": [["resnet32x4", "resnet8x4", 0.05], ["wrn_40_2", "wrn_16_2", 0.05], ["resnet56", "resnet20", 0.05],
-                                                ["vgg13", "vgg8", 0.05], ["resnet32x4", "ShuffleV2", 0.01], ["wrn_40_2", "ShuffleV1", 0.01],
-                                                ["vgg13", "MobileNetV2", 0.01]],
+        "grid": {"teacher,student,student_lr": [["resnet32x4", "resnet8x4", 0.05], ["wrn_40_2", "wrn_16_2", 0.05],
+                                                ["resnet56", "resnet20", 0.05],
+                                                ["vgg13", "vgg8", 0.05], ["resnet32x4", "ShuffleV2", 0.01],
+                                                ["wrn_40_2", "ShuffleV1", 0.01], ["vgg13", "MobileNetV2", 0.01]],
                  "teacher_kind": ["standard", "sftn"], "method": PAPER_METHODS, "seed": [0, 1, 2]}},
 }
 
@@ -48,16 +50,21 @@ def sftn_study_grid(seeds=(0, 1, 2, 3, 4), n_train:int=2000, epochs:int=8, stude
                     recipes=tuple(STUDY_RECIPES), # recipes run in the base regime
                     regime_recipes=("standard", "paper", "stop_kl_grad"), # recipes run in every other regime
                     regimes=("more data", "longer", "bigger student", "harder data")):
-    "The runs of the laptop-scale SFTN study: the base regime × `recipes`, each other regime × `regime_recipes`, × seeds (a list of dicts)."
-    variants = {"base": {}, "more data": {"n_train": n_train * 3 // 2}, "longer": {"teacher_epochs": epochs * 3 // 2, "student_epochs": epochs * 3 // 2},
+    """The runs of the laptop-scale SFTN study: the base regime × `recipes`, each other regime × `regime_recipes`, ×
+    seeds (a list of dicts)."""
+    variants = {"base": {}, "more data": {"n_train": n_train * 3 // 2},
+                "longer": {"teacher_epochs": epochs * 3 // 2, "student_epochs": epochs * 3 // 2},
                 "bigger student": {"student": "resnet14"}, "harder data": {"data_options": {"distort": 1.0}}}
     bad = [r for r in (*recipes, *regime_recipes) if r not in STUDY_RECIPES] + [r for r in regimes if r not in variants]
-    if bad: raise ValueError(f"unknown recipe(s) or regime(s) {bad}; recipes: {list(STUDY_RECIPES)}, regimes: {list(variants)[1:]}")
+    if bad:
+        raise ValueError(f"unknown recipe(s) or regime(s) {bad}; recipes: {list(STUDY_RECIPES)}, regimes: "
+                         f"{list(variants)[1:]}")
     runs = []
     for regime in ("base", *regimes):
         for recipe in (recipes if regime == "base" else regime_recipes):
             for seed in seeds:
-                p = {"n_train": n_train, "teacher_epochs": epochs, "student_epochs": epochs, "student": student, **variants[regime],
+                p = {"n_train": n_train, "teacher_epochs": epochs, "student_epochs": epochs, "student": student,
+                     **variants[regime],
                      **STUDY_RECIPES[recipe], "seed": seed, "tags": {"regime": regime, "recipe": recipe}}
                 if p.get("kl_warmup", 0) is None: p["kl_warmup"] = max(1, p["teacher_epochs"] // 2)
                 runs.append(p)
@@ -69,7 +76,8 @@ PRESETS["sftn-laptop-study"] = {"template": "07_experiment", "out": "sweep_sftn_
     "grid": sftn_study_grid()}
 
 # %% ../nbs/08ab_recipes.ipynb #b001
-BENCH_REGIME = {"dataset": "digits100", "n_train": 5000, "n_test": 2000, "data_options": {"distort": 1.0}, "teacher": "resnet20",
+BENCH_REGIME = {"dataset": "digits100", "n_train": 5000, "n_test": 2000, "data_options": {"distort": 1.0},
+                "teacher": "resnet20",
                 "student": "resnet8x0.5", "lr": 0.05, "student_lr": 0.05, "schedule": "step", "batch_size": 64,
                 "precision": "fp32", "progress": False}
 BENCH_RECIPES = {   # the teacher kinds compared with the standard teacher
@@ -88,7 +96,8 @@ BENCH_RECIPES = {   # the teacher kinds compared with the standard teacher
     "soteacher": {"teacher_kind": "soteacher"},
     "mcmi_finetune": {"teacher_kind": "mcmi_finetune"},
 }
-WHICH_TEACHER_RECIPES = ("standard", "sftn", "label_smoothing", "mse_teacher", "early_stopped", "early_stopped_80", "soteacher", "mcmi_finetune")
+WHICH_TEACHER_RECIPES = ("standard", "sftn", "label_smoothing", "mse_teacher", "early_stopped", "early_stopped_80",
+                         "soteacher", "mcmi_finetune")
 SFTN_BENCH_RECIPES = ("standard", "sftn", "sftn_detach", "sftn_stop_kl_grad")   # the digits100-bench preset's
 # the laptop study's KD weights (short schedules need the CE term)
 BENCH_METHODS = {"kd": {"ce_weight": 1.0, "kd_weight": 1.0},
@@ -99,7 +108,9 @@ def sftn_bench_grid(seeds=(0, 1, 2, 3, 4), epochs:int=30, methods=tuple(BENCH_ME
                     alone:bool=True): # also the student trained alone (per seed)
     "Runs of the benchmark comparison, seed by seed: the student alone, then every recipe × method (a list of dicts)."
     bad = [m for m in methods if m not in BENCH_METHODS] + [r for r in recipes if r not in BENCH_RECIPES]
-    if bad: raise ValueError(f"unknown method(s) or recipe(s) {bad}; methods: {list(BENCH_METHODS)}, recipes: {list(BENCH_RECIPES)}")
+    if bad:
+        raise ValueError(f"unknown method(s) or recipe(s) {bad}; methods: {list(BENCH_METHODS)}, recipes: "
+                         f"{list(BENCH_RECIPES)}")
     if not isinstance(epochs, int) or epochs < 1: raise ValueError(f"epochs must be a positive int, got {epochs!r}")
     ep = {"teacher_epochs": epochs, "student_epochs": epochs}
     runs = []
@@ -126,11 +137,13 @@ PRESETS["digits100-bench-length"] = {"template": "07_experiment", "out": "sweep_
 # paper length, one GPU
 PRESETS["digits100-bench-gpu"] = {"template": "07_experiment", "out": "sweep_digits100_bench_gpu", "workers": 1,
     "base": {**BENCH_REGIME, "device": "cuda"},   # DKD warms up over mdistiller's own 20 of 240 epochs
-    "grid": [{**r, "method_params": {"warmup": 20}} if r["method"] == "dkd" else r for r in sftn_bench_grid(epochs=240)]}
+    "grid": [{**r, "method_params": {"warmup": 20}} if r["method"] == "dkd" else r
+             for r in sftn_bench_grid(epochs=240)]}
 
 # %% ../nbs/08ab_recipes.ipynb #gp001
 # the pairs of the capacity-gap axis: (teacher, student); the benchmark's own pair among them
-GAP_PAIRS = (("resnet20", "resnet8x0.25"), ("resnet20", "resnet8x0.5"), ("resnet20", "resnet8"), ("wrn_40_1", "resnet8x0.5"))
+GAP_PAIRS = (("resnet20", "resnet8x0.25"), ("resnet20", "resnet8x0.5"), ("resnet20", "resnet8"),
+             ("wrn_40_1", "resnet8x0.5"))
 # what each pair's student learns from: nothing, the standard teacher, an SFTN teacher, a teacher assistant
 GAP_STRATEGIES = {"alone": {"teacher_kind": "standard", "method": "none", "method_params": {}},
                   "standard": {"teacher_kind": "standard", "method": "kd", "method_params": BENCH_METHODS["kd"]},
@@ -149,7 +162,8 @@ def gap_grid(seeds=range(10), epochs:int=30, pairs=GAP_PAIRS, strategies=tuple(G
                 {"teacher": teacher, "student": student}
             for s in strategies:
                 regime = f"{epochs} epochs · " + ("alone" if s == "alone" else "kd")
-                runs.append({**GAP_STRATEGIES[s], **arch, "seed": seed, "teacher_epochs": epochs, "student_epochs": epochs,
+                runs.append({**GAP_STRATEGIES[s], **arch, "seed": seed, "teacher_epochs": epochs,
+                             "student_epochs": epochs,
                              "tags": {"regime": regime, "recipe": "standard" if s == "alone" else s}})
     return runs
 
@@ -170,7 +184,8 @@ def sftn_ablation_grid(seeds=range(5), epochs:int=30, lam_kls=ABLATION_LAM_KL, t
         for lam in lam_kls:
             for tau in taus:
                 if (lam, tau) == PAPER_LAM_KL_TAU: continue   # the benchmark's own sftn run
-                runs.append({"teacher_kind": "sftn", "lam_kl": lam, "tau": tau, "method": "kd", "method_params": BENCH_METHODS["kd"],
+                runs.append({"teacher_kind": "sftn", "lam_kl": lam, "tau": tau, "method": "kd",
+                             "method_params": BENCH_METHODS["kd"],
                              "seed": seed, "teacher_epochs": epochs, "student_epochs": epochs,
                              "tags": {"regime": f"{epochs} epochs · kd", "recipe": f"sftn λ_KL={lam:g} τ={tau:g}"}})
     return runs
@@ -178,11 +193,12 @@ def sftn_ablation_grid(seeds=range(5), epochs:int=30, lam_kls=ABLATION_LAM_KL, t
 PRESETS["digits100-sftn-ablation"] = {"template": "07_experiment", "out": "sweep_digits100_bench", "workers": 2,
                                       "base": BENCH_REGIME, "grid": sftn_ablation_grid()}
 
-PAPER_GAP_PAIRS = (("resnet32x4", "resnet8x4"), ("resnet32x4", "ShuffleV1"), ("resnet32x4", "ShuffleV2"), ("resnet32x4", "MobileNetV2"))
+PAPER_GAP_PAIRS = (("resnet32x4", "resnet8x4"), ("resnet32x4", "ShuffleV1"), ("resnet32x4", "ShuffleV2"),
+                   ("resnet32x4", "MobileNetV2"))
 # the paper's students of another family learn at 0.01 (its appendix); the assistant sits between teacher and students
 PAPER_LIGHT_STUDENTS, PAPER_ASSISTANT = ("ShuffleV1", "ShuffleV2", "MobileNetV2"), "wrn_40_2"
-PAPER_GAP_REGIME = {"dataset": "cifar100", "data_root": "", "lr": 0.05, "student_lr": 0.05, "schedule": "step", "batch_size": 64,
-                    "precision": "fp32", "device": "cuda", "progress": False}
+PAPER_GAP_REGIME = {"dataset": "cifar100", "data_root": "", "lr": 0.05, "student_lr": 0.05, "schedule": "step",
+                    "batch_size": 64, "precision": "fp32", "device": "cuda", "progress": False}
 
 def paper_gap_grid(seeds=range(3), epochs:int=240):
     "`gap_grid` at paper scale: CIFAR-100 pairs, the light students at lr 0.01, the `wrn_40_2` assistant."
@@ -203,11 +219,13 @@ MULTI_RECIPES = {"sftn_multi": {"teacher_kind": "sftn_multi", "students": list(M
                                         "student_mode": "sampled"}}
 
 def multi_student_grid(seeds=range(5), epochs:int=30, students=MULTI_FAMILY + MULTI_OUTSIDE):
-    "Runs of the multi-student study, seed by seed: each student's KD from the standard, its own SFTN and both multi teachers."
+    """Runs of the multi-student study, seed by seed: each student's KD from the standard, its own SFTN and both multi
+    teachers."""
     runs = []
     for seed in seeds:
         # the gap study's run dicts for the standard and the student's own SFTN teacher
-        own = gap_grid(seeds=[seed], epochs=epochs, pairs=[("resnet20", s) for s in students], strategies=("standard", "sftn"))
+        own = gap_grid(seeds=[seed], epochs=epochs, pairs=[("resnet20", s) for s in students],
+                       strategies=("standard", "sftn"))
         multi = []
         for s in students:
             arch = {} if s == BENCH_REGIME["student"] else {"teacher": "resnet20", "student": s}

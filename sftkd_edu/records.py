@@ -25,20 +25,24 @@ MAX_DEPTH = 32
 def _utf8(s:str, path:str) -> str:
     try: s.encode("utf-8")
     except UnicodeEncodeError as e:
-        raise ValueError(f"{path}: {s[e.start:e.end]!r} at position {e.start} cannot be written as UTF-8 (a lone surrogate?)") from None
+        raise ValueError(f"{path}: {s[e.start:e.end]!r} at position {e.start} cannot be written as UTF-8 (a lone "
+                         "surrogate?)") from None
     return s
 
 def plain_value(v, path:str="value", depth:int=0):
-    "`v` as JSON-native data (str, int, float, bool, None, lists, dicts with str keys; tuples become lists) — else a ValueError naming where."
+    """`v` as JSON-native data (str, int, float, bool, None, lists, dicts with str keys; tuples become lists) — else a
+    ValueError naming where."""
     if depth > MAX_DEPTH: raise ValueError(f"{path}: nested more than {MAX_DEPTH} levels deep")
     if isinstance(v, str): return _utf8(v, path)
     if isinstance(v, _PLAIN): return v
     if isinstance(v, (list, tuple)): return [plain_value(x, f"{path}[{i}]", depth + 1) for i, x in enumerate(v)]
     if isinstance(v, dict):
         bad = [k for k in v if not isinstance(k, str)]
-        if bad: raise ValueError(f"{path}: dict key {bad[0]!r} ({type(bad[0]).__name__}) is not allowed; keys must be str")
+        if bad:
+            raise ValueError(f"{path}: dict key {bad[0]!r} ({type(bad[0]).__name__}) is not allowed; keys must be str")
         return {_utf8(k, path): plain_value(x, f"{path}.{k}", depth + 1) for k, x in v.items()}
-    raise ValueError(f"{path}: {type(v).__name__} is not allowed; parameters are data: str, int, float, bool, None, lists and dicts of them")
+    raise ValueError(f"{path}: {type(v).__name__} is not allowed; parameters are data: str, int, float, bool, None, "
+                     "lists and dicts of them")
 
 
 # %% ../nbs/08_records.ipynb #c011
@@ -48,8 +52,8 @@ def versions():
 
     from sftkd_edu.runtime import cpu_flags, device_name
     return {"sftkd_edu": sftkd_edu.__version__, "torch": torch.__version__, "python": platform.python_version(),
-            "platform": platform.platform(), "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-            "cpu": device_name("cpu"), "cpu_flags": cpu_flags(), "cpu_threads": torch.get_num_threads()}
+            "platform": platform.platform(), "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available()
+            else None, "cpu": device_name("cpu"), "cpu_flags": cpu_flags(), "cpu_threads": torch.get_num_threads()}
 
 RECORD_SCHEMA = 1
 RECORD = "record.json"   # a grid run's record, in its folder
@@ -73,7 +77,8 @@ def make_record(kind:str, # which kind of run: one of `RECORD_FIELDS`
     if kind not in RECORD_FIELDS: raise ValueError(f"unknown record kind {kind!r}; valid kinds: {list(RECORD_FIELDS)}")
     missing = [k for k in RECORD_FIELDS[kind] if k not in results]
     if missing: raise ValueError(f"a {kind} record needs the result field(s) {missing}")
-    rec = {"schema": RECORD_SCHEMA, "kind": kind, "status": "ok", "params": plain_value(dict(params), "params"), "versions": versions()}
+    rec = {"schema": RECORD_SCHEMA, "kind": kind, "status": "ok", "params": plain_value(dict(params), "params"),
+           "versions": versions()}
     if meta is not None: rec.update(precision=meta["precision"], device_name=meta["device_name"])
     rec.update(results)
     if started is not None: rec["wall_time_s"] = time.perf_counter() - started
@@ -94,7 +99,8 @@ def save_record(record:dict, path):
     return atomic_write_text(path, json.dumps(record, indent=1, default=float))
 
 def _check_experiment(rec:dict, path):
-    "ValueError unless an ok experiment record has the shapes its readers use (sections are objects, accuracies numbers)."
+    """ValueError unless an ok experiment record has the shapes its readers use (sections are objects, accuracies
+    numbers)."""
     for k in ("params", "teacher", "student", "similarity", "convergence"):
         if not isinstance(rec.get(k), dict): raise ValueError(f"corrupt result record {path}: {k} is not an object")
     for sec, k in (("student", "test_acc_last"), ("teacher", "test_acc")):
@@ -106,22 +112,28 @@ class NewerRecordError(ValueError):
     "A record written by a newer sftkd_edu: kept as it is, skipped by this one."
 
 def load_record(path, kind:str|None=None): # with a kind: also check the record is of that kind and holds its fields
-    "Read a result record; a corrupt file, a newer schema, another kind or missing fields raise a ValueError naming the file."
+    """Read a result record; a corrupt file, a newer schema, another kind or missing fields raise a ValueError naming
+    the file."""
     p = Path(path)
     # a FIFO or a device would block the read forever; a folder is no record either
     if p.exists() and not p.is_file(): raise ValueError(f"{path} is not a regular file: no result record")
     try: rec = json.loads(p.read_bytes().decode("utf-8"))
     except (ValueError, RecursionError) as e:   # bad JSON, bad UTF-8, nesting deeper than Python's stack
         raise ValueError(f"corrupt result record {path}: {type(e).__name__}: {str(e)[:200]}") from None
-    if not isinstance(rec, dict): raise ValueError(f"{path} is not a result record: a JSON object was expected, got {type(rec).__name__}")
+    if not isinstance(rec, dict):
+        raise ValueError(f"{path} is not a result record: a JSON object was expected, got {type(rec).__name__}")
     schema = rec.get("schema", 0)
     if not isinstance(schema, int) or isinstance(schema, bool):
         raise ValueError(f"corrupt result record {path}: its schema is {schema!r}, not an int")
-    if schema > RECORD_SCHEMA: raise NewerRecordError(f"{path} has record schema {schema}, newer than this sftkd_edu reads ({RECORD_SCHEMA}): upgrade sftkd_edu")
+    if schema > RECORD_SCHEMA:
+        raise NewerRecordError(f"{path} has record schema {schema}, newer than this sftkd_edu reads ({RECORD_SCHEMA}): "
+                               "upgrade sftkd_edu")
     for k, t in (("status", str), ("kind", str), ("params", dict)):
-        if k in rec and not isinstance(rec[k], t): raise ValueError(f"corrupt result record {path}: {k} is a {type(rec[k]).__name__}, not a {t.__name__}")
+        if k in rec and not isinstance(rec[k], t):
+            raise ValueError(f"corrupt result record {path}: {k} is a {type(rec[k]).__name__}, not a {t.__name__}")
     if kind is not None:
-        if kind not in RECORD_FIELDS: raise ValueError(f"unknown record kind {kind!r}; valid kinds: {list(RECORD_FIELDS)}")
+        if kind not in RECORD_FIELDS:
+            raise ValueError(f"unknown record kind {kind!r}; valid kinds: {list(RECORD_FIELDS)}")
         got = rec.get("kind", kind)   # schema 0 had no kind: its fields tell
         if got != kind: raise ValueError(f"{path} is a {got} record, not a {kind} record")
         missing = [k for k in RECORD_FIELDS[kind] if k not in rec] if rec.get("status", "ok") == "ok" else []
@@ -143,7 +155,8 @@ def _held(folder) -> bool:
 RUN_STATES = ("ok", "failed", "interrupted", "corrupt", "newer", "running", "missing")
 
 def run_state(folder): # a grid run's folder (it holds `RECORD` once the run ends)
-    "One of `RUN_STATES`: corrupt (unreadable, not an experiment record), newer (a newer schema: kept, skipped), running (locked)."
+    """One of `RUN_STATES`: corrupt (unreadable, not an experiment record), newer (a newer schema: kept, skipped),
+    running (locked)."""
     p = Path(folder) / RECORD
     if not p.exists() and not p.is_symlink(): return "running" if _held(folder) else "missing"
     try: rec = load_record(p, "experiment")
@@ -161,7 +174,8 @@ def load_runs(out_dir):
         s = run_state(d)
         if s == "ok": ok.append({**load_record(d / RECORD), "run_id": d.name})
         elif s == "running": continue   # another process is running it: neither finished nor failed
-        elif s in ("failed", "interrupted"): bad.append({"run": d.name, "error": str(load_record(d / RECORD).get("error", ""))})
+        elif s in ("failed", "interrupted"):
+            bad.append({"run": d.name, "error": str(load_record(d / RECORD).get("error", ""))})
         elif s == "newer": bad.append({"run": d.name, "error": "record of a newer sftkd_edu: kept, skipped"})
         else: bad.append({"run": d.name, "error": f"record {s}"})
     return ok, bad

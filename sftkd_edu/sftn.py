@@ -27,7 +27,8 @@ class Bridge(nn.Sequential):
                 raise ValueError(f"cannot bridge teacher feature {tuple(t_shape)} to student feature {tuple(s_shape)}: "
                                  "resolutions must differ by a power of two")
             for _ in range(k):
-                layers.append(nn.Conv2d(c, cs, 3, 2, 1, bias=False) if ht > hs else nn.ConvTranspose2d(c, cs, 4, 2, 1, bias=False))
+                layers.append(nn.Conv2d(c, cs, 3, 2, 1, bias=False) if ht > hs
+                              else nn.ConvTranspose2d(c, cs, 4, 2, 1, bias=False))
                 c = cs
         super().__init__(*layers, nn.BatchNorm2d(cs), nn.ReLU(inplace=True))
         self.t_shape, self.s_shape = tuple(t_shape), tuple(s_shape)
@@ -56,9 +57,11 @@ class StudentBranch(nn.Module):
 # %% ../nbs/02_sftn.ipynb #c010
 def match_stages(t_shapes:list, # teacher stage output shapes (C, H, W)
                  s_shapes:list): # student stage output shapes
-    "`[(teacher_stage, student_stage), …]`: one pair per branch; the branch continues with student stages after `student_stage`."
+    """`[(teacher_stage, student_stage), …]`: one pair per branch; the branch continues with student stages after
+    `student_stage`."""
     nt, ns = len(t_shapes), len(s_shapes)
-    if nt < 2 or ns < 2: raise ValueError(f"SFTN needs at least two stages on both sides, got teacher {t_shapes} and student {s_shapes}")
+    if nt < 2 or ns < 2:
+        raise ValueError(f"SFTN needs at least two stages on both sides, got teacher {t_shapes} and student {s_shapes}")
     if nt == ns: return [(i, i) for i in range(ns - 1)]
     pairs = []
     for j in range(ns - 1):
@@ -66,7 +69,8 @@ def match_stages(t_shapes:list, # teacher stage output shapes (C, H, W)
         same = [i for i in range(nt - 1) if t_shapes[i][1] == h]
         larger = [i for i in range(nt - 1) if t_shapes[i][1] > h]
         if not (same or larger):
-            raise ValueError(f"cannot match student stage {j} {s_shapes[j]} to a teacher stage of the same or larger resolution; "
+            raise ValueError(f"cannot match student stage {j} {s_shapes[j]} to a teacher stage of the same or larger "
+                             "resolution; "
                              f"teacher stages {t_shapes}, student stages {s_shapes}")
         pairs.append(((same or larger)[-1], j))
     return pairs
@@ -81,7 +85,8 @@ class SFTNTeacher(nn.Module):
         super().__init__()
         in_chans = in_chans_of(teacher)
         if isinstance(student, str): student = create_model(student, num_classes=teacher.num_classes, in_chans=in_chans)
-        if not isinstance(student, StagedNet): raise TypeError(f"student must be a model name or a StagedNet, got {type(student).__name__}")
+        if not isinstance(student, StagedNet):
+            raise TypeError(f"student must be a model name or a StagedNet, got {type(student).__name__}")
         if student.num_classes != teacher.num_classes:
             raise ValueError(f"student has {student.num_classes} classes but the teacher has {teacher.num_classes}")
         check_input_size(teacher, image_size); check_input_size(student, image_size)
@@ -104,7 +109,9 @@ class SFTNTeacher(nn.Module):
         "`(teacher_logits, [branch_logits, …])`: the teacher's stages, then `bridge`, then `branch`."
         feats, t_logits = self.teacher.forward_stages(x)
         return t_logits, self.branch(self.bridge(feats))
-    def extra_repr(self): return f"teacher={self.teacher.name!r}, student={self.student_name!r}, branches={self.num_branches}, detach={self.detach}"
+    def extra_repr(self):
+        return (f"teacher={self.teacher.name!r}, student={self.student_name!r}, branches={self.num_branches}, "
+                f"detach={self.detach}")
 
 # %% ../nbs/02_sftn.ipynb #c021
 # the paper's loss weights and KL temperature (Park et al. 2021): every SFTN default of the package reads them here
@@ -117,13 +124,15 @@ def sftn_loss(teacher_logits:torch.Tensor, # z_T, B×K
               lam_kl:float=PAPER_SFTN_LOSS["lam_kl"], # weight of the branch KL term
               lam_ce:float=PAPER_SFTN_LOSS["lam_ce"], # weight of the branches' cross-entropy
               tau:float=PAPER_SFTN_LOSS["tau"], # temperature of the KL term
-              detach_target:bool=False): # stabilizer: the KL's target is a constant, so the KL sends no gradient into the teacher logits
+              detach_target:bool=False): # stabilizer: a constant KL target (no KL gradient into the teacher logits)
     "The three weighted terms of the SFTN objective: `teacher_ce`, `branch_kl`, `branch_ce`."
     if not branch_logits: raise ValueError("sftn_loss needs at least one branch")
     p_t = F.softmax((teacher_logits.detach() if detach_target else teacher_logits) / tau, dim=1)
-    kl = torch.stack([F.kl_div(F.log_softmax(z / tau, dim=1), p_t, reduction="batchmean") for z in branch_logits]).mean() * tau ** 2
+    kl = torch.stack([F.kl_div(F.log_softmax(z / tau, dim=1), p_t, reduction="batchmean")
+                      for z in branch_logits]).mean() * tau ** 2
     ce = torch.stack([F.cross_entropy(z, targets) for z in branch_logits]).mean()
-    return {"teacher_ce": lam_t * F.cross_entropy(teacher_logits, targets), "branch_kl": lam_kl * kl, "branch_ce": lam_ce * ce}
+    return {"teacher_ce": lam_t * F.cross_entropy(teacher_logits, targets), "branch_kl": lam_kl * kl,
+            "branch_ce": lam_ce * ce}
 
 # %% ../nbs/02_sftn.ipynb #c025b
 def gradient_reach(sftn:SFTNTeacher, # the wiring: which teacher stages feed bridges, and whether they are detached
@@ -132,5 +141,6 @@ def gradient_reach(sftn:SFTNTeacher, # the wiring: which teacher stages feed bri
     n = len(sftn.teacher.stages)
     # a bridge's stage and every stage before it
     via_bridges = [] if sftn.detach else list(range(max(i for i, _ in sftn.pairs) + 1))
-    return {"teacher_ce": list(range(n)), "branch_kl": sorted(set(via_bridges) | (set() if stop_kl_grad else set(range(n)))),
+    return {"teacher_ce": list(range(n)),
+            "branch_kl": sorted(set(via_bridges) | (set() if stop_kl_grad else set(range(n)))),
             "branch_ce": via_bridges}

@@ -24,7 +24,8 @@ class MultiSFTNTeacher(nn.Module):
                  detach:bool=False): # detach teacher features before every bridge (ablation)
         super().__init__()
         if isinstance(students, (str, nn.Module)) or not isinstance(students, (list, tuple)) or not students:
-            raise ValueError("students must be a non-empty list of student architectures, e.g. ['resnet8x0.5', 'resnet8'], "
+            raise ValueError("students must be a non-empty list of student architectures, e.g. ['resnet8x0.5', "
+                             "'resnet8'], "
                              f"got {students!r}")
         families = [SFTNTeacher(teacher, s, image_size=image_size, detach=detach) for s in students]
         names = [f.student_name for f in families]
@@ -47,7 +48,8 @@ class MultiSFTNTeacher(nn.Module):
             raise ValueError(f"no family {i!r}; the families are 0…{len(self._families) - 1}: {self.student_names}")
         return self._families[i]
     def forward(self, x, families:list|None=None): # indices of the families to run (None: all)
-        "`(teacher_logits, {family: [branch_logits, …]})`: the teacher's stages once, then each chosen family's branches."
+        """`(teacher_logits, {family: [branch_logits, …]})`: the teacher's stages once, then each chosen family's
+        branches."""
         feats, t_logits = self.teacher.forward_stages(x)
         chosen = range(len(self._families)) if families is None else families
         return t_logits, {i: self._families[i].branch(self._families[i].bridge(feats)) for i in chosen}
@@ -65,7 +67,8 @@ def multi_sftn_loss(teacher_logits:torch.Tensor, # z_T, B×K
     if not family_logits: raise ValueError("multi_sftn_loss needs at least one family")
     w = weights if weights is not None else [1.0] * (max(family_logits) + 1)
     total = sum(w[i] for i in family_logits)
-    if not total > 0: raise ValueError(f"the families {sorted(family_logits)} have weights summing to {total}: need > 0")
+    if not total > 0:
+        raise ValueError(f"the families {sorted(family_logits)} have weights summing to {total}: need > 0")
     per = {i: sftn_loss(teacher_logits, z, targets, **kwargs) for i, z in family_logits.items()}
     return {"teacher_ce": per[next(iter(per))]["teacher_ce"],
             **{k: sum(w[i] / total * per[i][k] for i in per) for k in ("branch_kl", "branch_ce")}}
@@ -74,10 +77,11 @@ def multi_sftn_loss(teacher_logits:torch.Tensor, # z_T, B×K
 STUDENT_MODES = ("all", "sampled")
 
 class MultiSFTNObjective(SFTNObjective):
-    "Training a `MultiSFTNTeacher`: `multi_sftn_loss` over every family each step (`all`) or one family drawn per step (`sampled`)."
+    """Training a `MultiSFTNTeacher`: `multi_sftn_loss` over every family each step (`all`) or one family drawn per step
+    (`sampled`)."""
     model_type = MultiSFTNTeacher
     def __init__(self, sftn:MultiSFTNTeacher,
-                 mode:str="all", # "all": every family every step; "sampled": one family per step, with probability ∝ its weight
+                 mode:str="all", # "all": every family every step; "sampled": one per step, chosen with p ∝ its weight
                  weights:list|None=None, # one number ≥ 0 per family, not all 0 (None: equal)
                  seed:int=0, # seeds the draws of `sampled`
                  **kwargs): # `SFTNObjective`'s: the λ's, τ, the stabilizers, `diagnostics`
@@ -89,20 +93,23 @@ class MultiSFTNObjective(SFTNObjective):
             isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 for v in w) and sum(w) > 0
         if not ok: raise ValueError(f"weights must be {n} numbers ≥ 0 (one per student of {sftn.student_names}), "
                                     f"not all 0; got {weights!r}")
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0: raise ValueError(f"seed must be an int ≥ 0, got {seed!r}")
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise ValueError(f"seed must be an int ≥ 0, got {seed!r}")
         self.mode, self.family_weights, self.seed = mode, [float(v) for v in w], seed
         # a sampled step leaves the other families without gradient
         self.ddp_find_unused_parameters = mode == "sampled"
         # families drawn so far: a buffer, so checkpoints keep it
         self.register_buffer("draws", torch.zeros((), dtype=torch.long))
     def draw(self) -> int:
-        "The family of the next sampled step: a function of (`seed`, `draws`) alone, the same on every process and machine."
+        """The family of the next sampled step: a function of (`seed`, `draws`) alone, the same on every process and
+        machine."""
         p = np.array(self.family_weights) / sum(self.family_weights)
         i = int(np.random.default_rng([self.seed, int(self.draws)]).choice(len(p), p=p))
         self.draws += 1
         return i
     def logits(self, x):
-        "The step's teacher logits and `{family: branch logits}`: one drawn family when sampling a training step, else all."
+        """The step's teacher logits and `{family: branch logits}`: one drawn family when sampling a training step, else
+        all."""
         sampling = self.mode == "sampled" and self.training and torch.is_grad_enabled()
         return self.sftn(x, [self.draw()] if sampling else None)
     def terms(self, t_logits, b_logits:dict, y) -> dict:

@@ -24,7 +24,8 @@ def list_shipped_studies():
 
 def pack_study(grid_dir, # a grid folder (its `runs/*/record.json`)
                path) -> Path: # the file to write (`….json.gz`)
-    "Write the ok records of a grid (and its `teacher_reports.json`, if any) into one gzipped JSON file (atomically); returns its path."
+    """Write the ok records of a grid (and its `teacher_reports.json`, if any) into one gzipped JSON file (atomically);
+    returns its path."""
     import gzip
     from sftkd_edu.files import atomic_write
     ok, _ = load_runs(grid_dir)
@@ -33,33 +34,42 @@ def pack_study(grid_dir, # a grid folder (its `runs/*/record.json`)
     for rid in runs: _check_run_id(rid, grid_dir)   # what unpacking would refuse is never packed
     rp = Path(grid_dir) / REPORTS_FILE
     extra = {"teacher_reports": json.loads(rp.read_text())} if rp.exists() else {}
-    return Path(atomic_write(path, gzip.compress(json.dumps({"schema": 1, "runs": runs, **extra}, sort_keys=True).encode(), mtime=0)))
+    return Path(atomic_write(
+        path, gzip.compress(json.dumps({"schema": 1, "runs": runs, **extra}, sort_keys=True).encode(), mtime=0)))
 
 def _check_run_id(rid, where):
-    "ValueError unless `rid` is one folder name inside `runs/`: a non-empty str without '/', '\\', '..', ':' or NUL, not absolute."
-    if not isinstance(rid, str) or not rid or any(c in rid for c in ("/", "\\", "\0", ":")) or ".." in rid or rid == "." or Path(rid).is_absolute():
-        raise ValueError(f"{where} holds the run id {rid!r}, which is no folder name inside runs/ (it could write elsewhere): "
+    """ValueError unless `rid` is one folder name inside `runs/`: a non-empty str without '/', '\\', '..', ':' or NUL,
+    not absolute."""
+    if (not isinstance(rid, str) or not rid or any(c in rid for c in ("/", "\\", "\0", ":")) or ".." in rid
+            or rid == "." or Path(rid).is_absolute()):
+        raise ValueError(f"{where} holds the run id {rid!r}, which is no folder name inside runs/ (it could write "
+                         "elsewhere): "
                          "a run id is one name without '/', '\\', '..', ':' or NUL")
 
 def unpack_study(path, # a file `pack_study` wrote
-                 dest) -> Path: # the grid folder to create (or to complete: records already there are left as they are)
-    "Unpack a packed study's records into the grid folder `dest` — every run id checked before anything is written; returns `dest`."
+                 dest) -> Path: # the grid folder to create (or to complete: the records already there are kept)
+    """Unpack a packed study's records into the grid folder `dest` — every run id checked before anything is written;
+    returns `dest`."""
     import gzip
     from sftkd_edu.records import save_record
     from sftkd_edu.files import atomic_write
     pack = json.loads(gzip.decompress(Path(path).read_bytes()))
-    if not (isinstance(pack, dict) and isinstance(pack.get("runs"), dict) and all(isinstance(r, dict) for r in pack["runs"].values())):
-        raise ValueError(f"{path} is not a packed study: a JSON object whose 'runs' maps run ids to records was expected")
+    if not (isinstance(pack, dict) and isinstance(pack.get("runs"), dict)
+            and all(isinstance(r, dict) for r in pack["runs"].values())):
+        raise ValueError(f"{path} is not a packed study: a JSON object whose 'runs' maps run ids to records was "
+                         "expected")
     for run_id in pack["runs"]: _check_run_id(run_id, path)
     for run_id, rec in pack["runs"].items():
         p = Path(dest) / "runs" / run_id / RECORD
         if not p.exists(): save_record(rec, p)
     rp = Path(dest) / REPORTS_FILE
-    if "teacher_reports" in pack and not rp.exists(): atomic_write(rp, json.dumps(pack["teacher_reports"], indent=1, sort_keys=True))
+    if "teacher_reports" in pack and not rp.exists():
+        atomic_write(rp, json.dumps(pack["teacher_reports"], indent=1, sort_keys=True))
     return Path(dest)
 
 def shipped_study(name:str, # one of `list_shipped_studies()`
-                  dest) -> Path: # the grid folder to create (or to complete: records already there are left as they are)
+                  dest) -> Path: # the grid folder to create (or to complete: the records already there are kept)
     "Unpack a shipped study's records into the grid folder `dest`; returns `dest`."
-    if name not in list_shipped_studies(): raise ValueError(f"no shipped study {name!r}; shipped: {list_shipped_studies()}")
+    if name not in list_shipped_studies():
+        raise ValueError(f"no shipped study {name!r}; shipped: {list_shipped_studies()}")
     return unpack_study(_studies_dir() / f"{name}.json.gz", dest)

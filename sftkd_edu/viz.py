@@ -32,7 +32,8 @@ def plot_curves(histories:dict, # {run name: History or its `to_dict()`}
 
 # %% ../nbs/06_viz.ipynb #c008
 def _fmt(v):
-    "Floats keep their significant digits: 2 decimals from 1 up (accuracies), 3 significant digits below (KL 0.0541, not 0.05)."
+    """Floats keep their significant digits: 2 decimals from 1 up (accuracies), 3 significant digits below (KL 0.0541,
+    not 0.05)."""
     if not isinstance(v, float): return str(v)
     return f"{v:.2f}" if abs(v) >= 1 or v == 0 else f"{v:.3g}"
 
@@ -45,7 +46,8 @@ def markdown_table(rows:list): # list of dicts with the same keys
     return "\n".join(lines)
 
 def _md_cell(text) -> str:
-    "A table cell's text as Markdown shows it literally: HTML escaped (a value is never markup), `|` and line breaks kept in the cell."
+    """A table cell's text as Markdown shows it literally: HTML escaped (a value is never markup), `|` and line breaks
+    kept in the cell."""
     return html.escape(str(text), quote=False).replace("|", "\\|").replace("\n", " ")
 
 def html_table(rows:list):
@@ -53,7 +55,8 @@ def html_table(rows:list):
     if not rows: return ""
     cols = list(rows[0])
     head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(_fmt(r.get(c, '')))}</td>" for c in cols) + "</tr>" for r in rows)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(_fmt(r.get(c, '')))}</td>" for c in cols) + "</tr>"
+                   for r in rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 # %% ../nbs/06_viz.ipynb #v001
@@ -65,17 +68,20 @@ def mean_std(xs:list):
 
 def plot_paired_gains(gains:dict, # {setting label: [gain per seed]}
                       title:str, xaxis_title:str="gain in test accuracy (points)"):
-    "Horizontal bars of each setting's mean ± sample std of per-seed gains, every seed as a dot; green when the mean is positive."
+    """Horizontal bars of each setting's mean ± sample std of per-seed gains, every seed as a dot; green when the mean
+    is positive."""
     fig = go.Figure()
     for label, d in gains.items():
         if not d: continue
         m, s = mean_std(d)
         fig.add_bar(x=[m], y=[label], orientation="h", error_x=dict(type="data", array=[s]), showlegend=False,
-                    marker_color="seagreen" if m > 0 else "indianred", hovertemplate=f"{label}: %{{x:+.2f}} ± {s:.2f} (n={len(d)})<extra></extra>")
-        fig.add_scatter(x=list(d), y=[label] * len(d), mode="markers", marker=dict(color="black", size=6), showlegend=False)
+                    marker_color="seagreen" if m > 0 else "indianred",
+                    hovertemplate=f"{label}: %{{x:+.2f}} ± {s:.2f} (n={len(d)})<extra></extra>")
+        fig.add_scatter(x=list(d), y=[label] * len(d), mode="markers", marker=dict(color="black", size=6),
+                        showlegend=False)
     fig.add_vline(x=0, line_color="gray")
-    return fig.update_layout(title=title, xaxis_title=xaxis_title, template="plotly_white", height=200 + 28 * max(1, len(gains)),
-                             yaxis=dict(autorange="reversed"))
+    return fig.update_layout(title=title, xaxis_title=xaxis_title, template="plotly_white",
+                             height=200 + 28 * max(1, len(gains)), yaxis=dict(autorange="reversed"))
 
 def plot_gain_by_length(gains:dict, # {epochs: [gain per seed]}
                         title:str, yaxis_title:str="gain in test accuracy (points)"):
@@ -87,23 +93,25 @@ def plot_gain_by_length(gains:dict, # {epochs: [gain per seed]}
     fig.add_scatter(x=xs, y=[mean_std(gains[e])[0] for e in xs], mode="lines+markers", name="mean ± std",
                     error_y=dict(type="data", array=[mean_std(gains[e])[1] for e in xs]))
     fig.add_hline(y=0, line_color="gray")
-    return fig.update_layout(title=title, xaxis_title="epochs (teacher and student)", yaxis_title=yaxis_title, xaxis_type="log",
-                             xaxis=dict(tickvals=xs), template="plotly_white", height=400)
+    return fig.update_layout(title=title, xaxis_title="epochs (teacher and student)", yaxis_title=yaxis_title,
+                             xaxis_type="log", xaxis=dict(tickvals=xs), template="plotly_white", height=400)
 
 # %% ../nbs/06_viz.ipynb #v004
 def plot_grouped_bars(series:dict, # {series name: {x label: value}}
                       title:str, yaxis_title:str, xaxis_title:str="",
                       text:bool=False, # print each value above its bar
                       height:int=380,
-                      errors:dict|None=None) -> go.Figure: # {series name: {x label: ± value}}: error bars (e.g. the std over seeds)
+                      errors:dict|None=None) -> go.Figure: # {series: {x label: ±}}: error bars (e.g. std over seeds)
     "Grouped bars: one colour per series, one group per x label; optional error bars."
     fig = go.Figure()
     for name, vals in series.items():
         err = (errors or {}).get(name)
-        fig.add_trace(go.Bar(name=name, x=list(vals), y=list(vals.values()), text=[f"{v:.1f}" for v in vals.values()] if text else None,
-                             textposition="outside" if text else None,
-                             error_y=dict(type="data", array=[err.get(x, 0) for x in vals], visible=True) if err else None))
-    return fig.update_layout(barmode="group", title=title, yaxis_title=yaxis_title, xaxis_title=xaxis_title, template="plotly_white", height=height)
+        fig.add_trace(go.Bar(name=name, x=list(vals), y=list(vals.values()), text=[f"{v:.1f}" for v in vals.values()]
+                             if text else None, textposition="outside" if text else None,
+                             error_y=dict(type="data", array=[err.get(x, 0) for x in vals], visible=True) if err
+                             else None))
+    return fig.update_layout(barmode="group", title=title, yaxis_title=yaxis_title, xaxis_title=xaxis_title,
+                             template="plotly_white", height=height)
 
 def plot_mean_curves(curves:dict, # {curve name: [per-seed lists of per-epoch values]}
                      title:str, yaxis_title:str, xaxis_title:str="epoch", height:int=420) -> go.Figure:
@@ -111,32 +119,39 @@ def plot_mean_curves(curves:dict, # {curve name: [per-seed lists of per-epoch va
     fig = go.Figure()
     for name, runs in curves.items():
         n = min(len(r) for r in runs)
-        fig.add_trace(go.Scatter(x=list(range(1, n + 1)), y=[mean_std([r[e] for r in runs])[0] for e in range(n)], mode="lines+markers", name=name))
-    return fig.update_layout(title=title, xaxis_title=xaxis_title, yaxis_title=yaxis_title, template="plotly_white", height=height)
+        fig.add_trace(go.Scatter(x=list(range(1, n + 1)), y=[mean_std([r[e] for r in runs])[0] for e in range(n)],
+                                 mode="lines+markers", name=name))
+    return fig.update_layout(title=title, xaxis_title=xaxis_title, yaxis_title=yaxis_title, template="plotly_white",
+                             height=height)
 
 def plot_similarity_vs_accuracy(points:dict, # {group: [{"kl": …, "cka": …, "acc": …, "label": …}, …]}
-                                title:str="Teacher–student similarity vs student accuracy (one point per run)") -> go.Figure:
+                                title:str="Teacher–student similarity vs student accuracy (one point per run)"
+                                ) -> go.Figure:
     "Two panels — KL(teacher ‖ student) and linear CKA against the student's accuracy — one colour per group."
     fig = make_subplots(1, 2, subplot_titles=("KL(teacher ‖ student)", "linear CKA"))
     for group, ps in points.items():
         for col, k in ((1, "kl"), (2, "cka")):
-            fig.add_trace(go.Scatter(x=[p[k] for p in ps], y=[p["acc"] for p in ps], mode="markers", name=group, legendgroup=group,
+            fig.add_trace(go.Scatter(x=[p[k] for p in ps], y=[p["acc"] for p in ps], mode="markers", name=group,
+                                     legendgroup=group,
                                      showlegend=col == 1, text=[p.get("label", "") for p in ps]), 1, col)
     return fig.update_layout(title=title, yaxis_title="student acc (%)", template="plotly_white", height=400)
 
 # %% ../nbs/06_viz.ipynb #v005c
-def plot_timeline(spans:dict, # {training name: (start s, end s, lane)}: seconds from the start, and who ran it (e.g. "process 1")
+def plot_timeline(spans:dict, # {training: (start s, end s, lane)}: seconds from the start, and who ran it ("process 1")
                   title:str="trainings", height:int|None=None) -> go.Figure:
-    "Horizontal bars from each training's start to its end, one row per training (top: first started), one colour per lane."
+    """Horizontal bars from each training's start to its end, one row per training (top: first started), one colour per
+    lane."""
     fig, lanes = go.Figure(), list(dict.fromkeys(lane for _, _, lane in spans.values()))
     names = sorted(spans, key=lambda n: spans[n][0])
     for lane in lanes:
         rows = [n for n in names if spans[n][2] == lane]
-        fig.add_trace(go.Bar(name=str(lane), y=rows, x=[spans[n][1] - spans[n][0] for n in rows], base=[spans[n][0] for n in rows],
-                             orientation="h", text=[f"{spans[n][1] - spans[n][0]:.0f} s" for n in rows], textposition="inside"))
+        fig.add_trace(go.Bar(name=str(lane), y=rows, x=[spans[n][1] - spans[n][0] for n in rows],
+                             base=[spans[n][0] for n in rows],
+                             orientation="h", text=[f"{spans[n][1] - spans[n][0]:.0f} s"
+                                                    for n in rows], textposition="inside"))
     fig.update_yaxes(categoryorder="array", categoryarray=names[::-1])
-    return fig.update_layout(title=title, xaxis_title="seconds from the start", template="plotly_white", barmode="overlay",
-                             height=height or 120 + 40 * len(spans))
+    return fig.update_layout(title=title, xaxis_title="seconds from the start", template="plotly_white",
+                             barmode="overlay", height=height or 120 + 40 * len(spans))
 
 # %% ../nbs/06_viz.ipynb #v007
 import torch, torch.nn.functional as F
@@ -148,15 +163,19 @@ def plot_softened_outputs(models:dict, # {name: model} (eval mode is used and re
     "One panel per image: each model's softmax(z / T) over the first model's `top` classes for that image."
     from sftkd_edu.models import eval_mode
     with eval_mode(*models.values()):
-        probs = {n: F.softmax(m(images.to(next(m.parameters()).device)).float().cpu() / T, 1) for n, m in models.items()}
+        probs = {n: F.softmax(m(images.to(next(m.parameters()).device)).float().cpu() / T, 1)
+                 for n, m in models.items()}
     first = next(iter(probs.values()))
-    fig = make_subplots(1, len(images), subplot_titles=[f"image {i} (label {int(y)})" for i, y in enumerate(labels)], shared_yaxes=True)
+    fig = make_subplots(1, len(images), subplot_titles=[f"image {i} (label {int(y)})" for i, y in enumerate(labels)],
+                        shared_yaxes=True)
     for i in range(len(images)):
         cls = first[i].topk(min(top, first.shape[1])).indices
         for j, (n, p) in enumerate(probs.items()):
-            fig.add_trace(go.Bar(name=n, x=[str(int(c)) for c in cls], y=p[i, cls].tolist(), legendgroup=n, showlegend=i == 0,
+            fig.add_trace(go.Bar(name=n, x=[str(int(c)) for c in cls], y=p[i, cls].tolist(), legendgroup=n,
+                                 showlegend=i == 0,
                                  marker_color=["#636efa", "#ef553b", "#00cc96", "#ab63fa"][j % 4]), 1, i + 1)
-    return fig.update_layout(title=f"Softened outputs at T = {T:g} for the same images (the first model's top {top} classes)",
+    return fig.update_layout(title=f"Softened outputs at T = {T:g} for the same images (the first model's top {top} "
+                                   "classes)",
                              barmode="group", yaxis_title="probability", template="plotly_white", height=380)
 
 # %% ../nbs/06_viz.ipynb #v010
@@ -164,7 +183,8 @@ _TERM_COLORS = {"teacher_ce": "#d62728", "branch_kl": "#1f77b4", "branch_ce": "#
 
 def plot_sftn_graph(sftn, # an `SFTNTeacher`: its stages, bridges (`pairs`) and `detach` setting
                     stop_kl_grad:bool=False) -> go.Figure:
-    "Diagram of an SFTN teacher's graph: forward edges, the loss terms, gradient reach per teacher stage, the switches' cuts."
+    """Diagram of an SFTN teacher's graph: forward edges, the loss terms, gradient reach per teacher stage, the
+    switches' cuts."""
     from sftkd_edu.sftn import gradient_reach
     n, pairs, reach = len(sftn.teacher.stages), list(sftn.pairs), gradient_reach(sftn, stop_kl_grad)
     fig, X = go.Figure(), 1.5   # horizontal spacing
@@ -172,20 +192,24 @@ def plot_sftn_graph(sftn, # an `SFTNTeacher`: its stages, bridges (`pairs`) and 
     for i in range(n): pos[f"T{i}"] = (X * (i + 1), 0)
     for b, (i, j) in enumerate(pairs):
         y = -1.2 * (b + 1)
-        pos[f"bridge{b}"], pos[f"branch{b}"], pos[f"z_R{b}"] = (X * (i + 1.5), y), (X * (i + 1.5 + n + 1) / 2, y), (X * (n + 1), y)
+        pos[f"bridge{b}"], pos[f"branch{b}"], pos[f"z_R{b}"] = (X * (i + 1.5),
+                                                                y), (X * (i + 1.5 + n + 1) / 2, y), (X * (n + 1), y)
     pos["branch_kl"], pos["branch_ce"] = (X * (n + 2), -0.9), (X * (n + 2), -1.2 * len(pairs) - 0.3)
-    labels = {"x": "image x", "z_T": "teacher<br>logits z_T", "teacher_ce": "teacher_ce", "branch_kl": "branch_kl", "branch_ce": "branch_ce",
-              **{f"T{i}": f"teacher<br>stage {i}" for i in range(n)},
+    labels = {"x": "image x", "z_T": "teacher<br>logits z_T", "teacher_ce": "teacher_ce", "branch_kl": "branch_kl",
+              "branch_ce": "branch_ce", **{f"T{i}": f"teacher<br>stage {i}" for i in range(n)},
               **{f"bridge{b}": f"bridge {b + 1}" for b in range(len(pairs))},
-              **{f"branch{b}": f"branch {b + 1}:<br>student stage{'s' if j + 2 < len(sftn.s_shapes) else ''} {j + 1}…" for b, (i, j) in enumerate(pairs)},
+              **{f"branch{b}": f"branch {b + 1}:<br>student stage{'s' if j + 2 < len(sftn.s_shapes) else ''} {j + 1}…"
+                 for b, (i, j) in enumerate(pairs)},
               **{f"z_R{b}": f"branch<br>logits z_R{b + 1}" for b in range(len(pairs))}}
     def edge(a, c, color="#999", cut=None):
         (x0, y0), (x1, y1) = pos[a], pos[c]
-        fig.add_annotation(x=x1, y=y1, ax=x0, ay=y0, xref="x", yref="y", axref="x", ayref="y", showarrow=True, arrowhead=2,
-                           arrowwidth=1.5, arrowcolor=color, text="",
+        fig.add_annotation(x=x1, y=y1, ax=x0, ay=y0, xref="x", yref="y", axref="x", ayref="y", showarrow=True,
+                           arrowhead=2, arrowwidth=1.5, arrowcolor=color, text="",
                            # clear of the boxes: wide, low
                            standoff=(so := 50 if abs(y1 - y0) < 0.3 else 22), startstandoff=so)
-        if cut: fig.add_annotation(x=x0 + 0.35 * (x1 - x0), y=y0 + 0.35 * (y1 - y0), text=f"✂ {cut}", showarrow=False, font=dict(color="#d62728", size=12),
+        if cut:
+            fig.add_annotation(x=x0 + 0.35 * (x1 - x0), y=y0 + 0.35 * (y1 - y0), text=f"✂ {cut}", showarrow=False,
+                               font=dict(color="#d62728", size=12),
                                    bgcolor="white")
     edge("x", "T0")
     for i in range(n - 1): edge(f"T{i}", f"T{i + 1}")
@@ -196,19 +220,25 @@ def plot_sftn_graph(sftn, # an `SFTNTeacher`: its stages, bridges (`pairs`) and 
         edge(f"bridge{b}", f"branch{b}"); edge(f"branch{b}", f"z_R{b}")
         edge(f"z_R{b}", "branch_kl", _TERM_COLORS["branch_kl"]); edge(f"z_R{b}", "branch_ce", _TERM_COLORS["branch_ce"])
     for k, (x, y) in pos.items():
-        fig.add_annotation(x=x, y=y, text=labels[k], showarrow=False, bordercolor=_TERM_COLORS.get(k, "#555"), borderwidth=1.5,
+        fig.add_annotation(x=x, y=y, text=labels[k], showarrow=False, bordercolor=_TERM_COLORS.get(k, "#555"),
+                           borderwidth=1.5,
                            borderpad=4, bgcolor="#f4f4f4" if k.startswith("T") else "white", font=dict(size=11))
     # gradient reach: a row of squares under the teacher stages
     for t, (term, color) in enumerate(_TERM_COLORS.items()):
         xs = [X * (i + 1) + (t - 1) * 0.22 for i in range(n)]
-        fig.add_trace(go.Scatter(x=xs, y=[0.55] * n, mode="markers", name=f"{term} gradient reaches the stage (hollow: not)",
-                                 marker=dict(symbol=["square" if i in reach[term] else "square-open" for i in range(n)], size=13,
-                                             color=color, line=dict(color=color, width=2)),
-                                 hovertext=[f"{term} → teacher stage {i}: {'reaches' if i in reach[term] else 'no gradient'}" for i in range(n)],
+        fig.add_trace(go.Scatter(x=xs, y=[0.55] * n, mode="markers", name=f"{term} gradient reaches the stage (hollow: "
+                                                                          "not)",
+                                 marker=dict(symbol=["square" if i in reach[term] else "square-open" for i in range(n)],
+                                             size=13, color=color, line=dict(color=color, width=2)),
+                                 hovertext=[f"{term} → teacher stage {i}: "
+                                            f"{'reaches' if i in reach[term] else 'no gradient'}" for i in range(n)],
                                  hoverinfo="text"))
-    fig.update_xaxes(visible=False, range=[-0.6, X * (n + 2) + 0.7]); fig.update_yaxes(visible=False, range=[pos["branch_ce"][1] - 0.7, 1.0])
-    return fig.update_layout(title=f"The SFTN graph — detach={sftn.detach}, stop_kl_grad={stop_kl_grad}", template="plotly_white",
-                             height=260 + 110 * len(pairs), legend=dict(orientation="h", y=-0.05), margin=dict(t=60, b=20, l=10, r=10))
+    fig.update_xaxes(visible=False, range=[-0.6, X * (n + 2) + 0.7])
+    fig.update_yaxes(visible=False, range=[pos["branch_ce"][1] - 0.7, 1.0])
+    return fig.update_layout(title=f"The SFTN graph — detach={sftn.detach}, stop_kl_grad={stop_kl_grad}",
+                             template="plotly_white",
+                             height=260 + 110 * len(pairs), legend=dict(orientation="h", y=-0.05),
+                             margin=dict(t=60, b=20, l=10, r=10))
 
 # %% ../nbs/06_viz.ipynb #c011
 class RawHTML(str):
@@ -216,7 +246,7 @@ class RawHTML(str):
 
 def write_report(path, # where to write the .html file
                  title:str,
-                 sections:list): # items: str (a paragraph of text, escaped), `RawHTML`, list of dicts (a table) or go.Figure
+                 sections:list): # items: str (a paragraph, escaped), `RawHTML`, list of dicts (a table) or go.Figure
     "Write a standalone, offline HTML report of text, tables and plotly figures."
     parts, js_done = [], False
     for s in sections:
@@ -227,14 +257,16 @@ def write_report(path, # where to write the .html file
         # text may hold parameters, tags, errors — anything a user typed: it is shown, never interpreted
         else: parts.append(f"<p>{html.escape(str(s), quote=False)}</p>")
     style = ("body{font-family:system-ui,sans-serif;max-width:960px;margin:2em auto;padding:0 1em;color:#222}"
-             "table{border-collapse:collapse;margin:1em 0;display:block;overflow-x:auto}td,th{border:1px solid #ccc;padding:4px 10px;text-align:right;white-space:nowrap}"
+             "table{border-collapse:collapse;margin:1em 0;display:block;overflow-x:auto}td,th{border:1px solid "
+             "#ccc;padding:4px 10px;text-align:right;white-space:nowrap}"
              "th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}")
-    doc = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>{style}</style></head>"
+    doc = ("<!DOCTYPE html><html><head><meta "
+           f"charset='utf-8'><title>{html.escape(title)}</title><style>{style}</style></head>"
            f"<body><h1>{html.escape(title)}</h1>{''.join(parts)}</body></html>")
     return atomic_write_text(path, doc)
 
 # %% ../nbs/06_viz.ipynb #vg002
-def plot_gap(points:list, # [{"pair": str, "gap": float, "comparison": str, "gain": float, "lo": float, "hi": float, "n": int}]
+def plot_gap(points:list, # [{"pair": str, "comparison": str, "n": int, and floats "gap", "gain", "lo", "hi"}]
              title:str="Paired gain against the capacity gap (95 % CI)"):
     "Gain with its confidence interval against the teacher − student-alone gap: one marker per pair and comparison."
     fig, symbols = go.Figure(), ["circle", "diamond", "square", "triangle-up", "x"]

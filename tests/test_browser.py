@@ -15,7 +15,8 @@ ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = os.environ.get("SFTKD_CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run"]
-TINY = dict(n_train=200, n_test=100, batch_size=8, epochs=1, progress=False)   # the default models: the shipped trained ones
+TINY = dict(n_train=200, n_test=100, batch_size=8, epochs=1,
+            progress=False)   # the default models: the shipped trained ones
 
 
 def _free_port():
@@ -42,7 +43,8 @@ def lab(tmp_path):
     root = tmp_path / "lab"
     root.mkdir()
     nb = parameterize_notebook(load_notebook_node(str(ROOT / "tutorials" / "02_inside_sftn.ipynb")), TINY)
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}   # no kernel picker
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)",
+                                 "language": "python"}   # no kernel picker
     nbformat.write(nb, root / "inside.ipynb")
     settings = tmp_path / "settings"
     for ext, value in {"notebook-extension/tracker": {"windowingMode": "none", "autoStartDefaultKernel": True},
@@ -53,7 +55,8 @@ def lab(tmp_path):
     env = {**os.environ, "JUPYTERLAB_SETTINGS_DIR": str(settings), "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "ws"),
            "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime")}
     port, token = _free_port(), secrets.token_hex(16)
-    env["JUPYTER_TOKEN"] = token   # through the environment: a command-line token would be visible to every user in `ps`
+    # through the environment: a command-line token would be visible to every user in `ps`
+    env["JUPYTER_TOKEN"] = token
     cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
            f"--ServerApp.root_dir={root}"] + (["--allow-root"] if os.geteuid() == 0 else [])
     log = open(tmp_path / "jupyterlab.log", "w")
@@ -101,7 +104,8 @@ def test_stepper_in_jupyterlab(lab):
             page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
             page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
             last_prompt = page.locator(".jp-CodeCell").last.locator(".jp-InputPrompt")
-            expect(last_prompt).to_have_text(re.compile(r"\[\d+\]"), timeout=300_000)   # every cell ran: the kernel is free
+            expect(last_prompt).to_have_text(re.compile(r"\[\d+\]"),
+                                             timeout=300_000)   # every cell ran: the kernel is free
             stepper = page.locator(".sftkd-stepper").first
             readout = stepper.locator(".sftkd-readout")
             expect(readout).to_contain_text("Stage 1/7: batch", timeout=30_000)
@@ -113,21 +117,25 @@ def test_stepper_in_jupyterlab(lab):
                 texts.append(readout.inner_text())
             assert len(set(texts)) == 7
             agree = [float(x) for x in re.findall(r"agrees with teacher \(%\)\s*([0-9.]+)", texts[3])]
-            assert len(agree) == 2 and min(agree) > 50, texts[3]   # visible signal: the trained branches follow the trained teacher
+            # visible signal: the trained branches follow the trained teacher
+            assert len(agree) == 2 and min(agree) > 50, texts[3]
             for _ in range(2):                                        # back to the losses stage
                 stepper.locator(".widget-button", has_text="Back").click()
             expect(readout).to_contain_text("Stage 5/7: losses", timeout=30_000)
             before = readout.inner_text()
             assert "branch_kl" in before and "3.0" in before
-            play = page.locator(".sftkd-readout", has_text="KL(teacher ‖ student)").first   # the temperature playground, left at T = 10
+            play = page.locator(".sftkd-readout",
+                                has_text="KL(teacher ‖ student)").first   # the temperature playground, left at T = 10
             probs = re.search(r"true class \d+: ([0-9.]+)", play.inner_text())
-            assert probs and float(probs.group(1)) > 2 / 100, play.inner_text()   # trained: even at T = 10 well above a uniform 1/100
+            # trained: even at T = 10 well above a uniform 1/100
+            assert probs and float(probs.group(1)) > 2 / 100, play.inner_text()
             kl_readout = stepper.locator(".widget-slider").first.locator(".widget-readout")
             kl_readout.click()
             page.keyboard.press("Control+A")
             page.keyboard.type("6")
             page.keyboard.press("Enter")
-            expect(readout).to_contain_text(re.compile(r"weight lam_kl\s*6\.0"), timeout=60_000)   # rebuilt with λ_KL = 6
+            expect(readout).to_contain_text(re.compile(r"weight lam_kl\s*6\.0"),
+                                            timeout=60_000)   # rebuilt with λ_KL = 6
             expect(readout).to_contain_text("Stage 5/7: losses")
             after = readout.inner_text()
             kl = lambda t: float(next(l for l in t.splitlines() if l.startswith("branch_kl")).split()[-1])

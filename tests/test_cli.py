@@ -15,10 +15,14 @@ def test_version_and_help():
     assert r.returncode == 0 and r.stdout.strip() == f"sftkd_edu {sftkd_edu.__version__}"
     r = sftkd("--help")
     assert r.returncode == 0 and "quickstart" in r.stdout
-    for argv, heavy in ((["--version"], ("torch", "plotly", "papermill")), (["--help"], ("torch", "plotly", "papermill")),
-                        (["sweep", "--help"], ("torch", "plotly"))):   # answered before anything heavy is imported (papermill reads parameters)
-        code = f"import sys\nfrom sftkd_edu.cli import main\ntry: main({argv!r})\nexcept SystemExit: pass\nprint(sorted(m for m in {heavy!r} if m in sys.modules))"
-        got = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120).stdout.strip().splitlines()[-1]
+    for argv, heavy in ((["--version"], ("torch", "plotly", "papermill")),
+                        (["--help"], ("torch", "plotly", "papermill")),
+                        # answered before anything heavy is imported (papermill reads parameters)
+                        (["sweep", "--help"], ("torch", "plotly"))):
+        code = (f"import sys\nfrom sftkd_edu.cli import main\ntry: main({argv!r})\nexcept SystemExit: pass\n"
+                f"print(sorted(m for m in {heavy!r} if m in sys.modules))")
+        got = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             timeout=120).stdout.strip().splitlines()[-1]
         assert got == "[]", (argv, got)
 
 
@@ -27,11 +31,14 @@ def test_quickstart_help_lists_the_notebook_parameters():
     r = sftkd("quickstart", "--help")
     assert r.returncode == 0, r.stderr
     for name in notebook_params(tutorial_path("01_quickstart")):
-        if name in ("out_dir", "progress"): assert f"  {name} = " not in r.stdout, name   # the command's own (--out, --quiet)
+        if name in ("out_dir", "progress"):
+            assert f"  {name} = " not in r.stdout, name   # the command's own (--out, --quiet)
         else: assert f"  {name} = " in r.stdout, name
-    assert "  teacher_epochs = 10  # epochs for each teacher" in r.stdout   # default and comment, from the parameters cell
+    # default and comment, from the parameters cell
+    assert "  teacher_epochs = 10  # epochs for each teacher" in r.stdout
     r = sftkd("sweep", "--help")   # a sweep's runs are the experiment template's: its parameters
-    assert r.returncode == 0 and "notebook parameters of 07_experiment.ipynb" in r.stdout and "  teacher_kind = " in r.stdout, r.stdout[-1500:]
+    assert (r.returncode == 0 and "notebook parameters of 07_experiment.ipynb" in r.stdout
+            and "  teacher_kind = " in r.stdout), r.stdout[-1500:]
 
 
 def test_quickstart_tiny(quickstart_run):
@@ -43,7 +50,8 @@ def test_quickstart_tiny(quickstart_run):
     for row in rec["table"]:
         assert f"| {row['arm']} | {row['model']} |" in quickstart_run.stdout
     html = (out / "quickstart.html").read_text()
-    assert html.count('class="plotly-graph-div"') == 3 and "<script src=" not in html   # students' and teachers' curves, the trainings' timeline
+    # students' and teachers' curves, the trainings' timeline
+    assert html.count('class="plotly-graph-div"') == 3 and "<script src=" not in html
     assert "(2 at a time, 1 torch thread(s) each)" in html
 
 
@@ -83,7 +91,8 @@ def test_bench_isolated_writes_records(tmp_path):
               "--precision", "fp32", "--quiet", "--json", "out/bench.json", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     recs = json.loads((tmp_path / "out" / "bench.json").read_text())
-    assert [(x["step"], x["impl"]) for x in recs] == [("sftn", "sftkd"), ("sftn", "reference"), ("kd", "sftkd"), ("kd", "reference")]
+    assert [(x["step"], x["impl"]) for x in recs] == [("sftn", "sftkd"), ("sftn", "reference"), ("kd", "sftkd"),
+                                                      ("kd", "reference")]
     assert {x["precision"] for x in recs} == {"fp32"} and all("bf16" in x["device_name"] for x in recs)
     for x in recs:
         assert x["images_per_s"] > 0 and isinstance(x["peak_mem_mb"], float) and x["peak_mem_mb"] > 0
@@ -105,7 +114,8 @@ def test_bench_bad_input_exit_2(tmp_path):
     '2026-11-30',                                                                                                  # a date
 ])
 def test_sweep_values_are_data_never_code(tmp_path, value):
-    "A sweep config that passed yaml.safe_load but holds a non-JSON value deep inside a dict parameter: refused, nothing runs."
+    """A sweep config that passed yaml.safe_load but holds a non-JSON value deep inside a dict parameter: refused,
+    nothing runs."""
     (tmp_path / "s.yaml").write_text(f"base: {{n_train: 200, tags: {{x: {value}}}}}\ngrid: {{seed: [0]}}\nout: g\n")
     r = sftkd("sweep", "s.yaml", "--quiet", cwd=tmp_path)
     assert r.returncode == 2 and "tags.x:" in r.stderr and "is not allowed" in r.stderr, r.stderr
@@ -113,11 +123,13 @@ def test_sweep_values_are_data_never_code(tmp_path, value):
 
 
 def test_static_images_without_a_browser_refused_at_once(tmp_path):
-    "No browser (BROWSER_PATH pointing at nothing hides any installed one): --static-images is refused in one line, exit 2, before anything runs."
+    """No browser (BROWSER_PATH pointing at nothing hides any installed one): --static-images is refused in one line,
+    exit 2, before anything runs."""
     import os, time
     env = {**os.environ, "BROWSER_PATH": str(tmp_path / "no-chromium")}
     t0 = time.perf_counter()
-    r = subprocess.run([str(Path(sys.executable).parent / "sftkd"), "quickstart", "--static-images", "--out", "q", "--quiet"],
+    r = subprocess.run([str(Path(sys.executable).parent / "sftkd"), "quickstart",
+                        "--static-images", "--out", "q", "--quiet"],
                        capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120)
     assert r.returncode == 2 and "none was found" in r.stderr and "apt-get install chromium" in r.stderr, r.stderr
     assert len(r.stderr.strip().splitlines()) == 1, r.stderr
@@ -125,17 +137,20 @@ def test_static_images_without_a_browser_refused_at_once(tmp_path):
 
 
 def test_quickstart_static_images(quickstart_run):
-    "--static-images: every plotly figure of the executed notebook carries a PNG beside its JSON (GitHub and nbconvert show it)."
+    """--static-images: every plotly figure of the executed notebook carries a PNG beside its JSON (GitHub and nbconvert
+    show it)."""
     import base64
     if not quickstart_run.static:
         pytest.skip("no Chrome/Chromium on this machine (sftkd_edu.runner.find_browser): static images not checked; "
                     "apt-get install chromium (CI does, and sets SFTKD_REQUIRE_BROWSER=1)")
-    outs = [o["data"] for c in quickstart_run.notebook["cells"] for o in c.get("outputs", []) if "application/vnd.plotly.v1+json" in o.get("data", {})]
+    outs = [o["data"] for c in quickstart_run.notebook["cells"] for o in c.get("outputs", [])
+            if "application/vnd.plotly.v1+json" in o.get("data", {})]
     assert len(outs) >= 2, len(outs)
     assert all(base64.b64decode(d.get("image/png", ""))[:4] == b"\x89PNG" for d in outs), [sorted(d) for d in outs]
 
 
-BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n"
+BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, "
+                                                       f"*{p}]\n"
                                                    for p, c in zip("abcdefgh", "bcdefghi"))
 
 
@@ -159,9 +174,11 @@ BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(f"{c}: &{c} [*{p}, *{p}, 
     (["bomb.yaml"], "values once its aliases are expanded"),
 ])
 def test_refused_before_anything_runs(tmp_path, monkeypatch, capsys, args, message):
-    "Out-of-range, non-finite, unknown, foreign or malformed input: exit 2, one line naming it, no grid folder (in-process: the same main)."
+    """Out-of-range, non-finite, unknown, foreign or malformed input: exit 2, one line naming it, no grid folder
+    (in-process: the same main)."""
     from sftkd_edu.cli import main
-    (tmp_path / "s.yaml").write_text("base: {n_train: 200, n_test: 100, teacher: resnet8, teacher_epochs: 1, student_epochs: 1}\n"
+    (tmp_path / "s.yaml").write_text("base: {n_train: 200, n_test: 100, teacher: resnet8, teacher_epochs: 1, "
+                                     "student_epochs: 1}\n"
                                      "grid: {method: [kd]}\nout: g\n")
     (tmp_path / "bomb.yaml").write_text(BOMB + "grid: {seed: [0]}\n")
     monkeypatch.chdir(tmp_path)
@@ -177,5 +194,6 @@ def test_refused_before_anything_runs(tmp_path, monkeypatch, capsys, args, messa
 def test_set_takes_json_for_values_with_commas():
     "--set NAME=[JSON list]: values that hold commas (a dict of data options) vary as given."
     from sftkd_edu.cli import _values
-    assert _values('data_options=[{"distort": 1.0, "n_sources": 300}, {}]') == ("data_options", [{"distort": 1.0, "n_sources": 300}, {}])
+    assert _values('data_options=[{"distort": 1.0, "n_sources": 300}, {}]') == ("data_options",
+                                                                                 [{"distort": 1.0, "n_sources": 300}, {}])
     assert _values("seed=0,1") == ("seed", [0, 1])

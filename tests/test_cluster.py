@@ -12,7 +12,8 @@ GRID = {"teacher_kind": ["standard", "sftn"], "method": ["kd", "fitnet"]}   # 4 
 
 @pytest.fixture(scope="module", autouse=True)
 def one_thread_per_run():
-    "Every kernel of every engine computes with one thread: the same arithmetic, so the engines' results can be compared exactly."
+    """Every kernel of every engine computes with one thread: the same arithmetic, so the engines' results can be
+    compared exactly."""
     old = os.environ.get("OMP_NUM_THREADS"); os.environ["OMP_NUM_THREADS"] = "1"
     yield
     if old is None: os.environ.pop("OMP_NUM_THREADS")
@@ -20,7 +21,8 @@ def one_thread_per_run():
 
 
 def students(out):
-    "`{run id: student accuracy}` of a finished grid, after checking that every run ended with one whole record and nothing half-written."
+    """`{run id: student accuracy}` of a finished grid, after checking that every run ended with one whole record and
+    nothing half-written."""
     ok, bad = load_runs(out)
     assert bad == [] and len(ok) == 4, (len(ok), bad)
     for d in Path(out, "runs").iterdir():
@@ -36,7 +38,8 @@ def local_grid(tmp_path_factory):
 
 
 def test_local_pool_shares_the_cores(local_grid):
-    "Two workers in the local pool: each run's kernel computed with the threads it was given (here the OMP_NUM_THREADS this module sets, which a grid keeps; without it, its share of the cores), and its record says so."
+    """Two workers in the local pool: each run's kernel computed with the threads it was given (here the OMP_NUM_THREADS
+    this module sets, which a grid keeps; without it, its share of the cores), and its record says so."""
     want = int(os.environ["OMP_NUM_THREADS"]) if os.environ.get("OMP_NUM_THREADS") else max(1, len(os.sched_getaffinity(0)) // 2)
     got = {json.loads(p.read_text())["versions"]["cpu_threads"] for p in Path(local_grid, "runs").glob("*/record.json")}
     assert got == {want}, (got, want)
@@ -58,7 +61,8 @@ def test_dask_grid_survives_a_lost_worker(tmp_path, local_grid):
             time.sleep(4)
             busy = [a for a, keys in client.processing().items() if keys]
             if busy: killed.append(busy[0]); os.kill(pids[busy[0]], signal.SIGKILL)
-            while time.time() < deadline and not while_running:   # `sftkd report` on a grid still running: once some runs are done
+            # `sftkd report` on a grid still running: once some runs are done
+            while time.time() < deadline and not while_running:
                 n = len(load_runs(out)[0])
                 if n >= 4: break   # all done before a report could be taken: the assertion below says so
                 if n >= 1: while_running.append((grid_report(out).is_file(), summarize(out)["n_ok"]))
@@ -68,13 +72,15 @@ def test_dask_grid_survives_a_lost_worker(tmp_path, local_grid):
         t.join()
     finally: client.close()
     assert killed, "no run was in progress to kill"
-    assert while_running and while_running[0][0] and 1 <= while_running[0][1] < 4, while_running   # a report of the runs finished so far
+    # a report of the runs finished so far
+    assert while_running and while_running[0][0] and 1 <= while_running[0][1] < 4, while_running
     assert set(states.values()) == {"ok"}, states
     assert students(out) == students(local_grid)   # the lost run ran again, to the same result
     ok, _ = load_runs(out)
     trained = {}
     for r in ok: trained.setdefault(r["teacher"]["key"], []).append(r["teacher"]["cached"])
-    assert len(trained) == 2 and all(v.count(False) == 1 for v in trained.values()), trained   # each teacher trained once
+    assert len(trained) == 2 and all(v.count(False) == 1
+                                     for v in trained.values()), trained   # each teacher trained once
     assert len(list((out / "teachers").glob("*.safetensors"))) == 2
 
 

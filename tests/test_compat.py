@@ -20,7 +20,8 @@ def _committed_records() -> list:
 
 def _template_cfg(p: dict) -> dict:
     "The teacher config `tutorials/07_experiment` builds from its parameters (cells c002 and c004), from a record's."
-    options = {**(dict(n_train=p["n_train"], n_test=p["n_test"], seed=p["seed"]) if p["dataset"] == "digits100" else {}),
+    options = {**(dict(n_train=p["n_train"], n_test=p["n_test"], seed=p["seed"]) if p["dataset"] == "digits100"
+                  else {}),
                **p["data_options"]}
     return dict(p, data_options={**options, "root": p["data_root"]},
                 **{k: p.get(k, v) for opts in KIND_OPTIONS.values() for k, v in opts.items()})

@@ -22,7 +22,8 @@ SCRIPT = textwrap.dedent('''
     rank = torch.distributed.get_rank() if torch.distributed.is_initialized() else 0
     if rank == 0:
         torch.save(net.state_dict(), out + ".pt")
-        json.dump([{k: v for k, v in r.items() if k not in ("time_s", "images_per_s")} for r in h.records], open(out + ".json", "w"))
+        json.dump([{k: v for k, v in r.items() if k not in ("time_s", "images_per_s")} for r in h.records],
+                  open(out + ".json", "w"))
     cleanup_distributed()
 ''')
 
@@ -56,7 +57,9 @@ def test_two_processes_match_one(tmp_path):
     assert all(torch.allclose(one[k], two[k], atol=1e-9, rtol=0) for k in one), diff
     h1, h2 = json.loads((tmp_path / "one.json").read_text()), json.loads((tmp_path / "two.json").read_text())
     assert [r["test_acc"] for r in h1] == [r["test_acc"] for r in h2]
-    for a, b in zip(h1, h2): assert abs(a["loss"] - b["loss"]) < 1e-6   # the logged loss is averaged in float32 (`fit`'s sums): 1e-6 ≈ 10 ulps at ~1
+    for a, b in zip(h1, h2):
+        # the logged loss is averaged in float32 (`fit`'s sums): 1e-6 ≈ 10 ulps at ~1
+        assert abs(a["loss"] - b["loss"]) < 1e-6
     # only rank 0 wrote checkpoints, and they hold the 2-process history
     cks = sorted((tmp_path / "two_ck").iterdir())
     assert [p.name for p in cks] == ["ckpt-0001-000000.pt", "ckpt-0002-000000.pt"]
@@ -65,17 +68,21 @@ def test_two_processes_match_one(tmp_path):
 
 
 def test_example_ddp_teacher_trains_and_resumes(tmp_path):
-    "examples/ddp_teacher.py (an SFTN teacher through `train_teacher`) under torchrun with 2 processes; run again, it resumes."
+    """examples/ddp_teacher.py (an SFTN teacher through `train_teacher`) under torchrun with 2 processes; run again, it
+    resumes."""
     ex = Path(__file__).resolve().parents[1] / "examples" / "ddp_teacher.py"
-    cmd = lambda: [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={free_port()}", str(ex),
-                   "--teacher", "resnet8", "--sftn", "--epochs", "1", "--batch-size", "32", "--ckpt", "ck"]
+    cmd = lambda: [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={free_port()}",
+                   str(ex), "--teacher", "resnet8", "--sftn", "--epochs", "1", "--batch-size", "32", "--ckpt", "ck"]
     r = run(cmd(), tmp_path)
     lines = [l for l in r.stdout.splitlines() if l.startswith("SFTN resnet8 teacher:")]
-    assert len(lines) == 1 and lines[0].endswith("after 1 epochs"), r.stdout[-2000:]   # printed by the main process only
+    # printed by the main process only
+    assert len(lines) == 1 and lines[0].endswith("after 1 epochs"), r.stdout[-2000:]
     ckpts = sorted(p.name for p in (tmp_path / "ck").iterdir())
     assert ckpts == ["ckpt-0001-000000.pt"], ckpts                     # rank 0 alone wrote it
-    r2 = run(cmd(), tmp_path)                                               # the same command again: resumes, nothing left to train
-    assert lines[0] in r2.stdout.splitlines(), (lines[0], r2.stdout[-2000:])   # resumed at the end: the same teacher, not retrained
+    # the same command again: resumes, nothing left to train
+    r2 = run(cmd(), tmp_path)
+    # resumed at the end: the same teacher, not retrained
+    assert lines[0] in r2.stdout.splitlines(), (lines[0], r2.stdout[-2000:])
     assert sorted(p.name for p in (tmp_path / "ck").iterdir()) == ckpts
 
 
@@ -90,7 +97,8 @@ OBJ_SCRIPT = textwrap.dedent('''
     data = load_dataset("digits100", n_train=128, n_test=100)
     for ds in (data.train, data.test): ds.images = ds.images.double()   # float64 end to end, as above
     torch.set_default_dtype(torch.float64)
-    set_seed(0)   # GroupNorm instead of BatchNorm: per-sample, so a split batch normalises as the whole one (CPU has no SyncBatchNorm)
+    # GroupNorm instead of BatchNorm: per-sample, so a split batch normalises as the whole one (CPU has no SyncBatchNorm)
+    set_seed(0)
     net = lambda arch: batchnorm_to_groupnorm(create_model(arch, num_classes=100, in_chans=1))
     teacher, student = net("resnet14"), net("resnet8")
     if kind == "sftn":   # its bridges are built here, with BatchNorm: converted too
@@ -105,18 +113,23 @@ OBJ_SCRIPT = textwrap.dedent('''
     elif kind == "soteacher":   # its per-image mean of past predictions: updated for the whole global batch on every process
         from sftkd_edu.teachers import SoTeacherLoss
         obj, trained = SoTeacherLoss(teacher), teacher
-    else: obj, trained = Distillation(student, teacher, kind, **({"nce_k": 64, "image_size": data.image_size} if kind == "crd" else {})), student
+    else:
+        obj, trained = Distillation(student, teacher, kind,
+                                    **({"nce_k": 64, "image_size": data.image_size} if kind == "crd" else {})), student
     h = fit(obj, data, epochs=2, lr=0.05, batch_size=batch_size, device="cpu", progress=False)
     rank = torch.distributed.get_rank() if torch.distributed.is_initialized() else 0
-    state = {k: v for k, v in obj.state_dict().items() if k.startswith("memory_") or k == "mean_pred"}   # CRD's banks, SoTeacher's p̄: identical on every process
+    # CRD's banks, SoTeacher's p̄: identical on every process
+    state = {k: v for k, v in obj.state_dict().items() if k.startswith("memory_") or k == "mean_pred"}
     if torch.distributed.is_initialized() and state:
         got = [None, None]; torch.distributed.all_gather_object(got, {k: v.tolist() for k, v in state.items()})
         assert got[0] == got[1], "the processes' memory banks (or mean predictions) differ"
     reads = [getattr(data.train, "reads", None)]
-    if torch.distributed.is_initialized(): reads = [None, None]; torch.distributed.all_gather_object(reads, getattr(data.train, "reads", None))
+    if torch.distributed.is_initialized():
+        reads = [None, None]; torch.distributed.all_gather_object(reads, getattr(data.train, "reads", None))
     if rank == 0:
         torch.save({**trained.state_dict(), **state}, out + ".pt")
-        json.dump([{k: v for k, v in r.items() if k not in ("time_s", "images_per_s")} for r in h.records], open(out + ".json", "w"))
+        json.dump([{k: v for k, v in r.items() if k not in ("time_s", "images_per_s")} for r in h.records],
+                  open(out + ".json", "w"))
         json.dump(reads, open(out + "_reads.json", "w"))
     cleanup_distributed()
 ''')
@@ -124,13 +137,15 @@ OBJ_SCRIPT = textwrap.dedent('''
 
 @pytest.mark.parametrize("kind", ["sftn", "kd", "crd", "soteacher", "files"])
 def test_every_objective_two_processes_match_one(tmp_path, kind):
-    "An SFTN teacher, KD, CRD (memory banks and negatives kept global: every process draws and updates for the whole batch) and SoTeacher (its per-image mean prediction kept global)."
+    """An SFTN teacher, KD, CRD (memory banks and negatives kept global: every process draws and updates for the whole
+    batch) and SoTeacher (its per-image mean prediction kept global)."""
     (tmp_path / "obj_script.py").write_text(OBJ_SCRIPT)
     run([sys.executable, "obj_script.py", str(tmp_path / "one"), "32", kind], tmp_path)
     run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={free_port()}",
          "obj_script.py", str(tmp_path / "two"), "16", kind], tmp_path)
     one, two = torch.load(tmp_path / "one.pt", weights_only=True), torch.load(tmp_path / "two.pt", weights_only=True)
-    assert sorted(one) == sorted(two) and (kind != "crd" or {"memory_s", "memory_t"} <= set(one)) and (kind != "soteacher" or "mean_pred" in one)
+    assert (sorted(one) == sorted(two) and (kind != "crd" or {"memory_s", "memory_t"} <= set(one))
+            and (kind != "soteacher" or "mean_pred" in one))
     diff = max((one[k].double() - two[k].double()).abs().max().item() for k in one if one[k].is_floating_point())
     # float64, as in test_two_processes_match_one: 1e-9 is far above the all-reduce's reordering (~1e-16 per step) and
     # far below what a real difference (another batch, another data order, rank-local banks) leaves after 2 epochs
@@ -167,7 +182,8 @@ MULTI_SCRIPT = textwrap.dedent('''
 
 
 def test_multi_student_sampled_draws_agree(tmp_path):
-    "A sampled multi-student teacher under torchrun: both processes draw the same student each step and end with the same weights."
+    """A sampled multi-student teacher under torchrun: both processes draw the same student each step and end with the
+    same weights."""
     (tmp_path / "multi.py").write_text(MULTI_SCRIPT)
     run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={free_port()}",
          "multi.py", str(tmp_path / "m")], tmp_path)

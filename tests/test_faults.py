@@ -4,7 +4,8 @@ from pathlib import Path
 import pytest
 import torch
 
-# The training both sides run: a run killed with SIGKILL (in a subprocess) and the resumed and uninterrupted runs (here).
+# The training both sides run: a run killed with SIGKILL (in a subprocess) and the resumed and uninterrupted runs
+# (here).
 TRAIN = textwrap.dedent('''
     import os, sys, time
     import torch
@@ -84,7 +85,8 @@ def test_truncated_newest_checkpoint_falls_back_to_previous(mod, tmp_path):
     assert names == ["ckpt-0001-000002.pt", "ckpt-0002-000000.pt"]   # the newest two are kept
     newest = ck / names[-1]
     newest.write_bytes(newest.read_bytes()[: newest.stat().st_size // 3])   # a torn write / bad disk
-    with pytest.warns(UserWarning, match=r"ckpt-0002-000000.pt is unreadable.*resuming from the previous checkpoint, ckpt-0001-000002.pt"):
+    with pytest.warns(UserWarning, match=r"ckpt-0002-000000.pt is unreadable.*resuming from the previous checkpoint, "
+                                         r"ckpt-0001-000002.pt"):
         model, h = mod.train(ck, resume=True)
     ref_model, ref_h = mod.reference
     assert same_weights(model, ref_model) and strip(h) == strip(ref_h)
@@ -104,7 +106,8 @@ def sftkd(*args, cwd):
 
 
 def test_killed_sweep_leaves_no_process_and_reruns_only_missing_runs(tmp_path):
-    "SIGKILL of `sftkd sweep --workers 2`: no worker or kernel survives it, nothing is written after it; the rerun does only the rest."
+    """SIGKILL of `sftkd sweep --workers 2`: no worker or kernel survives it, nothing is written after it; the rerun
+    does only the rest."""
     import psutil   # installed with ipykernel
     (tmp_path / "s.yaml").write_text(
         "base: {n_train: 200, n_test: 100, teacher: resnet8, teacher_epochs: 1, student_epochs: 1, progress: false}\n"
@@ -123,7 +126,8 @@ def test_killed_sweep_leaves_no_process_and_reruns_only_missing_runs(tmp_path):
     time.sleep(10)
     alive = [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
     assert alive == [], [(c.pid, c.cmdline()[:3]) for c in alive]
-    # A kernel notices its worker's death within a second (ipykernel polls its parent once a second), so a run whose last
+    # A kernel notices its worker's death within a second (ipykernel polls its parent once a second), so a run whose
+    # last
     # cell was already writing may still land, whole, in that second; nothing is written later than that.
     late = [q for q in runs.glob("*/record.json") if q.stat().st_mtime > killed + 2.0]
     assert late == [], late
@@ -137,7 +141,8 @@ def test_killed_sweep_leaves_no_process_and_reruns_only_missing_runs(tmp_path):
     assert len(recs) == 3 and all(x["status"] == "ok" for x in recs)
 
 
-TINY_SWEEP = ("base: {n_train: 200, n_test: 100, teacher: resnet8, teacher_epochs: 1, student_epochs: 1, progress: false}\n"
+TINY_SWEEP = ("base: {n_train: 200, n_test: 100, teacher: resnet8, teacher_epochs: 1, student_epochs: 1, progress: "
+              "false}\n"
               "grid: {method: [kd, at, sp, fitnet]}\nout: g\n")
 
 
@@ -157,18 +162,21 @@ def wait_for(cond, p, limit=600):
 
 
 def test_ctrl_c_stops_a_sweep_marks_running_runs_interrupted_and_rerun_finishes(tmp_path):
-    "Ctrl-C (SIGINT to the terminal's process group) of `sftkd sweep --workers 2`: exit 130, running runs interrupted, queued ones not started, no process left; the rerun does only those."
+    """Ctrl-C (SIGINT to the terminal's process group) of `sftkd sweep --workers 2`: exit 130, running runs interrupted,
+    queued ones not started, no process left; the rerun does only those."""
     import psutil
     (tmp_path / "s.yaml").write_text(TINY_SWEEP)
     # a terminal's Ctrl-C goes to its whole foreground process group: here the sweep leads a group of its own
-    p = subprocess.Popen([str(Path(sys.executable).parent / "sftkd"), "sweep", "s.yaml", "--quiet", "--workers", "2"], cwd=tmp_path,
+    p = subprocess.Popen([str(Path(sys.executable).parent / "sftkd"), "sweep", "s.yaml", "--quiet", "--workers", "2"],
+                         cwd=tmp_path,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     wait_for(lambda: len(kernels_of(p)) >= 2, p)
     children = psutil.Process(p.pid).children(recursive=True)
     os.killpg(p.pid, signal.SIGINT)
     _, err = p.communicate(timeout=120)
     assert p.returncode == 130 and "interrupted" in err and "Traceback" not in err, err[-3000:]
-    states = {q.parent.name: json.loads(q.read_text())["status"] for q in (tmp_path / "g" / "runs").glob("*/record.json")}
+    states = {q.parent.name: json.loads(q.read_text())["status"]
+              for q in (tmp_path / "g" / "runs").glob("*/record.json")}
     assert "failed" not in states.values() and list(states.values()).count("interrupted") >= 1, states
     assert len(states) < 4, states   # the queued runs did not start
     time.sleep(3)
@@ -176,8 +184,8 @@ def test_ctrl_c_stops_a_sweep_marks_running_runs_interrupted_and_rerun_finishes(
     assert alive == [], [(c.pid, c.cmdline()[:3]) for c in alive]
     ok_before = {q: q.stat().st_mtime for q in (tmp_path / "g" / "runs").glob("*/record.json")
                  if json.loads(q.read_text())["status"] == "ok"}
-    r = subprocess.run([str(Path(sys.executable).parent / "sftkd"), "sweep", "s.yaml", "--quiet", "--workers", "2"], cwd=tmp_path,
-                       capture_output=True, text=True, timeout=900)
+    r = subprocess.run([str(Path(sys.executable).parent / "sftkd"), "sweep", "s.yaml", "--quiet", "--workers", "2"],
+                       cwd=tmp_path, capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr[-3000:]
     assert all(q.stat().st_mtime == m for q, m in ok_before.items())   # finished runs not run again
     recs = [json.loads(q.read_text()) for q in (tmp_path / "g" / "runs").glob("*/record.json")]
@@ -185,10 +193,11 @@ def test_ctrl_c_stops_a_sweep_marks_running_runs_interrupted_and_rerun_finishes(
 
 
 def test_a_killed_kernel_and_a_killed_run_process_are_two_failed_runs(tmp_path):
-    "SIGKILL of one run's kernel (as the OOM killer does) and of another run's process: each a failed record naming the cause; the rest finish, the report is written."
+    """SIGKILL of one run's kernel (as the OOM killer does) and of another run's process: each a failed record naming
+    the cause; the rest finish, the report is written."""
     (tmp_path / "s.yaml").write_text(TINY_SWEEP)
-    p = subprocess.Popen([str(Path(sys.executable).parent / "sftkd"), "sweep", "s.yaml", "--quiet", "--workers", "2"], cwd=tmp_path,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen([str(Path(sys.executable).parent / "sftkd"), "sweep", "s.yaml", "--quiet", "--workers", "2"],
+                         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     wait_for(lambda: len(kernels_of(p)) >= 2, p)
     k1, k2 = kernels_of(p)[:2]
     k1.kill()                # one run's kernel

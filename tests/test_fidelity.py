@@ -69,14 +69,18 @@ def test_one_step_matches_the_public_reimplementation(tau):
         # one SGD step by hand (torch's first momentum step: buf = g + wd·w, w ← w − lr·buf) ...
         after_ref = {n: (p - LR * (p.grad + WD * p)).detach() for n, p in ref.named_parameters()}
         # ... and `fit` with the whole set as one batch (no augmentation; a batch-mean loss does not see the order)
-        h = fit(SFTNObjective(sftn, lam_t=LAM_T, lam_kl=LAM_KL, lam_ce=LAM_CE, tau=tau), data, epochs=1, lr=LR, momentum=MOMENTUM,
-                weight_decay=WD, batch_size=100, schedule="constant", max_shift=0, flip=False, progress=False, precision="fp32")
+        h = fit(SFTNObjective(sftn, lam_t=LAM_T, lam_kl=LAM_KL, lam_ce=LAM_CE, tau=tau), data, epochs=1, lr=LR,
+                momentum=MOMENTUM,
+                weight_decay=WD, batch_size=100, schedule="constant", max_shift=0, flip=False, progress=False,
+                precision="fp32")
         assert len(h) == 1 and h.meta["precision"] == "fp32"
         for k, v in zip(("teacher_ce", "branch_kl", "branch_ce"), terms):
             assert abs(h.last[k] - v.item()) < 1e-5, (k, h.last[k], v.item())   # logged as float32 sums: ~1e-7 relative
         worst = max((p.detach() - after_ref[n]).abs().max().item() for n, p in sftn.named_parameters())
         assert worst < 1e-5, worst
-        moved = max((p.detach() - q.detach()).abs().max().item() for (n, p), q in zip(sftn.named_parameters(), obj.sftn.parameters()))
-        assert moved > 1e-4   # the step really changed the weights (the comparison above is not between untouched copies)
+        moved = max((p.detach() - q.detach()).abs().max().item()
+                    for (n, p), q in zip(sftn.named_parameters(), obj.sftn.parameters()))
+        # the step really changed the weights (the comparison above is not between untouched copies)
+        assert moved > 1e-4
     finally:
         torch.set_default_dtype(torch.float32)

@@ -56,7 +56,8 @@ def test_the_walker_sees_circles_and_function_level_imports():
     "The checker itself: a circle through a function-level import is found and named."
     g = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}
     try: floors(g)
-    except AssertionError as e: assert "a → b → c → a" in str(e) or "b → c → a → b" in str(e) or "c → a → b → c" in str(e), e
+    except AssertionError as e:
+        assert "a → b → c → a" in str(e) or "b → c → a → b" in str(e) or "c → a → b → c" in str(e), e
     else: raise AssertionError("the circle a → b → c → a was not found")
     src = "def f():\n    from .reports import summarize\n"
     node = [n for n in ast.walk(ast.parse(src)) if isinstance(n, ast.ImportFrom)][0]

@@ -42,7 +42,8 @@ def test_wheel_and_sdist_contents(dist):
         entry_points = z.read(f"sftkd_edu-{v}.dist-info/entry_points.txt").decode()
     assert {"sftkd_edu/__init__.py", "sftkd_edu/cli.py", "sftkd_edu/docs.py", "sftkd_edu/distill/functional.py",
             f"sftkd_edu-{v}.dist-info/licenses/LICENSE"} <= names
-    assert {f"sftkd_edu/assets/studies/{n}.json.gz" for n in ("digits100-bench", "sftn-laptop-study")} <= names   # tutorial 06's learner mode
+    assert {f"sftkd_edu/assets/studies/{n}.json.gz"
+            for n in ("digits100-bench", "sftn-laptop-study")} <= names   # tutorial 06's learner mode
     assert not any(n.startswith(("tests/", "nbs/", "tutorials/")) for n in names)
     assert "sftkd = sftkd_edu.cli:_console" in entry_points
     assert (meta["Name"], meta["Version"], meta["Requires-Python"]) == ("sftkd_edu", v, ">=3.10")
@@ -52,12 +53,17 @@ def test_wheel_and_sdist_contents(dist):
     assert {f"Programming Language :: Python :: 3.{m}" for m in (10, 11, 12, 13)} <= set(classifiers)
     assert "Operating System :: OS Independent" in classifiers
     urls = dict(u.split(", ", 1) for u in meta.get_all("Project-URL"))
-    assert set(urls) >= {"Homepage", "Source", "Docs"} and all(u.startswith("https://github.com/sftkd-edu/sftkd_edu") for u in urls.values())
+    assert set(urls) >= {"Homepage", "Source", "Docs"} and all(u.startswith("https://github.com/sftkd-edu/sftkd_edu")
+                                                               for u in urls.values())
     reqs = meta.get_all("Requires-Dist")
     assert any(r.startswith("torch") for r in reqs) and any(r.startswith("nbconvert") for r in reqs)
-    assert meta.get_all("Provides-Extra") == ["static", "cluster", "dev"] and any(r.startswith("build") and 'extra == "dev"' in r for r in reqs)
-    assert any(r.startswith("kaleido") and 'extra == "static"' in r for r in reqs)   # static images: pip install "sftkd_edu[static]"
-    assert any(r.startswith("submitit") and 'extra == "cluster"' in r for r in reqs)   # Dask / Slurm grids, MLflow: "sftkd_edu[cluster]"
+    assert meta.get_all("Provides-Extra") == ["static", "cluster",
+                                              "dev"] and any(r.startswith("build") and 'extra == "dev"' in r
+                                                             for r in reqs)
+    assert any(r.startswith("kaleido") and 'extra == "static"' in r
+               for r in reqs)   # static images: pip install "sftkd_edu[static]"
+    assert any(r.startswith("submitit") and 'extra == "cluster"' in r
+               for r in reqs)   # Dask / Slurm grids, MLflow: "sftkd_edu[cluster]"
     assert meta.get_payload() == (ROOT / "README.md").read_text(encoding="utf-8")   # the long description is the README
     with tarfile.open(sdist) as t:
         members = set(t.getnames())
@@ -77,7 +83,8 @@ def venv(dist, tmp_path_factory):
     site = run([py, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], cwd=d).stdout.strip()
     Path(site, "_borrowed_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
-    env["PATH"] = f"{d / 'venv' / 'bin'}{os.pathsep}{env.get('PATH', '')}"   # a kernel papermill starts is this venv's python
+    # a kernel papermill starts is this venv's python
+    env["PATH"] = f"{d / 'venv' / 'bin'}{os.pathsep}{env.get('PATH', '')}"
     r = run([py, "-m", "pip", "install", "-q", "--no-deps", "--no-index", whl], cwd=d, env=env)
     assert r.returncode == 0, r.stdout + r.stderr
     return d / "venv" / "bin", env, d
@@ -123,13 +130,16 @@ def test_sftkd_from_the_wheel(venv):
     assert r.returncode == 2 and "no sftkd_edu checkout" in r.stderr
     # the main job, tiny, from the wheel's own copy of the quickstart tutorial
     r = run([sftkd, "quickstart", "--out", "q", "--quiet", "--param", "n_train=200", "--param", "n_test=100",
-             "--param", "teacher=resnet8", "--param", "teacher_epochs=1", "--param", "student_epochs=1"], cwd, env, timeout=900)
+             "--param", "teacher=resnet8", "--param", "teacher_epochs=1", "--param", "student_epochs=1"], cwd, env,
+            timeout=900)
     assert r.returncode == 0, r.stderr[-3000:]
     out = cwd / "q"
     assert sorted(p.name for p in out.iterdir()) == ["01_quickstart.ipynb", "quickstart.html", "quickstart.json"]
     rec = json.loads((out / "quickstart.json").read_text())
     assert rec["params"]["n_train"] == 200 and rec["versions"]["sftkd_edu"] == sftkd_edu.__version__
-    assert [row["arm"] for row in rec["table"]] == ["standard teacher", "SFTN teacher", "student alone", "KD ← standard", "KD ← SFTN"]
+    assert [row["arm"] for row in rec["table"]] == ["standard teacher", "SFTN teacher", "student alone",
+                                                    "KD ← standard", "KD ← SFTN"]
     assert "| arm | model |" in r.stdout
     html = (out / "quickstart.html").read_text()
-    assert html.count('class="plotly-graph-div"') == 3 and "<script src=" not in html   # students', teachers', the trainings' timeline
+    # students', teachers', the trainings' timeline
+    assert html.count('class="plotly-graph-div"') == 3 and "<script src=" not in html

@@ -19,11 +19,13 @@ __all__ = ['Distiller', 'KD', 'stage_pairs', 'embed_dim', 'FeatureDistiller']
 
 # %% ../../nbs/03a_distill_base.ipynb #c005
 class Distiller(Objective):
-    "A KD method: holds the student and the frozen teacher; `forward(x, y)` is a training step, `terms(…)` the method's loss on both nets' outputs."
+    """A KD method: holds the student and the frozen teacher; `forward(x, y)` is a training step, `terms(…)` the
+    method's loss on both nets' outputs."""
     needs_index = False   # True: `forward` also receives each sample's training-set index (CRD's memory bank)
     ddp_find_unused_parameters = True   # an init phase leaves some parameters without gradients
-    def __init__(self, student:nn.Module|None=None, # the student (None: the method is used as a bare loss, through `terms`)
-                 teacher:nn.Module|None=None): # the teacher, frozen here (an `SFTNTeacher` gives its teacher: the branches are not part of it)
+    def __init__(self,
+                 student:nn.Module|None=None, # the student (None: the method is used as a bare loss, through `terms`)
+                 teacher:nn.Module|None=None): # the teacher, frozen (an `SFTNTeacher`: its teacher, not its branches)
         super().__init__()
         if isinstance(teacher, SFTNTeacher): teacher = teacher.teacher
         self.student, self.teacher = student, teacher.requires_grad_(False).eval() if teacher is not None else None
@@ -33,7 +35,8 @@ class Distiller(Objective):
         return self
     def _nets(self):
         if self.student is None or self.teacher is None:
-            raise ValueError(f"{type(self).__name__} was created without a student and a teacher: use create_method(name, student, teacher), "
+            raise ValueError(f"{type(self).__name__} was created without a student and a teacher: use "
+                             "create_method(name, student, teacher), "
                              "or call its `terms` on features you computed")
         return self.student, self.teacher
     def forward(self, x, y, idx=None):
@@ -41,29 +44,34 @@ class Distiller(Objective):
         student, teacher = self._nets()
         with torch.no_grad(): t_feats, t_embed, t_logits = teacher.forward_all(x)
         s_feats, s_embed, s_logits = student.forward_all(x)
-        return self.terms(s_feats, s_logits, t_feats, t_logits, y, s_embed=s_embed, t_embed=t_embed, **({"idx": idx} if self.needs_index else {}))
-    def terms(self, s_feats, s_logits, t_feats, t_logits, targets, s_embed=None, t_embed=None) -> dict: raise NotImplementedError
+        return self.terms(s_feats, s_logits, t_feats, t_logits, y, s_embed=s_embed, t_embed=t_embed,
+                          **({"idx": idx} if self.needs_index else {}))
+    def terms(self, s_feats, s_logits, t_feats, t_logits, targets, s_embed=None, t_embed=None) -> dict:
+        raise NotImplementedError
     def predict(self, x): return {"test_acc": self._nets()[0](x)}
     def describe(self): return f"Distillation({type(self).__name__})"
 
 class KD(Distiller):
-    "Hinton's KD: `ce_weight`·CE(student) + `kd_weight`·KD(student, teacher; T). CRD-benchmark weights 0.1 / 0.9, T = 4."
+    """Hinton's KD: `ce_weight`·CE(student) + `kd_weight`·KD(student, teacher; T). CRD-benchmark weights 0.1 / 0.9, T =
+    4."""
     def __init__(self, student=None, teacher=None,
                  T:float=4.0, # temperature
                  kd_weight:float=0.9, # weight of the KD term (the CRD benchmark's α)
                  ce_weight:float=0.1, # weight of the student's cross-entropy (γ)
-                 standardize:bool=False): # logit standardisation (Sun et al., CVPR 2024): z-scored logits before the softmax
+                 standardize:bool=False): # logit standardisation (Sun et al., CVPR 2024): softmax of z-scored logits
         super().__init__(student, teacher)
         if T <= 0: raise ValueError(f"temperature T must be positive, got {T}")
         self.T, self.kd_weight, self.ce_weight, self.standardize = T, kd_weight, ce_weight, standardize
     def terms(self, s_feats, s_logits, t_feats, t_logits, targets, s_embed=None, t_embed=None):
         return {"student_ce": self.ce_weight * F.cross_entropy(s_logits, targets),
                 "kd": self.kd_weight * functional.kd(s_logits, t_logits, self.T, standardize=self.standardize)}
-    def extra_repr(self): return f"T={self.T}, kd_weight={self.kd_weight}, ce_weight={self.ce_weight}, standardize={self.standardize}"
+    def extra_repr(self):
+        return f"T={self.T}, kd_weight={self.kd_weight}, ce_weight={self.ce_weight}, standardize={self.standardize}"
 
 # %% ../../nbs/03a_distill_base.ipynb #c007
 def stage_pairs(student, teacher, image_size):
-    "`([(student stage, teacher stage), …], s_shapes, t_shapes)`: every student stage paired, by index or by resolution."
+    """`([(student stage, teacher stage), …], s_shapes, t_shapes)`: every student stage paired, by index or by
+    resolution."""
     s, t = stage_shapes(student, image_size), stage_shapes(teacher, image_size)
     if len(s) == len(t): return list(zip(range(len(s)), range(len(t)))), s, t
     pairs = []
@@ -76,10 +84,13 @@ def stage_pairs(student, teacher, image_size):
 def embed_dim(model, image_size):
     "Size of a staged net's pooled embedding."
     p = next(model.parameters())
-    with eval_mode(model): return model.forward_all(torch.zeros(1, in_chans_of(model), image_size, image_size, device=p.device))[1].shape[1]
+    with eval_mode(model):
+        return model.forward_all(torch.zeros(1, in_chans_of(model),
+                                             image_size, image_size, device=p.device))[1].shape[1]
 
 class FeatureDistiller(Distiller):
-    "Base of the feature/relation methods: `ce_weight`·CE + `kd_weight`·KD (optional) + `weight`·`self.loss(...)` under `self.term`."
+    """Base of the feature/relation methods: `ce_weight`·CE + `kd_weight`·KD (optional) + `weight`·`self.loss(...)`
+    under `self.term`."""
     term = "feat"
     def __init__(self, student, teacher, weight:float, ce_weight:float=1.0, kd_weight:float=0.0, T:float=4.0):
         super().__init__(student, teacher)
@@ -91,5 +102,6 @@ class FeatureDistiller(Distiller):
         if self.kd_weight: out["kd"] = self.kd_weight * functional.kd(s_logits, t_logits, self.T)
         return out
     def terms(self, s_feats, s_logits, t_feats, t_logits, targets, s_embed=None, t_embed=None):
-        return {**self.ce_kd(s_logits, t_logits, targets), self.term: self.weight * self.loss(s_feats, t_feats, s_embed, t_embed)}
+        return {**self.ce_kd(s_logits, t_logits, targets),
+                self.term: self.weight * self.loss(s_feats, t_feats, s_embed, t_embed)}
     def extra_repr(self): return f"weight={self.weight}, ce_weight={self.ce_weight}, kd_weight={self.kd_weight}"

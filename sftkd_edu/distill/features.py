@@ -18,40 +18,49 @@ __all__ = ['FitNet', 'AT', 'NST', 'SP', 'PKT', 'RKD', 'CC', 'VID']
 
 # %% ../../nbs/03b_distill_features.ipynb #c008
 class FitNet(FeatureDistiller):
-    "FitNets: a regressor (conv-BN-ReLU, as RepDistiller's `ConvReg`) maps the student's hint stage onto the teacher's; MSE."
+    """FitNets: a regressor (conv-BN-ReLU, as RepDistiller's `ConvReg`) maps the student's hint stage onto the
+    teacher's; MSE."""
     term = "hint"
-    def __init__(self, student, teacher, image_size:int=32, hint_stage:int=1, # student stage used as the hint (CRD: the middle one)
+    def __init__(self, student, teacher, image_size:int=32,
+                 hint_stage:int=1, # student stage used as the hint (CRD: the middle one)
                  weight:float=100.0, ce_weight:float=1.0, kd_weight:float=0.0, T:float=4.0):
         super().__init__(student, teacher, weight, ce_weight, kd_weight, T)
         pairs, s, t = stage_pairs(student, teacher, image_size)
-        if not 0 <= hint_stage < len(s): raise ValueError(f"hint_stage must be in [0, {len(s) - 1}] for {student.name}, got {hint_stage}")
+        if not 0 <= hint_stage < len(s):
+            raise ValueError(f"hint_stage must be in [0, {len(s) - 1}] for {student.name}, got {hint_stage}")
         self.s_idx, self.t_idx = pairs[hint_stage]
         self.regressor = Bridge(s[self.s_idx], t[self.t_idx])
-    def loss(self, s_feats, t_feats, s_embed, t_embed): return functional.hint(self.regressor(s_feats[self.s_idx]), t_feats[self.t_idx])
+    def loss(self, s_feats, t_feats, s_embed, t_embed):
+        return functional.hint(self.regressor(s_feats[self.s_idx]), t_feats[self.t_idx])
 
 # %% ../../nbs/03b_distill_features.ipynb #m1b
 class AT(FeatureDistiller):
     "Attention transfer on every paired stage (sum), CRD weight 1000."
     term = "at"
-    def __init__(self, student, teacher, image_size:int=32, p:float=2, weight:float=1000.0, ce_weight:float=1.0, kd_weight:float=0.0, T:float=4.0):
+    def __init__(self, student, teacher, image_size:int=32, p:float=2, weight:float=1000.0, ce_weight:float=1.0,
+                 kd_weight:float=0.0, T:float=4.0):
         super().__init__(student, teacher, weight, ce_weight, kd_weight, T)
         self.pairs, self.p = stage_pairs(student, teacher, image_size)[0], p
-    def loss(self, s_feats, t_feats, s_embed, t_embed): return sum(functional.at(s_feats[j], t_feats[i], self.p) for j, i in self.pairs)
+    def loss(self, s_feats, t_feats, s_embed, t_embed):
+        return sum(functional.at(s_feats[j], t_feats[i], self.p) for j, i in self.pairs)
 
 # %% ../../nbs/03b_distill_features.ipynb #m2b
 class NST(FeatureDistiller):
     "Neuron selectivity transfer on every paired stage (sum), CRD weight 50."
     term = "nst"
-    def __init__(self, student, teacher, image_size:int=32, weight:float=50.0, ce_weight:float=1.0, kd_weight:float=0.0, T:float=4.0):
+    def __init__(self, student, teacher, image_size:int=32, weight:float=50.0, ce_weight:float=1.0, kd_weight:float=0.0,
+                 T:float=4.0):
         super().__init__(student, teacher, weight, ce_weight, kd_weight, T)
         self.pairs = stage_pairs(student, teacher, image_size)[0]
-    def loss(self, s_feats, t_feats, s_embed, t_embed): return sum(functional.nst(s_feats[j], t_feats[i]) for j, i in self.pairs)
+    def loss(self, s_feats, t_feats, s_embed, t_embed):
+        return sum(functional.nst(s_feats[j], t_feats[i]) for j, i in self.pairs)
 
 # %% ../../nbs/03b_distill_features.ipynb #m3b
 class SP(FeatureDistiller):
     "Similarity-preserving KD on the last stage, CRD weight 3000."
     term = "sp"
-    def __init__(self, student=None, teacher=None, weight:float=3000.0, ce_weight:float=1.0, kd_weight:float=0.0, T:float=4.0):
+    def __init__(self, student=None, teacher=None, weight:float=3000.0, ce_weight:float=1.0, kd_weight:float=0.0,
+                 T:float=4.0):
         super().__init__(student, teacher, weight, ce_weight, kd_weight, T)
     def loss(self, s_feats, t_feats, s_embed, t_embed): return functional.sp(s_feats[-1], t_feats[-1])
 
@@ -59,7 +68,8 @@ class SP(FeatureDistiller):
 class PKT(FeatureDistiller):
     "Probabilistic knowledge transfer on the pooled embeddings, CRD weight 30000."
     term = "pkt"
-    def __init__(self, student=None, teacher=None, weight:float=30000.0, ce_weight:float=1.0, kd_weight:float=0.0, T:float=4.0):
+    def __init__(self, student=None, teacher=None, weight:float=30000.0, ce_weight:float=1.0, kd_weight:float=0.0,
+                 T:float=4.0):
         super().__init__(student, teacher, weight, ce_weight, kd_weight, T)
     def loss(self, s_feats, t_feats, s_embed, t_embed): return functional.pkt(s_embed, t_embed)
 
@@ -67,16 +77,20 @@ class PKT(FeatureDistiller):
 class RKD(FeatureDistiller):
     "Relational KD (distance 25 + angle 50) on the pooled embeddings, CRD weight 1."
     term = "rkd"
-    def __init__(self, student=None, teacher=None, w_dist:float=25.0, w_angle:float=50.0, weight:float=1.0, ce_weight:float=1.0, kd_weight:float=0.0, T:float=4.0):
+    def __init__(self, student=None, teacher=None, w_dist:float=25.0, w_angle:float=50.0, weight:float=1.0,
+                 ce_weight:float=1.0, kd_weight:float=0.0, T:float=4.0):
         super().__init__(student, teacher, weight, ce_weight, kd_weight, T)
         self.w_dist, self.w_angle = w_dist, w_angle
-    def loss(self, s_feats, t_feats, s_embed, t_embed): return functional.rkd(s_embed, t_embed, self.w_dist, self.w_angle)
+    def loss(self, s_feats, t_feats, s_embed, t_embed):
+        return functional.rkd(s_embed, t_embed, self.w_dist, self.w_angle)
 
 # %% ../../nbs/03b_distill_features.ipynb #m6b
 class CC(FeatureDistiller):
-    "Correlation congruence on 128-d L2-normalised linear embeddings of both nets (RepDistiller's `Embed`), CRD weight 0.02."
+    """Correlation congruence on 128-d L2-normalised linear embeddings of both nets (RepDistiller's `Embed`), CRD weight
+    0.02."""
     term = "cc"
-    def __init__(self, student, teacher, image_size:int=32, feat_dim:int=128, weight:float=0.02, ce_weight:float=1.0, kd_weight:float=0.0, T:float=4.0):
+    def __init__(self, student, teacher, image_size:int=32, feat_dim:int=128, weight:float=0.02, ce_weight:float=1.0,
+                 kd_weight:float=0.0, T:float=4.0):
         super().__init__(student, teacher, weight, ce_weight, kd_weight, T)
         self.embed_s = nn.Linear(embed_dim(student, image_size), feat_dim)
         self.embed_t = nn.Linear(embed_dim(teacher, image_size), feat_dim)
@@ -85,12 +99,15 @@ class CC(FeatureDistiller):
 
 # %% ../../nbs/03b_distill_features.ipynb #m7b
 class VID(FeatureDistiller):
-    "Variational information distillation on every paired stage: 1×1-conv regressors predict the teacher feature's mean; learned per-channel variances."
+    """Variational information distillation on every paired stage: 1×1-conv regressors predict the teacher feature's
+    mean; learned per-channel variances."""
     term = "vid"
-    def __init__(self, student, teacher, image_size:int=32, init_var:float=5.0, weight:float=1.0, ce_weight:float=1.0, kd_weight:float=0.0, T:float=4.0):
+    def __init__(self, student, teacher, image_size:int=32, init_var:float=5.0, weight:float=1.0, ce_weight:float=1.0,
+                 kd_weight:float=0.0, T:float=4.0):
         super().__init__(student, teacher, weight, ce_weight, kd_weight, T)
         self.pairs, s, t = stage_pairs(student, teacher, image_size)
-        def reg(cs, ct): return nn.Sequential(nn.Conv2d(cs, ct, 1), nn.ReLU(), nn.Conv2d(ct, ct, 1), nn.ReLU(), nn.Conv2d(ct, ct, 1))
+        def reg(cs, ct):
+            return nn.Sequential(nn.Conv2d(cs, ct, 1), nn.ReLU(), nn.Conv2d(ct, ct, 1), nn.ReLU(), nn.Conv2d(ct, ct, 1))
         self.regressors = nn.ModuleList([reg(s[j][0], t[i][0]) for j, i in self.pairs])
         alpha = math.log(math.exp(init_var - 1e-5) - 1.0)   # softplus(α) + eps = init_var at the start
         self.log_scales = nn.ParameterList([nn.Parameter(torch.full((t[i][0],), alpha)) for j, i in self.pairs])

@@ -18,10 +18,13 @@ def kd(s_logits:torch.Tensor, # student logits, B×K
        T:float=4.0, # temperature
        standardize:bool=False): # z-score both networks' logits first (logit standardisation, `standardize_logits`)
     "Hinton's KD loss: T² · batch-mean KL(softmax(t/T) ‖ softmax(s/T))."
-    if s_logits.shape != t_logits.shape: raise ValueError(f"student logits {tuple(s_logits.shape)} and teacher logits {tuple(t_logits.shape)} differ in shape")
+    if s_logits.shape != t_logits.shape:
+        raise ValueError(f"student logits {tuple(s_logits.shape)} and teacher logits {tuple(t_logits.shape)} differ in "
+                         "shape")
     if T <= 0: raise ValueError(f"temperature T must be positive, got {T}")
     if standardize: s_logits, t_logits = standardize_logits(s_logits), standardize_logits(t_logits)
-    return F.kl_div(F.log_softmax(s_logits / T, dim=1), F.softmax(t_logits / T, dim=1), reduction="sum") * T ** 2 / s_logits.shape[0]
+    return F.kl_div(F.log_softmax(s_logits / T, dim=1), F.softmax(t_logits / T, dim=1),
+                    reduction="sum") * T ** 2 / s_logits.shape[0]
 
 # %% ../../nbs/03_distill_functional.ipynb #c008c
 def softened_entropy(logits:torch.Tensor, # B×K
@@ -36,25 +39,32 @@ def softened_entropy(logits:torch.Tensor, # B×K
 # %% ../../nbs/03_distill_functional.ipynb #c010
 def _same_batch(x_s:torch.Tensor, x_t:torch.Tensor):
     "Raise unless student and teacher tensors hold the same number of samples."
-    if x_s.shape[0] != x_t.shape[0]: raise ValueError(f"batch sizes differ: student {tuple(x_s.shape)}, teacher {tuple(x_t.shape)}")
+    if x_s.shape[0] != x_t.shape[0]:
+        raise ValueError(f"batch sizes differ: student {tuple(x_s.shape)}, teacher {tuple(x_t.shape)}")
 
 # %% ../../nbs/03_distill_functional.ipynb #c012
 def hint(f_s:torch.Tensor, # student feature, already regressed to the teacher's shape
          f_t:torch.Tensor): # teacher (hint) feature
     "FitNets hint loss: element-mean squared error (RepDistiller's `HintLoss`)."
-    if f_s.shape != f_t.shape: raise ValueError(f"student feature {tuple(f_s.shape)} and teacher feature {tuple(f_t.shape)} differ in shape; regress the student first")
+    if f_s.shape != f_t.shape:
+        raise ValueError(f"student feature {tuple(f_s.shape)} and teacher feature {tuple(f_t.shape)} differ in shape; "
+                         "regress the student first")
     return F.mse_loss(f_s, f_t)
 
 # %% ../../nbs/03_distill_functional.ipynb #c015
 def _match_hw(f_s:torch.Tensor, f_t:torch.Tensor):
-    "Check two B×C×H×W maps; average-pool the larger to the smaller's H×W (RepDistiller's rule in `Attention`, `NSTLoss`)."
-    if f_s.ndim != 4 or f_t.ndim != 4: raise ValueError(f"expected B×C×H×W feature maps, got student {tuple(f_s.shape)} and teacher {tuple(f_t.shape)}")
+    """Check two B×C×H×W maps; average-pool the larger to the smaller's H×W (RepDistiller's rule in `Attention`,
+    `NSTLoss`)."""
+    if f_s.ndim != 4 or f_t.ndim != 4:
+        raise ValueError(f"expected B×C×H×W feature maps, got student {tuple(f_s.shape)} and teacher "
+                         f"{tuple(f_t.shape)}")
     _same_batch(f_s, f_t)
     (hs, ws), (ht, wt) = f_s.shape[2:], f_t.shape[2:]
     if (hs, ws) == (ht, wt): return f_s, f_t
     if hs >= ht and ws >= wt: return F.adaptive_avg_pool2d(f_s, (ht, wt)), f_t
     if hs <= ht and ws <= wt: return f_s, F.adaptive_avg_pool2d(f_t, (hs, ws))
-    raise ValueError(f"spatial sizes {hs}×{ws} (student) and {ht}×{wt} (teacher): neither is the larger in both dimensions, so neither can be pooled to the other")
+    raise ValueError(f"spatial sizes {hs}×{ws} (student) and {ht}×{wt} (teacher): neither is the larger in both "
+                     "dimensions, so neither can be pooled to the other")
 
 def _at_map(f:torch.Tensor, p:float=2): return F.normalize(f.pow(p).mean(1).flatten(1))   # B×HW, unit rows
 
@@ -68,7 +78,8 @@ def at(f_s:torch.Tensor, # student feature map, B×C_s×H_s×W_s
 # %% ../../nbs/03_distill_functional.ipynb #c018
 def sp(f_s:torch.Tensor, # student features, B×… (flattened per sample)
        f_t:torch.Tensor): # teacher features, B×… (any size per sample)
-    "Similarity-preserving loss: squared Frobenius distance of row-normalised batch Gram matrices / B² (RepDistiller's `Similarity`)."
+    """Similarity-preserving loss: squared Frobenius distance of row-normalised batch Gram matrices / B² (RepDistiller's
+    `Similarity`)."""
     _same_batch(f_s, f_t)
     gram = lambda f: F.normalize(f.flatten(1) @ f.flatten(1).T)
     return (gram(f_s) - gram(f_t)).pow(2).sum() / f_s.shape[0] ** 2
@@ -77,7 +88,8 @@ def sp(f_s:torch.Tensor, # student features, B×… (flattened per sample)
 def pkt(e_s:torch.Tensor, # student embeddings, B×D_s
         e_t:torch.Tensor, # teacher embeddings, B×D_t
         eps:float=1e-7): # added to norms and probabilities
-    "Probabilistic knowledge transfer: divergence of cosine-kernel conditional distributions (RepDistiller's `PKT.cosine_similarity_loss`)."
+    """Probabilistic knowledge transfer: divergence of cosine-kernel conditional distributions (RepDistiller's
+    `PKT.cosine_similarity_loss`)."""
     _same_batch(e_s, e_t)
     def probs(e):
         e = e.flatten(1); e = e / (e.norm(dim=1, keepdim=True) + eps)
@@ -88,7 +100,8 @@ def pkt(e_s:torch.Tensor, # student embeddings, B×D_s
 
 # %% ../../nbs/03_distill_functional.ipynb #c024
 def _pdist(e:torch.Tensor, eps:float=1e-12):
-    "Pairwise distances via squared norms, clamped at eps before the sqrt, zero diagonal (RepDistiller's `RKDLoss.pdist`)."
+    """Pairwise distances via squared norms, clamped at eps before the sqrt, zero diagonal (RepDistiller's
+    `RKDLoss.pdist`)."""
     sq = e.pow(2).sum(1)
     d = (sq[:, None] + sq[None] - 2 * e @ e.T).clamp(min=eps).sqrt()
     return d.masked_fill(torch.eye(len(e), dtype=torch.bool, device=e.device), 0)
@@ -112,7 +125,8 @@ def rkd(e_s:torch.Tensor, # student embeddings, B×… (flattened per sample)
 # %% ../../nbs/03_distill_functional.ipynb #c027
 def nst(f_s:torch.Tensor, # student feature map, B×C_s×H_s×W_s
         f_t:torch.Tensor): # teacher feature map, B×C_t×H_t×W_t
-    "Neuron selectivity transfer: polynomial-kernel MMD between channel-wise normalised maps (RepDistiller's `NSTLoss`)."
+    """Neuron selectivity transfer: polynomial-kernel MMD between channel-wise normalised maps (RepDistiller's
+    `NSTLoss`)."""
     f_s, f_t = _match_hw(f_s, f_t)
     s, t = F.normalize(f_s.flatten(2), dim=2), F.normalize(f_t.flatten(2), dim=2)   # B×C×HW, unit rows
     k = lambda a, b: (a @ b.transpose(1, 2)).pow(2).mean()
@@ -121,8 +135,11 @@ def nst(f_s:torch.Tensor, # student feature map, B×C_s×H_s×W_s
 # %% ../../nbs/03_distill_functional.ipynb #c030
 def cc(e_s:torch.Tensor, # student embeddings, B×D
        e_t:torch.Tensor): # teacher embeddings, B×D
-    "Correlation congruence: mean inner product of consecutive samples' absolute differences (RepDistiller's `Correlation`)."
-    if e_s.shape != e_t.shape: raise ValueError(f"student embeddings {tuple(e_s.shape)} and teacher embeddings {tuple(e_t.shape)} differ in shape")
+    """Correlation congruence: mean inner product of consecutive samples' absolute differences (RepDistiller's
+    `Correlation`)."""
+    if e_s.shape != e_t.shape:
+        raise ValueError(f"student embeddings {tuple(e_s.shape)} and teacher embeddings {tuple(e_t.shape)} differ in "
+                         "shape")
     if e_s.shape[0] < 2: raise ValueError(f"cc needs at least 2 samples per batch, got {e_s.shape[0]}")
     delta = (e_s - e_t).abs().flatten(1)
     return (delta[:-1] * delta[1:]).sum(1).mean()
@@ -136,15 +153,19 @@ def dkd(s_logits:torch.Tensor, # student logits, B×K
         T:float=4.0, # temperature
         standardize:bool=False): # z-score both networks' logits first (logit standardisation)
     "Decoupled KD: α·TCKD + β·NCKD, each a batch-mean KL × T² (mdistiller's `dkd_loss`)."
-    if s_logits.shape != t_logits.shape: raise ValueError(f"student logits {tuple(s_logits.shape)} and teacher logits {tuple(t_logits.shape)} differ in shape")
-    if target.numel() != s_logits.shape[0]: raise ValueError(f"target has {target.numel()} labels for a batch of {s_logits.shape[0]}")
+    if s_logits.shape != t_logits.shape:
+        raise ValueError(f"student logits {tuple(s_logits.shape)} and teacher logits {tuple(t_logits.shape)} differ in "
+                         "shape")
+    if target.numel() != s_logits.shape[0]:
+        raise ValueError(f"target has {target.numel()} labels for a batch of {s_logits.shape[0]}")
     if T <= 0: raise ValueError(f"temperature T must be positive, got {T}")
     if standardize: s_logits, t_logits = standardize_logits(s_logits), standardize_logits(t_logits)
     gt = F.one_hot(target.reshape(-1), s_logits.shape[1]).to(s_logits.dtype)        # B×K, 1 at the gt class
     binary = lambda p: torch.stack([(p * gt).sum(1), (p * (1 - gt)).sum(1)], 1)       # B×2: [gt, others]
     b_s, b_t = binary(F.softmax(s_logits / T, 1)), binary(F.softmax(t_logits / T, 1))
     tckd = F.kl_div(b_s.log(), b_t, reduction="sum")
-    nckd = F.kl_div(F.log_softmax(s_logits / T - 1000.0 * gt, 1), F.softmax(t_logits / T - 1000.0 * gt, 1), reduction="sum")
+    nckd = F.kl_div(F.log_softmax(s_logits / T - 1000.0 * gt, 1), F.softmax(t_logits / T - 1000.0 * gt, 1),
+                    reduction="sum")
     return (alpha * tckd + beta * nckd) * T ** 2 / s_logits.shape[0]
 
 # %% ../../nbs/03_distill_functional.ipynb #c036
@@ -160,10 +181,15 @@ def vid(f_t:torch.Tensor, # teacher feature, B×C×H×W
         log_scale:torch.Tensor, # per-channel variance parameter α, C (variance = softplus(α) + eps)
         eps:float=1e-5): # variance floor
     "VID's Gaussian NLL of the teacher feature: mean of ½((μ−t)²/σ² + log σ²), σ² = softplus(α)+eps per channel."
-    if mu.shape[2] > f_t.shape[2]: raise ValueError(f"mean {tuple(mu.shape)} is larger than the teacher feature {tuple(f_t.shape)}: pool the student feature before the regressor")
+    if mu.shape[2] > f_t.shape[2]:
+        raise ValueError(f"mean {tuple(mu.shape)} is larger than the teacher feature {tuple(f_t.shape)}: pool the "
+                         "student feature before the regressor")
     f_t = _pool_to_smaller(f_t, mu)[0]
-    if mu.shape != f_t.shape: raise ValueError(f"predicted mean {tuple(mu.shape)} and teacher feature {tuple(f_t.shape)} differ in shape")
-    if log_scale.shape != (f_t.shape[1],): raise ValueError(f"log_scale has shape {tuple(log_scale.shape)}, expected one value per teacher channel ({f_t.shape[1]},)")
+    if mu.shape != f_t.shape:
+        raise ValueError(f"predicted mean {tuple(mu.shape)} and teacher feature {tuple(f_t.shape)} differ in shape")
+    if log_scale.shape != (f_t.shape[1],):
+        raise ValueError(f"log_scale has shape {tuple(log_scale.shape)}, expected one value per teacher channel "
+                         f"({f_t.shape[1]},)")
     var = (F.softplus(log_scale) + eps).view(1, -1, *[1] * (f_t.dim() - 2))
     return 0.5 * ((mu - f_t) ** 2 / var + var.log()).mean()
 
@@ -172,7 +198,9 @@ def ab(f_s:torch.Tensor, # student pre-ReLU feature after the connector, B×C×H
        f_t:torch.Tensor, # teacher pre-ReLU feature, same shape
        margin:float=1.0): # margin m around the activation boundary
     "Activation-boundary loss for one layer, scaled as RepDistiller: summed alternative-L2 / B · 3/1000."
-    if f_s.shape != f_t.shape: raise ValueError(f"student feature {tuple(f_s.shape)} and teacher feature {tuple(f_t.shape)} differ in shape (the connector must map to the teacher's shape)")
+    if f_s.shape != f_t.shape:
+        raise ValueError(f"student feature {tuple(f_s.shape)} and teacher feature {tuple(f_t.shape)} differ in shape "
+                         "(the connector must map to the teacher's shape)")
     on = f_t > 0
     l = (f_s + margin) ** 2 * ((f_s > -margin) & ~on) + (f_s - margin) ** 2 * ((f_s <= margin) & on)
     return l.sum() / f_s.shape[0] / 1000 * 3
@@ -183,7 +211,9 @@ def ft(factor_s:torch.Tensor, # translator output (student factor), B×C×H×W
        p1:int=2, # power applied before the channel mean
        p2:int=1): # distance: 1 → mean absolute difference
     "Factor-transfer loss as RepDistiller: mean |φ(s) − φ(t)|^p2, φ = L2-normalised channel-mean of f^p1."
-    if factor_s.dim() != 4 or factor_t.dim() != 4 or factor_s.shape[0] != factor_t.shape[0]: raise ValueError(f"factors must be B×C×H×W with one batch size, got {tuple(factor_s.shape)} and {tuple(factor_t.shape)}")
+    if factor_s.dim() != 4 or factor_t.dim() != 4 or factor_s.shape[0] != factor_t.shape[0]:
+        raise ValueError(f"factors must be B×C×H×W with one batch size, got {tuple(factor_s.shape)} and "
+                         f"{tuple(factor_t.shape)}")
     factor_s, factor_t = _pool_to_smaller(factor_s, factor_t)
     phi = lambda f: F.normalize(f.pow(p1).mean(1).view(f.shape[0], -1))
     d = phi(factor_s) - phi(factor_t)
@@ -193,7 +223,8 @@ def ft(factor_s:torch.Tensor, # translator output (student factor), B×C×H×W
 def fsp_matrix(f1:torch.Tensor, # earlier feature map, B×C1×H×W
                f2:torch.Tensor): # later feature map, B×C2×H'×W'
     "FSP Gram matrix B×C1×C2 between two maps (larger pooled to the smaller), averaged over positions."
-    if f1.dim() != 4 or f2.dim() != 4 or f1.shape[0] != f2.shape[0]: raise ValueError(f"FSP needs two B×C×H×W maps with one batch size, got {tuple(f1.shape)} and {tuple(f2.shape)}")
+    if f1.dim() != 4 or f2.dim() != 4 or f1.shape[0] != f2.shape[0]:
+        raise ValueError(f"FSP needs two B×C×H×W maps with one batch size, got {tuple(f1.shape)} and {tuple(f2.shape)}")
     f1, f2 = _pool_to_smaller(f1, f2)
     a, b = f1.flatten(2), f2.flatten(2)
     return a @ b.transpose(1, 2) / a.shape[2]
@@ -201,9 +232,13 @@ def fsp_matrix(f1:torch.Tensor, # earlier feature map, B×C1×H×W
 def fsp(feats_s:list, # student feature maps, in depth order (consecutive pairs are compared)
         feats_t:list): # teacher feature maps, same number and same channel counts
     "FSP loss: Σ over consecutive pairs of mean((G_s − G_t)²)."
-    if len(feats_s) != len(feats_t) or len(feats_s) < 2: raise ValueError(f"FSP needs the same number (≥ 2) of student and teacher maps, got {len(feats_s)} and {len(feats_t)}")
+    if len(feats_s) != len(feats_t) or len(feats_s) < 2:
+        raise ValueError(f"FSP needs the same number (≥ 2) of student and teacher maps, got {len(feats_s)} and "
+                         f"{len(feats_t)}")
     for i, (s, t) in enumerate(zip(feats_s, feats_t)):
-        if s.shape[1] != t.shape[1]: raise ValueError(f"FSP needs matching channel counts: student map {i} has shape {tuple(s.shape)}, teacher map {i} {tuple(t.shape)}")
+        if s.shape[1] != t.shape[1]:
+            raise ValueError(f"FSP needs matching channel counts: student map {i} has shape {tuple(s.shape)}, teacher "
+                             f"map {i} {tuple(t.shape)}")
     return sum((fsp_matrix(s1, s2) - fsp_matrix(t1, t2)).pow(2).mean()
                for s1, s2, t1, t2 in zip(feats_s, feats_s[1:], feats_t, feats_t[1:]))
 
@@ -212,7 +247,8 @@ def crd_nce(x:torch.Tensor, # memory scores B×(K+1): positive first, then K neg
             n_data:int, # N, the size of the memory bank (training set)
             eps:float=1e-7): # RepDistiller's constant
     "CRD's NCE loss: −(Σ log D(positive) + Σ log(1 − D(negatives))) / B with noise density 1/N."
-    if x.dim() != 2 or x.shape[1] < 2: raise ValueError(f"scores must be B×(K+1) with K ≥ 1 negatives, got {tuple(x.shape)}")
+    if x.dim() != 2 or x.shape[1] < 2:
+        raise ValueError(f"scores must be B×(K+1) with K ≥ 1 negatives, got {tuple(x.shape)}")
     if n_data <= 0: raise ValueError(f"n_data must be positive, got {n_data}")
     kpn = (x.shape[1] - 1) / n_data
     log_d1 = (x[:, 0] / (x[:, 0] + kpn + eps)).log()
@@ -222,14 +258,16 @@ def crd_nce(x:torch.Tensor, # memory scores B×(K+1): positive first, then K neg
 # %% ../../nbs/03_distill_functional.ipynb #c054
 def sskd_sim(z:torch.Tensor): # embeddings of 4B views, interleaved [orig, rot90, rot180, rot270] per image, 4B×D
     "Cosine similarity of each rotated view (3B rows, in order) to each original (B columns)."
-    if z.dim() != 2 or z.shape[0] % 4: raise ValueError(f"SSKD needs 4B×D embeddings (four rotations per image), got {tuple(z.shape)}")
+    if z.dim() != 2 or z.shape[0] % 4:
+        raise ValueError(f"SSKD needs 4B×D embeddings (four rotations per image), got {tuple(z.shape)}")
     v = z.view(-1, 4, z.shape[1])
     return F.cosine_similarity(v[:, 1:].reshape(-1, 1, z.shape[1]), v[:, 0].unsqueeze(0), dim=2)
 
 def keep_ranked(scores:torch.Tensor, # the teacher's scores, N×K (similarities or logits)
                 true_idx:torch.Tensor, # the true column of each row, N
                 ratio:float): # fraction of the wrong rows to keep (1 keeps all)
-    "Rows SSKD distils, in order: every row whose true column the teacher ranks first, plus `ratio` of the others, best-ranked first."
+    """Rows SSKD distils, in order: every row whose true column the teacher ranks first, plus `ratio` of the others,
+    best-ranked first."""
     rank = (scores > scores.gather(1, true_idx[:, None])).sum(1)    # 0 where the teacher ranks the true column first
     n_wrong = int((rank > 0).sum())
     return rank.argsort(stable=True)[:len(rank) - n_wrong + int(n_wrong * ratio)].sort().values
@@ -238,8 +276,10 @@ def sskd(z_s:torch.Tensor, # student projection-head embeddings, 4B×D
          z_t:torch.Tensor, # teacher projection-head embeddings, 4B×D'
          T:float=0.5, # temperature τ
          ratio:float=0.75): # fraction of the teacher's wrong rows to keep (1 keeps all)
-    "SSKD's self-supervision term: τ²·batchmean KL between teacher and student rotated-vs-original similarities, on ranked rows."
-    if z_s.shape[0] != z_t.shape[0]: raise ValueError(f"student {tuple(z_s.shape)} and teacher {tuple(z_t.shape)} embed different numbers of views")
+    """SSKD's self-supervision term: τ²·batchmean KL between teacher and student rotated-vs-original similarities, on
+    ranked rows."""
+    if z_s.shape[0] != z_t.shape[0]:
+        raise ValueError(f"student {tuple(z_s.shape)} and teacher {tuple(z_t.shape)} embed different numbers of views")
     s, t = sskd_sim(z_s), sskd_sim(z_t)
     keep = keep_ranked(t, torch.arange(t.shape[1], device=t.device).repeat_interleave(3), ratio)
     return F.kl_div(F.log_softmax(s[keep] / T, 1), F.softmax(t[keep] / T, 1), reduction="batchmean") * T ** 2
@@ -257,8 +297,11 @@ def overhaul(f_s:torch.Tensor, # student pre-ReLU feature after the connector, B
              f_t:torch.Tensor, # teacher pre-ReLU feature, same shape
              margin:torch.Tensor): # per-channel margin from `oh_margin`, C
     "OH partial L2 to the margin-clamped teacher, summed over elements, / B / 1000 (the authors' scaling)."
-    if f_s.shape != f_t.shape: raise ValueError(f"student feature {tuple(f_s.shape)} and teacher feature {tuple(f_t.shape)} differ in shape (the connector must map to the teacher's shape)")
-    if margin.numel() != f_t.shape[1]: raise ValueError(f"margin has {margin.numel()} values, expected one per teacher channel ({f_t.shape[1]})")
+    if f_s.shape != f_t.shape:
+        raise ValueError(f"student feature {tuple(f_s.shape)} and teacher feature {tuple(f_t.shape)} differ in shape "
+                         "(the connector must map to the teacher's shape)")
+    if margin.numel() != f_t.shape[1]:
+        raise ValueError(f"margin has {margin.numel()} values, expected one per teacher channel ({f_t.shape[1]})")
     t = torch.max(f_t, margin.reshape(1, -1, *[1] * (f_t.dim() - 2)).to(f_t))
     return ((f_s - t) ** 2 * ((f_s > t) | (t > 0))).sum() / f_s.shape[0] / 1000
 
@@ -266,7 +309,8 @@ def overhaul(f_s:torch.Tensor, # student pre-ReLU feature after the connector, B
 def standardize_logits(z:torch.Tensor, # logits, B×K
                        eps:float=1e-7) -> torch.Tensor:
     "Z-score each row: (z − row mean) / (row std + eps), the std with Bessel's correction (logit standardisation)."
-    if z.dim() != 2 or z.shape[1] < 2: raise ValueError(f"logit standardisation needs B×K logits with K ≥ 2, got {tuple(z.shape)}")
+    if z.dim() != 2 or z.shape[1] < 2:
+        raise ValueError(f"logit standardisation needs B×K logits with K ≥ 2, got {tuple(z.shape)}")
     return (z - z.mean(1, keepdim=True)) / (z.std(1, keepdim=True) + eps)
 
 # %% ../../nbs/03_distill_functional.ipynb #c058e
@@ -282,7 +326,9 @@ def dist(s_logits:torch.Tensor, # student logits, B×K
          beta:float=1.0, # weight of the inter-class (per image) relation
          gamma:float=1.0): # weight of the intra-class (per class, over the batch) relation
     "DIST: T²·(β·(1 − mean inter-class Pearson) + γ·(1 − mean intra-class Pearson)) of softmax(z / T)."
-    if s_logits.shape != t_logits.shape: raise ValueError(f"student logits {tuple(s_logits.shape)} and teacher logits {tuple(t_logits.shape)} differ in shape")
+    if s_logits.shape != t_logits.shape:
+        raise ValueError(f"student logits {tuple(s_logits.shape)} and teacher logits {tuple(t_logits.shape)} differ in "
+                         "shape")
     if T <= 0: raise ValueError(f"temperature T must be positive, got {T}")
     if s_logits.shape[0] < 2: raise ValueError("DIST's intra-class relation needs a batch of at least 2 images")
     y_s, y_t = F.softmax(s_logits / T, 1), F.softmax(t_logits / T, 1)

@@ -14,16 +14,18 @@ __all__ = ['DKD', 'DIST']
 
 # %% ../../nbs/03c_distill_logits.ipynb #m8b
 class DKD(Distiller):
-    "Decoupled KD (mdistiller defaults: CE 1, α 1, β 8, T 4, DKD term ramped in linearly over the first `warmup` epochs)."
-    def __init__(self, student=None, teacher=None, alpha:float=1.0, beta:float=8.0, T:float=4.0, ce_weight:float=1.0, warmup:int=20,
-                 standardize:bool=False): # logit standardisation: z-scored logits before the softmax
+    """Decoupled KD (mdistiller defaults: CE 1, α 1, β 8, T 4, DKD term ramped in linearly over the first `warmup`
+    epochs)."""
+    def __init__(self, student=None, teacher=None, alpha:float=1.0, beta:float=8.0, T:float=4.0, ce_weight:float=1.0,
+                 warmup:int=20, standardize:bool=False): # logit standardisation: z-scored logits before the softmax
         super().__init__(student, teacher)
         self.alpha, self.beta, self.T, self.ce_weight, self.warmup, self.ramp = alpha, beta, T, ce_weight, warmup, 1.0
         self.standardize = standardize
     def on_epoch_start(self, epoch, epochs): self.ramp = min(epoch / self.warmup, 1.0) if self.warmup else 1.0
     def terms(self, s_feats, s_logits, t_feats, t_logits, targets, s_embed=None, t_embed=None):
         return {"student_ce": self.ce_weight * F.cross_entropy(s_logits, targets),
-                "dkd": self.ramp * functional.dkd(s_logits, t_logits, targets, self.alpha, self.beta, self.T, standardize=self.standardize)}
+                "dkd": self.ramp * functional.dkd(s_logits, t_logits, targets, self.alpha, self.beta,
+                                                  self.T, standardize=self.standardize)}
 
 # %% ../../nbs/03c_distill_logits.ipynb #m8e
 class DIST(Distiller):

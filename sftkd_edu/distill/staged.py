@@ -18,7 +18,8 @@ __all__ = ['PreReLU', 'model_name', 'AB', 'OH', 'Paraphraser', 'FT', 'FSP', 'CRD
 
 # %% ../../nbs/03d_distill_staged.ipynb #c010
 class PreReLU:
-    "Pre-ReLU stage features of a `StagedNet` (AB and OH distil these), read by hooks on each stage's final ReLU module."
+    """Pre-ReLU stage features of a `StagedNet` (AB and OH distil these), read by hooks on each stage's final ReLU
+    module."""
     def __init__(self, model, image_size:int=32):
         self.model = model
         self.relus = [([m for m in st.modules() if isinstance(m, nn.ReLU)] or [None])[-1] for st in model.stages]
@@ -36,20 +37,24 @@ class PreReLU:
         return [vals[i] if self.use[i] else f for i, f in enumerate(feats)], e, logits
     @torch.no_grad()
     def _check(self, image_size):
-        "Keep a hook only where ReLU(captured) is exactly the stage output; use an unrectified output itself; else refuse."
+        """Keep a hook only where ReLU(captured) is exactly the stage output; use an unrectified output itself; else
+        refuse."""
         p = next(self.model.parameters())
-        x = torch.randn(2, in_chans_of(self.model), image_size, image_size, generator=torch.Generator().manual_seed(0)).to(p.device)
+        x = torch.randn(2, in_chans_of(self.model), image_size, image_size,
+                        generator=torch.Generator().manual_seed(0)).to(p.device)
         with eval_mode(self.model): pre, outs = self(x)[0], self.model.forward_all(x)[0]
         for i, (a, o) in enumerate(zip(pre, outs)):
             if self.use[i] and a.shape == o.shape and torch.equal(F.relu(a), o): continue
             # not rectified: the output is the pre-activation
             if (o < 0).any(): self.use[i] = False; continue
-            raise ValueError(f"cannot find the pre-ReLU features of stage {i} of {model_name(self.model)}: its output is rectified, "
+            raise ValueError(f"cannot find the pre-ReLU features of stage {i} of {model_name(self.model)}: its output "
+                             "is rectified, "
                              "but not by a ReLU module at its end (AB and OH need the values before that ReLU)")
     def bn_before_relu(self, i:int):
         "The BatchNorm feeding stage `i`'s final ReLU (outside shortcuts), or None where there is none to read."
         if not self.use[i]: return None
-        bns = [m for n, m in self.model.stages[i].named_modules() if isinstance(m, nn.BatchNorm2d) and "downsample" not in n and "shortcut" not in n]
+        bns = [m for n, m in self.model.stages[i].named_modules() if isinstance(m, nn.BatchNorm2d)
+               and "downsample" not in n and "shortcut" not in n]
         return bns[-1] if bns else None
 
 def model_name(m): return getattr(m, "name", "") or type(m).__name__
@@ -68,15 +73,18 @@ class _InitPhase:
         return min(max(1, round(epochs * self.init_fraction)), epochs - 1)
     def on_fit_start(self, data, epochs):
         if self.n_init(epochs) >= epochs:
-            raise ValueError(f"{type(self).__name__}: init_epochs={self.n_init(epochs)} leaves none of the {epochs} epochs for training; "
+            raise ValueError(f"{type(self).__name__}: init_epochs={self.n_init(epochs)} leaves none of the {epochs} "
+                             "epochs for training; "
                              "pass a smaller init_epochs (0 skips the init phase)")
     def on_epoch_start(self, epoch, epochs): self.in_init = epoch <= self.n_init(epochs)
 
 def _same_resolution(method, student, teacher, pairs, s, t):
     for j, i in pairs:
         if s[j][1:] != t[i][1:]:
-            raise ValueError(f"{method} cannot pair {model_name(student)} with {model_name(teacher)}: student stage {j} is "
-                             f"{s[j][1]}×{s[j][2]} but teacher stage {i} is {t[i][1]}×{t[i][2]}, and its 1×1 connector keeps the resolution")
+            raise ValueError(f"{method} cannot pair {model_name(student)} with {model_name(teacher)}: student stage "
+                             f"{j} is "
+                             f"{s[j][1]}×{s[j][2]} but teacher stage {i} is {t[i][1]}×{t[i][2]}, and its 1×1 connector "
+                             "keeps the resolution")
 
 def _connector(cs, ct):
     "1×1 conv + BN from student to teacher channels (AB's and OH's connector), conv initialised N(0, 2/(k²·C_out))."
@@ -85,7 +93,8 @@ def _connector(cs, ct):
     return nn.Sequential(conv, nn.BatchNorm2d(ct))
 
 class _PreReLUMethod(FeatureDistiller):
-    "A feature method on pre-ReLU features: `forward` reads them with `PreReLU` taps and passes them to `terms` as the features."
+    """A feature method on pre-ReLU features: `forward` reads them with `PreReLU` taps and passes them to `terms` as the
+    features."""
     def _taps(self, student, teacher, image_size, method):
         self.pairs, s, t = stage_pairs(student, teacher, image_size)
         _same_resolution(method, student, teacher, self.pairs, s, t)
@@ -100,7 +109,8 @@ class _PreReLUMethod(FeatureDistiller):
 
 # %% ../../nbs/03d_distill_staged.ipynb #c014
 class AB(_InitPhase, _PreReLUMethod):
-    "Activation boundaries: in the init phase student + 1×1 connectors learn the boundary loss alone; afterwards CE (+ KD)."
+    """Activation boundaries: in the init phase student + 1×1 connectors learn the boundary loss alone; afterwards CE (+
+    KD)."""
     term = "ab"
     def __init__(self, student, teacher, image_size:int=32, margin:float=1.0,
                  init_epochs:int|None=None, # init-phase epochs (None: 30/270 of the run, at least one)
@@ -113,22 +123,26 @@ class AB(_InitPhase, _PreReLUMethod):
         self.stage_weights, self.margin = [2.0 ** (k - n + 1) for k in range(n)], margin
         self._set_init(init_epochs)
     def loss(self, s_feats, t_feats, s_embed, t_embed):
-        return sum(w * functional.ab(c(s_feats[j]), t_feats[i], self.margin) for (j, i), c, w in zip(self.pairs, self.connectors, self.stage_weights))
+        return sum(w * functional.ab(c(s_feats[j]), t_feats[i], self.margin)
+                   for (j, i), c, w in zip(self.pairs, self.connectors, self.stage_weights))
     def terms(self, s_feats, s_logits, t_feats, t_logits, targets, s_embed=None, t_embed=None):
         if self.in_init: return {"ab": self.weight * self.loss(s_feats, t_feats, s_embed, t_embed)}
         return self.ce_kd(s_logits, t_logits, targets)
 
 class OH(_PreReLUMethod):
-    "Overhaul of feature distillation: connectors + partial L2 to the margin-clamped pre-ReLU teacher on every stage, halved per stage back from the last."
+    """Overhaul of feature distillation: connectors + partial L2 to the margin-clamped pre-ReLU teacher on every stage,
+    halved per stage back from the last."""
     term = "oh"
-    def __init__(self, student, teacher, image_size:int=32, weight:float=1.0, ce_weight:float=1.0, kd_weight:float=0.0, T:float=4.0):
+    def __init__(self, student, teacher, image_size:int=32, weight:float=1.0, ce_weight:float=1.0, kd_weight:float=0.0,
+                 T:float=4.0):
         super().__init__(student, teacher, weight, ce_weight, kd_weight, T)
         s, t = self._taps(student, teacher, image_size, "oh")
         self.connectors = nn.ModuleList([_connector(s[j][0], t[i][0]) for j, i in self.pairs])
         for k, (j, i) in enumerate(self.pairs):
             # the authors' margin from the BN's γ, β; without one, from the first batch's statistics
             bn = self.t_tap.bn_before_relu(i)
-            self.register_buffer(f"margin{k}", functional.oh_margin(bn.weight, bn.bias) if bn is not None else torch.empty(0))
+            self.register_buffer(f"margin{k}", functional.oh_margin(bn.weight, bn.bias) if bn is not None
+                                 else torch.empty(0))
     def loss(self, s_feats, t_feats, s_embed, t_embed):
         n, total = len(self.pairs), 0
         for k, ((j, i), c) in enumerate(zip(self.pairs, self.connectors)):
@@ -141,27 +155,34 @@ class OH(_PreReLUMethod):
 
 # %% ../../nbs/03d_distill_staged.ipynb #c017
 def _leaky_convs(chans, conv=nn.Conv2d, bn=False):
-    "3×3 convs (stride 1, padding 1) through `chans`, each followed by (BN and) LeakyReLU(0.1), as RepDistiller's FT modules."
+    """3×3 convs (stride 1, padding 1) through `chans`, each followed by (BN and) LeakyReLU(0.1), as RepDistiller's FT
+    modules."""
     layers = []
-    for a, b in zip(chans, chans[1:]): layers += [conv(a, b, 3, 1, 1), *([nn.BatchNorm2d(b)] if bn else []), nn.LeakyReLU(0.1)]
+    for a, b in zip(chans, chans[1:]):
+        layers += [conv(a, b, 3, 1, 1), *([nn.BatchNorm2d(b)] if bn else []), nn.LeakyReLU(0.1)]
     return nn.Sequential(*layers)
 
 class Paraphraser(nn.Module):
-    "FT's teacher-side autoencoder on the last stage: `encoder` gives the factor (rate × channels), `decoder` reconstructs."
+    """FT's teacher-side autoencoder on the last stage: `encoder` gives the factor (rate × channels), `decoder`
+    reconstructs."""
     def __init__(self, c:int, rate:float=0.5, use_bn:bool=False):
         super().__init__(); f = int(c * rate)
-        self.encoder, self.decoder = _leaky_convs([c, c, f, f], bn=use_bn), _leaky_convs([f, f, c, c], nn.ConvTranspose2d, bn=use_bn)
+        self.encoder, self.decoder = _leaky_convs([c, c, f, f],
+                                                  bn=use_bn), _leaky_convs([f, f, c, c], nn.ConvTranspose2d, bn=use_bn)
     def forward(self, x): return self.decoder(self.encoder(x))
 
 class FT(_InitPhase, FeatureDistiller):
-    "Factor transfer: init phase trains the paraphraser to reconstruct the teacher's last stage; then a translator matches its factor (CE + 200·FT)."
+    """Factor transfer: init phase trains the paraphraser to reconstruct the teacher's last stage; then a translator
+    matches its factor (CE + 200·FT)."""
     term = "ft"
-    def __init__(self, student, teacher, image_size:int=32, rate:float=0.5, p1:int=2, p2:int=1, init_epochs:int|None=None,
+    def __init__(self, student, teacher, image_size:int=32, rate:float=0.5, p1:int=2, p2:int=1,
+                 init_epochs:int|None=None,
                  paraphraser_bn:bool=False, # BN in the paraphraser (RepDistiller's `use_bn`, off by default there too)
                  weight:float=200.0, ce_weight:float=1.0, kd_weight:float=0.0, T:float=4.0):
         super().__init__(student, teacher, weight, ce_weight, kd_weight, T)
         cs, ct = stage_shapes(student, image_size)[-1][0], stage_shapes(teacher, image_size)[-1][0]
-        self.paraphraser, self.translator = Paraphraser(ct, rate, paraphraser_bn), _leaky_convs([cs, cs, int(ct * rate), int(ct * rate)], bn=True)
+        self.paraphraser, self.translator = (Paraphraser(ct, rate, paraphraser_bn),
+                                             _leaky_convs([cs, cs, int(ct * rate), int(ct * rate)], bn=True))
         self.p1, self.p2 = p1, p2
         self._set_init(init_epochs)
     def forward(self, x, y, idx=None):
@@ -183,16 +204,23 @@ def _maps(model, x):
 @torch.no_grad()
 def _map_channels(model, image_size):
     p = next(model.parameters())
-    with eval_mode(model): return [m.shape[1] for m in _maps(model, torch.zeros(1, in_chans_of(model), image_size, image_size, device=p.device))[0]]
+    with eval_mode(model):
+        return [m.shape[1]
+                for m in _maps(model, torch.zeros(1, in_chans_of(model), image_size, image_size, device=p.device))[0]]
 
 class FSP(_InitPhase, FeatureDistiller):
-    "Flow of solution procedure: init phase trains the student on the FSP matrices of consecutive maps (stem + stages); then CE (+ KD)."
+    """Flow of solution procedure: init phase trains the student on the FSP matrices of consecutive maps (stem +
+    stages); then CE (+ KD)."""
     term = "fsp"
-    def __init__(self, student, teacher, image_size:int=32, init_epochs:int|None=None, weight:float=1.0, ce_weight:float=1.0, kd_weight:float=0.0, T:float=4.0):
+    def __init__(self, student, teacher, image_size:int=32, init_epochs:int|None=None, weight:float=1.0,
+                 ce_weight:float=1.0, kd_weight:float=0.0, T:float=4.0):
         super().__init__(student, teacher, weight, ce_weight, kd_weight, T)
         cs, ct = _map_channels(student, image_size), _map_channels(teacher, image_size)
-        if cs != ct: raise ValueError(f"fsp cannot pair {model_name(student)} with {model_name(teacher)}: FSP compares Gram matrices of "
-                                      f"consecutive maps, which needs the same channel counts, but the student's maps have {cs} and the teacher's {ct}")
+        if cs != ct:
+            raise ValueError(f"fsp cannot pair {model_name(student)} with {model_name(teacher)}: FSP compares Gram "
+                             "matrices of "
+                                      "consecutive maps, which needs the same channel counts, but the student's maps "
+                                      f"have {cs} and the teacher's {ct}")
         self._set_init(init_epochs)
     def forward(self, x, y, idx=None):
         if not self.in_init: return super().forward(x, y, idx)
@@ -209,26 +237,32 @@ class FSP(_InitPhase, FeatureDistiller):
 def _train_labels(ds):
     for attr in ("labels", "targets"):
         if hasattr(ds, attr): return torch.as_tensor(getattr(ds, attr)).long().flatten()
-    raise ValueError(f"CRD needs the training labels of {type(ds).__name__}: give it a `labels` or `targets` attribute, or pass train_labels=")
+    raise ValueError(f"CRD needs the training labels of {type(ds).__name__}: give it a `labels` or `targets` "
+                     "attribute, or pass train_labels=")
 
 from ..runtime import dist_world, all_gather_cat   # DDP: what CRD keeps global
 
 class CRD(FeatureDistiller):
-    "Contrastive representation distillation: 128-d embeddings, a memory bank per network, K class-aware negatives, NCE (CRD weight 0.8)."
+    """Contrastive representation distillation: 128-d embeddings, a memory bank per network, K class-aware negatives,
+    NCE (CRD weight 0.8)."""
     term, needs_index = "crd", True
-    def __init__(self, student, teacher, image_size:int=32, feat_dim:int=128, nce_k:int=16384, nce_t:float=0.07, nce_m:float=0.5,
-                 train_labels=None, # labels of the training set (None: `fit` supplies them)
+    def __init__(self, student, teacher, image_size:int=32, feat_dim:int=128, nce_k:int=16384, nce_t:float=0.07,
+                 nce_m:float=0.5, train_labels=None, # labels of the training set (None: `fit` supplies them)
                  weight:float=0.8, ce_weight:float=1.0, kd_weight:float=0.0, T:float=4.0):
         super().__init__(student, teacher, weight, ce_weight, kd_weight, T)
-        if not (isinstance(nce_k, int) and nce_k >= 1): raise ValueError(f"nce_k (negatives per sample) must be an int ≥ 1, got {nce_k!r}")
-        self.embed_s, self.embed_t = nn.Linear(embed_dim(student, image_size), feat_dim), nn.Linear(embed_dim(teacher, image_size), feat_dim)
+        if not (isinstance(nce_k, int) and nce_k >= 1):
+            raise ValueError(f"nce_k (negatives per sample) must be an int ≥ 1, got {nce_k!r}")
+        self.embed_s, self.embed_t = nn.Linear(embed_dim(student, image_size),
+                                               feat_dim), nn.Linear(embed_dim(teacher, image_size), feat_dim)
         self.feat_dim, self.nce_k, self.nce_t, self.nce_m = feat_dim, nce_k, nce_t, nce_m
-        for b in ("memory_s", "memory_t", "labels", "order", "starts", "counts", "Z"): self.register_buffer(b, torch.empty(0))
+        for b in ("memory_s", "memory_t", "labels", "order", "starts", "counts", "Z"):
+            self.register_buffer(b, torch.empty(0))
         if train_labels is not None: self.init_memory(train_labels)
     def init_memory(self, labels):
         "Fresh memory banks (uniform in ±1/√(d/3), as RepDistiller) for a training set with these labels."
         labels = torch.as_tensor(labels).long().flatten()
-        if len(labels.unique()) < 2: raise ValueError("CRD draws its negatives from other classes: the training set needs at least 2 classes")
+        if len(labels.unique()) < 2:
+            raise ValueError("CRD draws its negatives from other classes: the training set needs at least 2 classes")
         stdv = 1 / math.sqrt(self.feat_dim / 3)
         self.memory_s, self.memory_t = [torch.rand(len(labels), self.feat_dim) * 2 * stdv - stdv for _ in range(2)]
         self.labels, self.order = labels, labels.argsort(stable=True)
@@ -243,16 +277,21 @@ class CRD(FeatureDistiller):
         u = (torch.rand(len(y), self.nce_k, device=y.device) * (len(self.labels) - n_c)).long()
         return self.order[torch.where(u < st, u, u + n_c)]
     def terms(self, s_feats, s_logits, t_feats, t_logits, targets, s_embed=None, t_embed=None, idx=None):
-        return {**self.ce_kd(s_logits, t_logits, targets), "crd": self.weight * self.contrast(s_embed, t_embed, targets, idx)}
+        return {**self.ce_kd(s_logits, t_logits, targets),
+                "crd": self.weight * self.contrast(s_embed, t_embed, targets, idx)}
     def contrast(self, s_embed, t_embed, targets, idx):
         "Both NCE losses for a batch, then the momentum update of the two memory banks at `idx`."
-        if idx is None: raise ValueError("CRD needs each sample's training-set index: train it with `fit`, or pass idx=")
-        if self.memory_s.numel() == 0: raise ValueError("CRD's memory bank is empty: train it with `fit`, or pass train_labels=")
-        if int(idx.max()) >= len(self.labels): raise ValueError(f"sample index {int(idx.max())} outside CRD's memory bank of {len(self.labels)}")
+        if idx is None:
+            raise ValueError("CRD needs each sample's training-set index: train it with `fit`, or pass idx=")
+        if self.memory_s.numel() == 0:
+            raise ValueError("CRD's memory bank is empty: train it with `fit`, or pass train_labels=")
+        if int(idx.max()) >= len(self.labels):
+            raise ValueError(f"sample index {int(idx.max())} outside CRD's memory bank of {len(self.labels)}")
         v_s, v_t = F.normalize(self.embed_s(s_embed)), F.normalize(self.embed_t(t_embed))
         # under DDP every process draws the global batch's negatives and keeps its rows, as one process would
         ws = dist_world()
-        neg = self.negatives(all_gather_cat(targets, ws[1]))[ws[0] * len(idx):(ws[0] + 1) * len(idx)] if ws else self.negatives(targets)
+        neg = (self.negatives(all_gather_cat(targets, ws[1]))[ws[0] * len(idx):(ws[0] + 1) * len(idx)] if ws
+               else self.negatives(targets))
         cand = torch.cat([idx[:, None], neg], 1)                              # B×(K+1): the positive first
         # student embedding vs the teacher's memory
         out_s = torch.exp((v_s @ self.memory_t.T).gather(1, cand) / self.nce_t)
@@ -268,14 +307,17 @@ class CRD(FeatureDistiller):
         with torch.no_grad():   # out of place: the scores above still need the old banks for backward
             # every process's bank takes the whole batch
             if ws: idx, v_s, v_t = (all_gather_cat(t, ws[1]) for t in (idx, v_s, v_t))
-            self.memory_s = self.memory_s.index_copy(0, idx, F.normalize(self.memory_s[idx] * self.nce_m + v_s * (1 - self.nce_m)))
-            self.memory_t = self.memory_t.index_copy(0, idx, F.normalize(self.memory_t[idx] * self.nce_m + v_t * (1 - self.nce_m)))
+            self.memory_s = self.memory_s.index_copy(
+                0, idx, F.normalize(self.memory_s[idx] * self.nce_m + v_s * (1 - self.nce_m)))
+            self.memory_t = self.memory_t.index_copy(
+                0, idx, F.normalize(self.memory_t[idx] * self.nce_m + v_t * (1 - self.nce_m)))
         return loss
 
 # %% ../../nbs/03d_distill_staged.ipynb #c023
 def rotations(x:torch.Tensor):
     "The 4B views SSKD uses: every image at 0°, 90°, 180°, 270°, interleaved image by image."
-    if x.shape[-1] != x.shape[-2]: raise ValueError(f"SSKD rotates images by 90°: it needs square images, got {x.shape[-2]}×{x.shape[-1]}")
+    if x.shape[-1] != x.shape[-2]:
+        raise ValueError(f"SSKD rotates images by 90°: it needs square images, got {x.shape[-2]}×{x.shape[-1]}")
     return torch.stack([x.rot90(k, (-2, -1)) for k in range(4)], 1).flatten(0, 1)
 
 def _ss_head(d):
@@ -283,23 +325,28 @@ def _ss_head(d):
     return nn.Sequential(nn.Linear(d, d), nn.BatchNorm1d(d), nn.ReLU(inplace=True), nn.Linear(d, d))
 
 class SSKD(_InitPhase, Distiller):
-    "Self-supervision as knowledge: init phase trains the teacher's head on the rotation task; then CE, KD, KD on rotations and the SS term on 4B views."
+    """Self-supervision as knowledge: init phase trains the teacher's head on the rotation task; then CE, KD, KD on
+    rotations and the SS term on 4B views."""
     init_fraction = 60 / 300   # the authors: 60 epochs for the teacher's head, then 240 for the student
-    def __init__(self, student, teacher, image_size:int=32, T:float=4.0, tf_T:float=4.0, ss_T:float=0.5, ratio_tf:float=1.0, ratio_ss:float=0.75,
-                 ce_weight:float=0.1, kd_weight:float=0.9, tf_weight:float=2.7, ss_weight:float=10.0, init_epochs:int|None=None):
+    def __init__(self, student, teacher, image_size:int=32, T:float=4.0, tf_T:float=4.0, ss_T:float=0.5,
+                 ratio_tf:float=1.0, ratio_ss:float=0.75,
+                 ce_weight:float=0.1, kd_weight:float=0.9, tf_weight:float=2.7, ss_weight:float=10.0,
+                 init_epochs:int|None=None):
         super().__init__(student, teacher)
         self.head_s, self.head_t = _ss_head(embed_dim(student, image_size)), _ss_head(embed_dim(teacher, image_size))
         self.T, self.tf_T, self.ss_T, self.ratio_tf, self.ratio_ss = T, tf_T, ss_T, ratio_tf, ratio_ss
         self.ce_weight, self.kd_weight, self.tf_weight, self.ss_weight = ce_weight, kd_weight, tf_weight, ss_weight
         self._set_init(init_epochs)
-    def terms(self, *args, **kwargs): raise TypeError("SSKD works on four rotated views of each image: call it on the batch, sskd(x, y)")
+    def terms(self, *args, **kwargs):
+        raise TypeError("SSKD works on four rotated views of each image: call it on the batch, sskd(x, y)")
     def forward(self, x, y, idx=None):
         student, teacher = self._nets()
         v, B = rotations(x), x.shape[0]
         with torch.no_grad(): _, t_embed, t_logits = teacher.forward_all(v)
         if self.in_init:   # the teacher's head learns to find each rotated view's original
             self.head_t.train()
-            return {"ss_head": F.cross_entropy(functional.sskd_sim(self.head_t(t_embed)), torch.arange(B, device=x.device).repeat_interleave(3))}
+            return {"ss_head": F.cross_entropy(functional.sskd_sim(self.head_t(t_embed)),
+                                               torch.arange(B, device=x.device).repeat_interleave(3))}
         self.head_t.eval()
         with torch.no_grad(): z_t = self.head_t(t_embed)
         _, s_embed, s_logits = student.forward_all(v)
