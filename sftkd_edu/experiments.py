@@ -20,8 +20,9 @@ from .runner import (PARAM_RANGES, MAX_YAML_ALIASES, MAX_YAML_NODES, QUICK_PARAM
 from .teachers import (ASSISTANT_KD, SFTN_OPTIONS, TEACHER_REGISTRY, TEACHER_KINDS, SFTN_KINDS,
                                 FINETUNE_KINDS, ASSISTANT_KINDS, BASE_KINDS, KIND_OPTIONS, DEMO_SETTINGS, DEMO_KINDS,
                                 TeacherKind, LabelSmoothingCE, LogitMSE, lipschitz_bound, SoTeacherLoss,
-                                class_centroids, MCMIFineTune, teacher_objective, train_teacher, student_friendliness,
-                                demo_model, teacher_key, get_teacher)
+                                class_centroids, MCMIFineTune, check_kind_options, teacher_objective, train_teacher,
+                                student_friendliness, demo_model, teacher_key, data_options_of, teacher_config,
+                                get_teacher)
 from .recipes import (PAPER_METHODS, PRESETS, STUDY_RECIPES, BENCH_REGIME, BENCH_RECIPES,
                                WHICH_TEACHER_RECIPES, SFTN_BENCH_RECIPES, BENCH_METHODS, GAP_PAIRS, GAP_STRATEGIES,
                                ABLATION_LAM_KL, ABLATION_TAU, PAPER_LAM_KL_TAU, PAPER_GAP_PAIRS, PAPER_LIGHT_STUDENTS,

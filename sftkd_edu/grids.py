@@ -140,7 +140,7 @@ def _check_runs(src, grid, base) -> list:
 def _check_run_choices(run:dict, i:int):
     """ValueError unless a run's teacher kind, KD method and architectures exist and it sets no option of another
     teacher kind."""
-    from sftkd_edu.teachers import TEACHER_KINDS, SFTN_KINDS, SFTN_OPTIONS, KIND_OPTIONS
+    from sftkd_edu.teachers import TEACHER_KINDS, SFTN_KINDS, SFTN_OPTIONS, KIND_OPTIONS, check_kind_options
     from sftkd_edu.distill import list_methods
     from sftkd_edu.models import list_models
     kind, where = run.get("teacher_kind", "standard"), f"run {i} ({run.get('tags') or run.get('seed', '')})"
@@ -151,8 +151,8 @@ def _check_run_choices(run:dict, i:int):
     for k in ("teacher", "student", "assistant"):
         if isinstance(run.get(k), str) and run[k] not in list_models():
             raise ValueError(f"{where}: unknown {k} architecture {run[k]!r}; valid: {list_models()}")
-    bad = [s for s in run.get("students") or [] if s not in list_models()]
-    if bad: raise ValueError(f"{where}: unknown student architecture(s) {bad} in students; valid: {list_models()}")
+    try: check_kind_options(kind, run)
+    except ValueError as e: raise ValueError(f"{where}: {e}") from None
     # another kind's own option, set to something else than its default, would be recorded nowhere and change nothing
     foreign = sorted(k for other, opts in KIND_OPTIONS.items() if other != kind for k, d in opts.items() if k in run
                      and run[k] != d)

@@ -163,10 +163,10 @@ class TeacherFailed(RuntimeError):
 def run_trainings(plan:dict, # {name: Training}; a student's `teacher` names a teacher of the plan (or of `teachers`)
                   data:DataBundle, # what every training trains on (sent once to each worker)
                   jobs:int=2, # trainings at once, each in its own process; 1: one after another in this process
-                  threads:int|None=None, # threads each (None: `default_threads(jobs)`); fixed: same numbers any `jobs`
+                  threads:int|None=None, # torch threads per training (None: `default_threads(jobs)`)
                   progress:bool=True, # one bar for the plan (`PROGRESS_ENV`="lines": a line per epoch)
                   teachers:dict|None=None, # trained teachers by name, for the plan's students (not trained here)
-                  keep_errors:tuple=(), # errors ending only their training (students: `TeacherFailed`); others: all
+                  keep_errors:tuple=(), # exception types ending only their training (its students: `TeacherFailed`)
                   **fit_kw) -> dict: # `fit`'s arguments every training shares: lr, batch_size, seed, device, …
     """Run a plan of trainings, `jobs` at a time, each student after its teacher; `{name: TrainingResult or kept
     exception}` in the plan's order."""

@@ -17,9 +17,8 @@ __all__ = ['teacher_reports']
 def _record_data(p:dict):
     "The `DataBundle` a 07_experiment record's parameters describe (as the template loads it)."
     from sftkd_edu.data import load_dataset
-    opts = {**(dict(n_train=p["n_train"], n_test=p["n_test"], seed=p["seed"]) if p["dataset"] == "digits100" else {}),
-            **(p.get("data_options") or {})}
-    return load_dataset(p["dataset"], root=p.get("data_root") or None, **opts)
+    from sftkd_edu.teachers import data_options_of
+    return load_dataset(p["dataset"], root=p.get("data_root") or None, **data_options_of(p))
 
 def _teacher_report_job(grid_dir, key:str, p:dict, probe_epochs:int, T:float, device, threads:int) -> dict:
     """One teacher's report, from its cached weights and the data its run's parameters describe (a module function:

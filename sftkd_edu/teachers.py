@@ -27,8 +27,9 @@ from .records import load_record, save_record
 # %% auto #0
 __all__ = ['ASSISTANT_KD', 'SFTN_OPTIONS', 'TEACHER_REGISTRY', 'TEACHER_KINDS', 'SFTN_KINDS', 'FINETUNE_KINDS', 'ASSISTANT_KINDS',
            'BASE_KINDS', 'KIND_OPTIONS', 'DEMO_SETTINGS', 'DEMO_KINDS', 'TeacherKind', 'LabelSmoothingCE', 'LogitMSE',
-           'lipschitz_bound', 'SoTeacherLoss', 'class_centroids', 'MCMIFineTune', 'teacher_objective', 'train_teacher',
-           'student_friendliness', 'demo_model', 'teacher_key', 'get_teacher']
+           'lipschitz_bound', 'SoTeacherLoss', 'class_centroids', 'MCMIFineTune', 'check_kind_options',
+           'teacher_objective', 'train_teacher', 'student_friendliness', 'demo_model', 'teacher_key', 'data_options_of',
+           'teacher_config', 'get_teacher']
 
 # %% ../nbs/08a_teachers.ipynb #t001
 # TAKD's assistant learns by the benchmark's KD (T = 4, CE and KD weighted 1:1, the authors' λ = 0.5 up to scale)
@@ -197,6 +198,31 @@ BASE_KINDS = FINETUNE_KINDS + ASSISTANT_KINDS
 KIND_OPTIONS = {k: dict(s.options) for k, s in TEACHER_REGISTRY.items() if s.options}   # each kind's own options
 _KIND_OF_OPTION = {k: kind for kind, d in KIND_OPTIONS.items() for k in d}
 
+# %% ../nbs/08a_teachers.ipynb #t001r4
+def check_kind_options(kind:str, # one of `TEACHER_KINDS`
+                       options:dict) -> dict: # the run's settings (other keys are ignored)
+    "The kind's own options with their defaults filled in; ValueError naming a bad value and the valid ones."
+    from sftkd_edu.models import list_models
+    from sftkd_edu.sftn_multi import STUDENT_MODES
+    _check_kind(kind)
+    spec = TEACHER_REGISTRY[kind]
+    own = {k: options.get(k, v) for k, v in spec.options.items()}
+    if not spec.multi: return own
+    s, mode, w = own["students"], own["student_mode"], own["student_weights"]
+    if isinstance(s, str) or not isinstance(s, (list, tuple)) or not s:
+        raise ValueError(f"students must be a non-empty list of architectures, e.g. {KIND_OPTIONS[kind]['students']}; "
+                         f"got {s!r}")
+    bad = [a for a in s if a not in list_models()]
+    if bad: raise ValueError(f"unknown student architecture(s) {bad} in students; valid: {list_models()}")
+    twice = sorted({a for a in s if list(s).count(a) > 1})
+    if twice: raise ValueError(f"student(s) {twice} appear more than once in students {list(s)}")
+    if mode not in STUDENT_MODES: raise ValueError(f"student_mode must be one of {list(STUDENT_MODES)}, got {mode!r}")
+    ok = isinstance(w, (list, tuple)) and (not w or len(w) == len(s) and sum(w) > 0 and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 for v in w))
+    if not ok: raise ValueError(f"student_weights must be [] (equal) or {len(s)} numbers ≥ 0, not all 0, one per "
+                                f"student of {list(s)}; got {w!r}")
+    return own
+
 # %% ../nbs/08a_teachers.ipynb #t001s1c
 def teacher_objective(kind:str, # one of `TEACHER_KINDS`
                       model:StagedNet, # the teacher network
@@ -224,7 +250,7 @@ def teacher_objective(kind:str, # one of `TEACHER_KINDS`
                               **{**spec.options, **{k: v for k, v in options.items() if k in spec.options}})
     sftn_opts = {**SFTN_OPTIONS, **{k: v for k, v in options.items() if k in SFTN_OPTIONS}}
     if spec.multi:
-        own = {k: options.get(k, v) for k, v in spec.options.items()}
+        own = check_kind_options(kind, options)
         msftn = MultiSFTNTeacher(model, list(own["students"]), image_size=image_size, detach=spec.detach)
         return MultiSFTNObjective(msftn, mode=own["student_mode"], weights=list(own["student_weights"]) or None,
                                   seed=seed, **sftn_opts)
@@ -427,6 +453,17 @@ def _cached(info:dict, key:str, model, data, precision:str, device) -> str|None:
     if abs(acc - info["test_acc"]) > 100 / len(data.test):
         return f"its record says {info['test_acc']:.2f}% but the weights score {acc:.2f}% on this test set"
     return None
+
+# %% ../nbs/08a_teachers.ipynb #c019n
+def data_options_of(params:dict) -> dict:
+    "The `load_dataset` options a run's parameters describe: digits100's sizes and seed, then `data_options`."
+    sizes = dict(n_train=params["n_train"], n_test=params["n_test"], seed=params["seed"])
+    return {**(sizes if params["dataset"] == "digits100" else {}), **(params.get("data_options") or {})}
+
+def teacher_config(params:dict) -> dict:
+    "The `get_teacher` config of a run: its parameters, the data options with the data root, every kind's options."
+    return dict(params, data_options={**data_options_of(params), "root": params.get("data_root", "")},
+                **{k: params.get(k, v) for opts in KIND_OPTIONS.values() for k, v in opts.items()})
 
 # %% ../nbs/08a_teachers.ipynb #c019s0c
 def _teacher_arch(cfg:dict) -> str:

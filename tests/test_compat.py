@@ -7,7 +7,8 @@ from pathlib import Path
 
 from sftkd_edu.grids import load_sweep, run_id
 from sftkd_edu.recipes import PRESETS
-from sftkd_edu.teachers import KIND_OPTIONS, teacher_key
+# the step the template (tutorials/07_experiment) takes from its parameters to the teacher config
+from sftkd_edu.teachers import teacher_config, teacher_key
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -18,19 +19,10 @@ def _committed_records() -> list:
     return [(ROOT / f, json.loads((ROOT / f).read_text())) for f in out]
 
 
-def _template_cfg(p: dict) -> dict:
-    "The teacher config `tutorials/07_experiment` builds from its parameters (cells c002 and c004), from a record's."
-    options = {**(dict(n_train=p["n_train"], n_test=p["n_test"], seed=p["seed"]) if p["dataset"] == "digits100"
-                  else {}),
-               **p["data_options"]}
-    return dict(p, data_options={**options, "root": p["data_root"]},
-                **{k: p.get(k, v) for opts in KIND_OPTIONS.values() for k, v in opts.items()})
-
-
 def test_committed_teacher_keys_are_what_teacher_key_computes():
     recs = [(f, r) for f, r in _committed_records() if r.get("status", "ok") == "ok"]
     assert len(recs) >= 400, len(recs)   # the committed studies: benchmark, gap, laptop study
-    wrong = [f.parent.name for f, r in recs if teacher_key(_template_cfg(r["params"])) != r["teacher"]["key"]]
+    wrong = [f.parent.name for f, r in recs if teacher_key(teacher_config(r["params"])) != r["teacher"]["key"]]
     assert not wrong, f"{len(wrong)} of {len(recs)} records' teacher keys changed, e.g. {wrong[:3]}"
 
 
