@@ -24,15 +24,18 @@ MULTI_COMPARISONS = (("own SFTN vs standard", "sftn", "standard"),
                      ("multi · all vs own SFTN", "sftn_multi", "sftn"))
 
 def _student_groups(records:list, regime:str) -> tuple:
-    """`({student: {recipe: {seed: record}}}, family)`: the KD runs of `regime` of the students a multi-student teacher
-    taught."""
-    groups, family = {}, []
-    for r in records:
-        p = r["params"]; tags = p.get("tags") or {}
-        recipe = tags.get("recipe", p["teacher_kind"])
-        if tags.get("regime") != regime or recipe not in MULTI_TEACHERS: continue
-        groups.setdefault(p["student"], {}).setdefault(recipe, {})[p["seed"]] = r
-        if p["teacher_kind"] == "sftn_multi": family = family or list(p["students"])
+    """`({student: {recipe: {seed: record}}}, family)`: the KD runs of `regime`, from the multi-student teacher's
+    architecture, of the students a multi-student teacher taught."""
+    tagged = [(r, r["params"], r["params"].get("tags") or {}) for r in records]
+    tagged = [(r, p, t.get("recipe", p["teacher_kind"])) for r, p, t in tagged if t.get("regime") == regime]
+    multi = [p for _, p, rc in tagged if p["teacher_kind"] == "sftn_multi"]
+    archs = sorted({p["teacher"] for p in multi})
+    if len(archs) > 1: raise ValueError(f"multi-student runs of several teacher architectures {archs} in one regime")
+    groups = {}
+    for r, p, rc in tagged:
+        if rc in MULTI_TEACHERS and p["teacher"] in archs:
+            groups.setdefault(p["student"], {}).setdefault(rc, {})[p["seed"]] = r
+    family = list(multi[0]["students"]) if multi else []
     return {s: g for s, g in groups.items() if "sftn_multi" in g or "sftn_multi_sampled" in g}, family
 
 def _gains(cur:dict, base:dict) -> list:
@@ -64,26 +67,25 @@ def multi_student_rows(records:list, # finished `07_experiment` records (the mul
                            "lo": st["ci"][0], "hi": st["ci"][1], "n": len(d)})
     return accs, with_stats(comps, diffs), points, _cost_rows(groups, order)
 
-def _ms_n(xs:list) -> str:
+def _ms_n(xs:list, nd:int=2) -> str:
     m, sd = mean_std(xs)
-    return f"{m:.2f} ± {sd:.2f} ({len(xs)})"
+    return f"{m:.{nd}f} ± {sd:.{nd}f} ({len(xs)})"
 
 def _cost_rows(groups:dict, students:list) -> list:
-    "Seconds of teacher training per teacher and for all `students`: each distinct teacher (by key) counted once."
+    """Seconds of teacher training: per distinct teacher (by key), and per seed for all `students` (the seeds where
+    each of them has a run: a teacher the student does not shape is counted once)."""
     rows = []
     for rc, lab in MULTI_TEACHERS.items():
-        per_student = {s: {r["teacher"]["key"]: r["teacher"]["train_time_s"] for r in groups[s].get(rc, {}).values()
-                           if not r["teacher"].get("base_cached")} for s in students}
-        keys = {k: t for d in per_student.values() for k, t in d.items()}
-        if not keys: continue
-        # per seed, one teacher serves every student when the student does not shape it (standard, multi)
-        shared = len(keys) < sum(len(d) for d in per_student.values())
-        n_seeds = len({r["params"]["seed"] for s in students for r in groups[s].get(rc, {}).values()})
-        rows.append({"teacher": lab, "teachers trained": len(keys), "seeds": n_seeds,
-                     "one teacher serves": "every student" if shared else "one student",
-                     "seconds per teacher": _ms_n(list(keys.values())).rsplit(" (", 1)[0],
-                     f"seconds for the {len(students)} students, per seed":
-                         round(sum(keys.values()) / max(1, n_seeds))})
+        runs = [r for s in students for r in groups[s].get(rc, {}).values()]
+        if not runs: continue
+        times = {r["teacher"]["key"]: r["teacher"]["train_time_s"] for r in runs}
+        seeds = [sd for sd in sorted({r["params"]["seed"] for r in runs}) if all(sd in groups[s].get(rc, {}) for s in students)]
+        per_seed = [sum({groups[s][rc][sd]["teacher"]["key"]: groups[s][rc][sd]["teacher"]["train_time_s"]
+                         for s in students}.values()) for sd in seeds]
+        rows.append({"teacher": lab, "teachers trained": len(times),
+                     "one teacher serves": "every student" if len(times) < len(runs) else "one student",
+                     "seconds per teacher": _ms_n(list(times.values())).rsplit(" (", 1)[0],
+                     f"seconds for the {len(students)} students, per seed": _ms_n(per_seed, 0) if per_seed else "—"})
     return rows
 
 # %% ../nbs/08i_multi_report.ipynb #u011
