@@ -7,8 +7,8 @@ SoTeacher's Lipschitz bound and consistency, MCMI's fine-tuning — each checked
 from __future__ import annotations
 import torch
 import torch.nn.functional as F
-from .data import make_batches
-from .models import StagedNet, eval_mode
+from .batches import make_batches
+from .stagednet import StagedNet, eval_mode
 from .objective import Supervised
 from .runtime import dist_world, all_gather_cat
 

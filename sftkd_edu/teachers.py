@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 from typing import Callable
 from pathlib import Path
 from .files import atomic_write
-from .data import DataBundle, make_batches
-from .models import StagedNet, create_model, eval_mode
+from .batches import DataBundle, make_batches
+from .models import create_model
+from .stagednet import StagedNet, eval_mode
 from .sftn import PAPER_SFTN_LOSS, SFTNTeacher
 from .objective import Objective, Supervised, evaluate
 from .callbacks import Callback
