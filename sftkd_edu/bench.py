@@ -13,8 +13,9 @@ from torch import nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 from .files import atomic_write_text
-from .data import DataBundle, TensorImageDataset, make_batches
-from .models import create_model, flops as model_flops
+from .batches import DataBundle, TensorImageDataset, make_batches
+from .models import create_model
+from .stagednet import flops as model_flops
 from .sftn import PAPER_SFTN_LOSS, SFTNTeacher
 from .teachers import teacher_objective
 from .viz import plot_grouped_bars

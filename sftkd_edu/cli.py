@@ -4,11 +4,11 @@
 
 # %% ../nbs/09_cli.ipynb #c002
 from __future__ import annotations
-import argparse, json, os, sys, time
+import json, os, sys, time
 from pathlib import Path
-import sftkd_edu
 # the heavy modules (torch, plotly, papermill) are imported where they are used: `sftkd --help` and `--version` answer
 # at once
+from .cli_parser import build_parser   # the commands' options: `nbs/09a_cli_parser`
 
 # %% auto #0
 __all__ = ['run_quickstart', 'copy_tutorials', 'main']
@@ -109,158 +109,6 @@ def copy_tutorials(dest, # folder to copy the notebooks into (created when missi
         atomic_write_text(dest / p.name, p.read_text(encoding="utf-8")); written.append(dest / p.name)
     return written
 
-# %% ../nbs/09_cli.ipynb #c007
-class _ParamsHelp(argparse.ArgumentParser):
-    """A sub-command parser whose help ends with a notebook's parameters, read from its parameters cell when help is
-    asked for."""
-    notebook = None
-    def format_help(self):
-        from sftkd_edu.runner import tutorial_path
-        import papermill as pm
-        path = tutorial_path(self.notebook)
-        own = {"out_dir", "progress"}   # set by the command itself (--out, --quiet)
-        rows = [f"  {n} = {s['default']}" + (f"  # {s['help']}" if s.get("help") else "")
-                for n, s in pm.inspect_notebook(str(path)).items() if n not in own]
-        self.epilog = (f"notebook parameters of {path.name} (set with --param NAME=VALUE; defaults shown):\n"
-                       + "\n".join(rows))
-        return super().format_help()
-
-def _add_quickstart(sub):
-    "`sftkd quickstart`: its options, and the notebook's parameters in its help."
-    q = sub.add_parser("quickstart", help="standard vs SFTN teacher → KD student on digits100; writes notebook, JSON "
-                                          "and HTML report",
-                       description="Run tutorials/01_quickstart.ipynb through papermill.",
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
-    q.__class__, q.notebook = _ParamsHelp, "01_quickstart"   # its --help lists the notebook's parameters
-    q.add_argument("--out", default="sftkd_quickstart", help="output folder (default: %(default)s)")
-    q.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                   help="notebook parameter, repeatable (e.g. --param seed=1 --param teacher_epochs=20)")
-    q.add_argument("--quiet", action="store_true", help="no progress lines")
-    q.add_argument("--jobs", type=int, metavar="N", help="trainings run at once, each in its own process (default: the "
-                                                         "notebook's, 2; "
-                   "1: one after another); with the same --param threads=T the numbers are the same bit for bit")
-    q.add_argument("--static-images", action="store_true", help="store a PNG of every figure in the executed notebook "
-                   "(GitHub and nbconvert show them; needs pip install 'sftkd_edu[static]' and Chrome/Chromium)")
-
-def _add_sweep(sub):
-    "`sftkd sweep`: the grid's options and where its runs go (this machine, Dask, Slurm), MLflow."
-    from sftkd_edu.recipes import PRESETS   # no torch: the help answers at once
-    sw = sub.add_parser("sweep", help="run a grid of experiments (YAML config or preset) through papermill; records + "
-                                      "report.html",
-                        description="Run every combination of a sweep config through the experiment template; finished "
-                                    "runs are skipped.")
-    sw.__class__, sw.notebook = _ParamsHelp, "07_experiment"   # its --help lists the experiment template's parameters
-    sw.formatter_class = argparse.RawDescriptionHelpFormatter
-    sw.add_argument("config", help="a YAML file (keys template, base, grid, workers, out) or a preset: "
-                                   f"{', '.join(PRESETS)}")
-    sw.add_argument("--out", help="grid folder (default: the config's 'out')")
-    sw.add_argument("--workers", type=int, help="runs in parallel (default: the config's, else 1)")
-    sw.add_argument("--threads", type=int, help="torch threads per run (default: this machine's cores divided between "
-                                                "the workers, "
-                    "or OMP_NUM_THREADS when set; on a cluster engine, the engine's)")
-    sw.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                    help="override a shared ('base') parameter, repeatable")
-    sw.add_argument("--seeds", metavar="S1,S2,…", help="run only these seeds (a smaller sweep), e.g. --seeds 0,1")
-    sw.add_argument("--set", action="append", default=[], metavar="NAME=V1,V2,…",
-                    help="vary NAME over these values instead of the grid's, repeatable")
-    sw.add_argument("--quiet", action="store_true", help="no progress bar")
-    cl = sw.add_argument_group("where the runs go (default: this machine's process pool; needs pip install "
-                               "'sftkd_edu[cluster]')")
-    cl.add_argument("--scheduler", metavar="ADDRESS", help="a Dask scheduler, e.g. tcp://host:8786 (OUT must be shared "
-                                                           "storage)")
-    cl.add_argument("--dask-local", type=int, metavar="N", help="a Dask LocalCluster of N worker processes on this "
-                                                                "machine")
-    cl.add_argument("--slurm", action="store_true", help="one Slurm job per run through submitit (OUT must be shared "
-                                                         "storage)")
-    cl.add_argument("--partition", help="--slurm: the partition")
-    cl.add_argument("--time-min", type=int, default=60, help="--slurm: minutes per job (default: %(default)s)")
-    cl.add_argument("--gpus", type=int, default=0, help="--slurm: GPUs per job; Dask: each run needs this many 'GPU' "
-                                                        "resources (default: %(default)s)")
-    cl.add_argument("--retries", type=int, default=0, help="Dask: times a run that raised is retried (default: "
-                                                           "%(default)s)")
-    cl.add_argument("--mlflow", nargs="?", const="", metavar="URI", help="log each finished run to MLflow (default "
-                                                                         "URI: a file store in OUT/mlruns)")
-
-def _parser():
-    "The `sftkd` argument parser: one sub-command parser per command, each added by its own function."
-    p = argparse.ArgumentParser(prog="sftkd", description="Knowledge distillation with student-friendly teachers "
-                                                          "(SFTN).")
-    p.add_argument("--version", action="version", version=f"sftkd_edu {sftkd_edu.__version__}")
-    sub = p.add_subparsers(dest="command", metavar="COMMAND")
-    for add in (_add_quickstart, _add_sweep, _add_tools, _add_bench): add(sub)
-    return p
-
-# %% ../nbs/09_cli.ipynb #c007b
-def _add_tools(sub):
-    "`sftkd report`, `tutorials`, `docs` and `readme`."
-    rp = sub.add_parser("report", help="write OUT_DIR/report.html for a grid folder",
-                        description="Summarize a grid folder into an offline HTML report.")
-    rp.add_argument("out_dir", help="the grid folder (holding runs/)")
-    t = sub.add_parser("tutorials", help="copy the tutorial notebooks into DEST to open in JupyterLab",
-                       description="Copy the tutorial notebooks shipped with the package into DEST.")
-    t.add_argument("dest", help="destination folder (created when missing)")
-    t.add_argument("--force", action="store_true", help="overwrite notebooks of the same name")
-    d = sub.add_parser("docs",
-                       help="render nbs/ (API reference) and tutorials/ to offline HTML with a navigation index",
-                       description="Build the offline docs: the tutorials executed in their quick mode (seconds each), "
-                                   "the library notebooks "
-                                   "rendered as stored (--all runs them too), plotly working offline, "
-                                   "then every page and link checked.")
-    d.add_argument("out", nargs="?", default="_docs", help="output folder (default: %(default)s)")
-    d.add_argument("--root", help="the sftkd_edu checkout (default: the working folder or above; without one, the "
-                                  "installed package)")
-    d.add_argument("--no-execute", action="store_true", help="render the notebooks as stored, without running them")
-    d.add_argument("--all", action="store_true", help="also run the library notebooks (their tests): minutes more")
-    d.add_argument("--full", action="store_true", help="run the tutorials at their own, full-size parameters instead "
-                                                       "of the quick ones: hours")
-    d.add_argument("--execute", action="append", metavar="NAME", help="run only this notebook (repeatable), render the "
-                                                                      "rest as stored")
-    d.add_argument("--params-file", metavar="FILE", help="JSON or YAML mapping tutorial name → parameters, e.g. tiny "
-                                                         "ones")
-    d.add_argument("--timeout", type=int, default=600, help="seconds per cell (default: %(default)s)")
-    r = sub.add_parser("readme", help="write README.md from nbs/index.ipynb (--check: fail if README.md is stale)",
-                       description="README.md is generated from nbs/index.ipynb; edit the notebook, then run this.")
-    r.add_argument("--check", action="store_true",
-                   help="only check: exit 1 when README.md differs from nbs/index.ipynb")
-    r.add_argument("--root", help="the sftkd_edu checkout (default: the working folder or above)")
-
-def _add_bench(sub):
-    "`sftkd bench`: the speed benchmark's options."
-    b = sub.add_parser("bench", help="training throughput and peak memory of the standard/SFTN/KD steps vs a CRD-style "
-                                     "reference loop",
-                       description="Time the training steps (median images/s after a warm-up) with this library's loop "
-                                   "and with a "
-                                   "reference loop written the way the CRD benchmark code writes it; each measurement "
-                                   "in its own process.")
-    b.add_argument("--teacher", default="resnet32x4", help="teacher architecture (default: %(default)s)")
-    b.add_argument("--student", default="resnet8x4", help="student architecture (default: %(default)s)")
-    b.add_argument("--batch-size", type=int, default=64, help="(default: %(default)s)")
-    b.add_argument("--image-size", type=int, default=32, help="(default: %(default)s)")
-    b.add_argument("--in-chans", type=int, default=3, help="(default: %(default)s)")
-    b.add_argument("--num-classes", type=int, default=100, help="(default: %(default)s)")
-    b.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default: %(default)s)")
-    b.add_argument("--steps", default="standard,sftn,sftn_detach,kd", help="comma-separated steps (default: "
-                                                                           "%(default)s)")
-    b.add_argument("--impls", default="sftkd,reference", help="comma-separated implementations (default: %(default)s)")
-    b.add_argument("--timed-steps", type=int, default=5, help="timed steps per measurement; the median counts "
-                                                              "(default: %(default)s)")
-    b.add_argument("--warmup", type=int, default=2, help="untimed steps first (default: %(default)s)")
-    b.add_argument("--precision", default="fp32,auto", help="sftkd side, comma-separated: fp32, auto (the fastest this "
-                                                            "machine supports), bf16, fp16 "
-                   "(default: %(default)s — fp32 and the fast path side by side)")
-    b.add_argument("--channels-last", default="auto", choices=["auto", "on", "off"],
-                   help="sftkd side (default: %(default)s)")
-    b.add_argument("--compile", nargs="?", const="inductor", default=None, metavar="BACKEND",
-                   help="sftkd side: torch.compile the step (default backend: inductor)")
-    b.add_argument("--optim-impl", default="auto", help="sftkd side: auto, fused, foreach or loop (default: "
-                                                        "%(default)s)")
-    b.add_argument("--ref-workers", type=int, default=0, help="reference DataLoader workers (default: %(default)s)")
-    b.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
-    b.add_argument("--no-isolate", action="store_true", help="measure in this process (faster start; no CPU peak "
-                                                             "memory)")
-    b.add_argument("--json", metavar="PATH", help="also write the records as a JSON list")
-    b.add_argument("--quiet", action="store_true", help="no progress bar")
-
 # %% ../nbs/09_cli.ipynb #c007d
 def _load_params_file(path):
     "`{tutorial name: {param: value}}` from a JSON or YAML file, with errors that name the file."
@@ -351,7 +199,7 @@ def _cmd_sweep(args) -> int:
         engines = [n for n, v in (("--scheduler", args.scheduler),
                                   ("--dask-local", args.dask_local), ("--slurm", args.slurm)) if v]
         if len(engines) > 1: raise ValueError(f"choose one of {engines}")
-        from sftkd_edu.grids import dask_local_cluster, slurm_executor
+        from sftkd_edu.executors import dask_local_cluster, slurm_executor
         from sftkd_edu.tracking import MLflowTracker
         # a malformed URI: refused here
         trackers = [MLflowTracker(args.mlflow or None)] if args.mlflow is not None else []
@@ -446,7 +294,7 @@ _HANDLERS = {"quickstart": _cmd_quickstart, "sweep": _cmd_sweep, "report": _cmd_
 
 def main(argv:list|None=None):
     "Entry point of the `sftkd` console command; returns the exit status."
-    p = _parser()
+    p = build_parser()
     args = p.parse_args(argv)   # --help and --version answer here, before anything heavy is imported
     if args.command is None: p.print_help(); return 0
     return _HANDLERS[args.command](args)

@@ -352,6 +352,15 @@ def _render(nb, page, pages, titles, out_dir, plotly):
     return _fix_links(body, page, pages, out_dir)
 
 # %% ../nbs/10_docs.ipynb #d023
+def _tutorial_params(pages:list, params:dict, full:bool) -> dict:
+    "Every tutorial's parameters (the quick ones unless `full`, `params` over them), checked before anything runs."
+    from sftkd_edu.runner import QUICK_PARAMS, check_params, notebook_params
+    tuts = [p for p in pages if p["kind"] == "tutorial"]
+    if unknown := set(params) - {p["name"] for p in tuts}:
+        raise ValueError(f"params for unknown tutorial(s) {sorted(unknown)}; tutorials: {[p['name'] for p in tuts]}")
+    return {p["name"]: check_params({**({} if full else QUICK_PARAMS.get(p["name"], {})), **params.get(p["name"], {})},
+                                    notebook_params(p["src"])) for p in tuts}   # data, never code
+
 def build_docs(out="_docs", # the site's folder (created; pages in it are overwritten)
                root=None, # the checkout (see `find_root`); without one, the installed package is documented
                execute:bool|str|list="tutorials", # "tutorials": run the tutorials (library notebooks: as stored)
@@ -363,17 +372,9 @@ def build_docs(out="_docs", # the site's folder (created; pages in it are overwr
                log=print): # progress messages (None: silent)
     """Render the home page, the API reference and the tutorials to offline HTML in `out`; return the pages (failures:
     `DocsError` after every page is written)."""
-    from sftkd_edu.runner import run_notebook, NotebookError, QUICK_PARAMS
+    from sftkd_edu.runner import run_notebook, NotebookError
     root = find_root(root, required=False) if root is None else find_root(root)
-    out = Path(out); pages = doc_pages(root); params = dict(params or {})
-    if unknown := set(params) - {p["name"] for p in pages if p["kind"] == "tutorial"}:
-        raise ValueError(f"params for unknown tutorial(s) {sorted(unknown)}; tutorials: "
-                         f"{[p['name'] for p in pages if p['kind'] == 'tutorial']}")
-    from sftkd_edu.runner import check_params, notebook_params
-    for p in pages:   # every tutorial's parameters checked before anything runs: data, never code
-        if p["kind"] != "tutorial": continue
-        given = {**({} if full else QUICK_PARAMS.get(p["name"], {})), **params.get(p["name"], {})}
-        params[p["name"]] = check_params(given, notebook_params(p["src"]))
+    out = Path(out); pages = doc_pages(root); params = _tutorial_params(pages, dict(params or {}), full)
     if execute not in (True, False, "tutorials") and not isinstance(execute, (list, tuple)):
         raise ValueError(f"execute must be 'tutorials', True, False or a list of notebook names, got {execute!r}")
     if isinstance(execute, (list, tuple)) and (unknown := set(execute) - {p["name"] for p in pages}):

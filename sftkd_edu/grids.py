@@ -10,6 +10,8 @@ from pathlib import Path
 from tqdm.auto import tqdm
 # MLflow tracking lives in `tracking`; importable from here too, where it was first defined
 from .tracking import MLFLOW_SCHEMES, MLflowTracker, check_tracking_uri
+# the engines a grid's runs go to live in `executors`; importable from here too
+from .executors import executor_kind, finished_runs, dask_local_cluster, slurm_executor
 from .pools import THREADS_ENV, check_workers, die_with_parent, worker_threads
 from .records import RECORD, RUN_LOCK, failed_record, interrupted_record, run_state, save_record
 from .runner import (NotebookError, check_params, kill_tree, load_yaml, notebook_params, run_notebook,
@@ -25,16 +27,16 @@ _all_ = ["MLFLOW_SCHEMES", "MLflowTracker", "check_tracking_uri", "THREADS_ENV",
          "WHICH_TEACHER_RECIPES", "SFTN_BENCH_RECIPES", "BENCH_METHODS", "sftn_bench_grid", "GAP_PAIRS",
          "GAP_STRATEGIES", "gap_grid", "ABLATION_LAM_KL", "ABLATION_TAU", "PAPER_LAM_KL_TAU",
          "sftn_ablation_grid", "PAPER_GAP_PAIRS", "PAPER_LIGHT_STUDENTS", "PAPER_ASSISTANT", "PAPER_GAP_REGIME",
-         "paper_gap_grid"]
+         "paper_gap_grid", "dask_local_cluster", "slurm_executor"]
 
 # %% auto #0
-__all__ = ['SWEEP_KEYS', 'expand_grid', 'run_id', 'dask_local_cluster', 'slurm_executor', 'run_grid', 'GridInterrupted',
-           'SweepConfig', 'load_sweep', 'run_config', 'MLFLOW_SCHEMES', 'MLflowTracker', 'check_tracking_uri',
-           'THREADS_ENV', 'worker_threads', 'PAPER_METHODS', 'PRESETS', 'STUDY_RECIPES', 'sftn_study_grid',
-           'BENCH_REGIME', 'BENCH_RECIPES', 'WHICH_TEACHER_RECIPES', 'SFTN_BENCH_RECIPES', 'BENCH_METHODS',
-           'sftn_bench_grid', 'GAP_PAIRS', 'GAP_STRATEGIES', 'gap_grid', 'ABLATION_LAM_KL', 'ABLATION_TAU',
-           'PAPER_LAM_KL_TAU', 'sftn_ablation_grid', 'PAPER_GAP_PAIRS', 'PAPER_LIGHT_STUDENTS', 'PAPER_ASSISTANT',
-           'PAPER_GAP_REGIME', 'paper_gap_grid']
+__all__ = ['SWEEP_KEYS', 'expand_grid', 'run_id', 'run_grid', 'GridInterrupted', 'SweepConfig', 'load_sweep', 'run_config',
+           'MLFLOW_SCHEMES', 'MLflowTracker', 'check_tracking_uri', 'THREADS_ENV', 'worker_threads', 'PAPER_METHODS',
+           'PRESETS', 'STUDY_RECIPES', 'sftn_study_grid', 'BENCH_REGIME', 'BENCH_RECIPES', 'WHICH_TEACHER_RECIPES',
+           'SFTN_BENCH_RECIPES', 'BENCH_METHODS', 'sftn_bench_grid', 'GAP_PAIRS', 'GAP_STRATEGIES', 'gap_grid',
+           'ABLATION_LAM_KL', 'ABLATION_TAU', 'PAPER_LAM_KL_TAU', 'sftn_ablation_grid', 'PAPER_GAP_PAIRS',
+           'PAPER_LIGHT_STUDENTS', 'PAPER_ASSISTANT', 'PAPER_GAP_REGIME', 'paper_gap_grid', 'dask_local_cluster',
+           'slurm_executor']
 
 # %% ../nbs/08b_grids.ipynb #c023
 def expand_grid(grid):
@@ -161,81 +163,6 @@ def _check_run_choices(run:dict, i:int):
         raise ValueError(f"{where}: option(s) {foreign} have no effect on a {kind!r} teacher; set them only for their "
                          "own kind")
 
-def _engine(executor) -> str:
-    """'dask', 'submitit', 'futures' or 'local' — what kind of engine `executor` is (by duck type: the engines are
-    optional)."""
-    import concurrent.futures as cf
-    if executor is None or executor == "local": return "local"
-    mod = type(executor).__module__
-    if mod.startswith("distributed") and hasattr(executor, "scheduler_info"): return "dask"
-    if mod.startswith("submitit"): return "submitit"
-    if isinstance(executor, cf.Executor): return "futures"
-    raise TypeError("executor must be None or 'local' (this machine's process pool), a Dask distributed.Client, a "
-                    "submitit executor "
-                    f"or a concurrent.futures.Executor; got {type(executor).__name__}")
-
-# %% ../nbs/08b_grids.ipynb #c023s1c
-def _finished(executor, job, args:dict, resources=None, retries:int=0):
-    """Submit `job(*args[rid])` for every run to `executor`; yield `(rid, state, where)` as runs finish (`state`: an
-    exception if the engine gave up)."""
-    import time
-    kind = _engine(executor)
-    if kind == "dask":
-        from distributed import as_completed as dask_completed
-        futs = {executor.submit(job, *a, pure=False, retries=retries, resources=resources): rid
-                for rid, a in args.items()}
-        for f in dask_completed(futs):
-            # the worker that holds its result: it ran it
-            where = ",".join(executor.who_has([f]).get(f.key, ())) or "dask"
-            try: yield futs[f], f.result(), where
-            except Exception as e: yield futs[f], e, where
-    elif kind == "futures":
-        import concurrent.futures as cf
-        futs = {executor.submit(job, *a): rid for rid, a in args.items()}
-        for f in cf.as_completed(futs):
-            try: yield futs[f], f.result(), type(executor).__name__
-            except Exception as e: yield futs[f], e, type(executor).__name__
-    else:   # submitit: its jobs are polled (they are not concurrent.futures)
-        pending = {executor.submit(job, *a): rid for rid, a in args.items()}
-        while pending:
-            for j in [j for j in pending if j.done()]:
-                rid = pending.pop(j)
-                try: yield rid, j.result(), f"job {j.job_id}"
-                except Exception as e: yield rid, e, f"job {j.job_id}"
-            if pending: time.sleep(0.5)
-
-def dask_local_cluster(n_workers:int=2, threads_per_worker:int=1):
-    """A Dask `Client` on a `LocalCluster` of `n_workers` processes (one run each at a time), OMP threads set to
-    `threads_per_worker`; loopback only, over TLS."""
-    try:
-        from distributed import Client, LocalCluster
-        from distributed.security import Security
-    except ImportError:
-        raise ImportError('Dask grids need the cluster extra: pip install "sftkd_edu[cluster]"') from None
-    if not (isinstance(n_workers, int) and not isinstance(n_workers, bool) and n_workers >= 1):
-        raise ValueError(f"a local Dask cluster needs n_workers ≥ 1, got {n_workers!r}")
-    # the workers' kernels inherit it
-    os.environ["OMP_NUM_THREADS"] = os.environ.get("OMP_NUM_THREADS", str(threads_per_worker))
-    # the scheduler listens on 127.0.0.1 only, and speaks TLS with a throw-away certificate: no other machine, and no
-    # other
-    # local user without it, can submit work to it (Dask's own security, needs the cryptography package)
-    sec = Security.temporary()
-    cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                           host="127.0.0.1", protocol="tls://", security=sec)
-    return Client(cluster, security=sec)
-
-def slurm_executor(folder, # where submitit keeps its job scripts and logs (on shared storage)
-                   partition:str|None=None, time_min:int=60, gpus:int=0, cpus:int=2, mem_gb:int|None=None):
-    "A submitit executor for a Slurm cluster: one job per run (`gpus` GPUs, `cpus` CPUs, `time_min` minutes)."
-    try: import submitit
-    except ImportError:
-        raise ImportError('Slurm grids need the cluster extra: pip install "sftkd_edu[cluster]"') from None
-    ex = submitit.AutoExecutor(folder=str(folder))
-    ex.update_parameters(timeout_min=time_min, cpus_per_task=cpus,
-                         **({"slurm_partition": partition} if partition else {}),
-                         **({"gpus_per_node": gpus} if gpus else {}), **({"mem_gb": mem_gb} if mem_gb else {}))
-    return ex
-
 # %% ../nbs/08b_grids.ipynb #c023s2c
 def run_grid(template, # the experiment notebook (path or tutorial name), e.g. "07_experiment"
              grid, # {name: [values]} (cartesian product) or a list of parameter dicts
@@ -255,13 +182,28 @@ def run_grid(template, # the experiment notebook (path or tutorial name), e.g. "
                         retries, trackers, threads)
 
 # %% ../nbs/08b_grids.ipynb #c023s2cb
+def _states_and_todo(runs:Path, jobs:dict):
+    """Each run's state in the folder `runs` (a run another grid is running: "busy") and the runs still to do; a corrupt
+    record or a newer schema's is said."""
+    states = {rid: run_state(runs / rid) for rid in jobs}
+    for rid, s in states.items():
+        if s == "corrupt":
+            warnings.warn(f"run {rid}: its record is corrupt or half-written; running it again (the record kept aside)")
+        if s == "newer":
+            warnings.warn(f"run {rid}: its record has a newer schema than this sftkd_edu reads; kept, skipped")
+    # a run another sweep is running is its business; a newer sftkd_edu's record is kept
+    todo = [rid for rid, s in states.items() if s not in ("ok", "running", "newer")]
+    for rid, s in states.items():
+        if s == "running": states[rid] = "busy"
+    return states, todo
+
 def _run_checked(src, combos:list, out_dir, workers:int=1, timeout=None, progress:bool=True, executor=None,
                  resources=None, retries:int=0, trackers=(), threads=None):
     "`run_grid` for runs whose parameters are already checked."
     out = Path(out_dir).resolve()
     check_workers(workers)
     if out.exists() and not out.is_dir(): raise ValueError(f"grid folder {out} exists and is not a folder")
-    engine = _engine(executor)
+    engine = executor_kind(executor)
     # a cluster's runs: the engine's
     threads = (worker_threads(workers, threads) if engine == "local"
                else worker_threads(1, threads) if threads is not None else None)
@@ -278,16 +220,7 @@ def _run_checked(src, combos:list, out_dir, workers:int=1, timeout=None, progres
             if p.get(k): p[k] = str(Path(p[k]).resolve())
         if "out_dir" in defaults: p["out_dir"] = str(out / "runs" / rid)
         return p
-    states = {rid: run_state(out / "runs" / rid) for rid in jobs}
-    for rid, s in states.items():
-        if s == "corrupt":
-            warnings.warn(f"run {rid}: its record is corrupt or half-written; running it again (the record kept aside)")
-        if s == "newer":
-            warnings.warn(f"run {rid}: its record has a newer schema than this sftkd_edu reads; kept, skipped")
-    # a run another sweep is running is its business; a newer sftkd_edu's record is kept
-    todo = [rid for rid, s in states.items() if s not in ("ok", "running", "newer")]
-    for rid, s in states.items():
-        if s == "running": states[rid] = "busy"
+    states, todo = _states_and_todo(out / "runs", jobs)
     bar = tqdm(total=len(jobs), initial=len(jobs) - len(todo), desc=f"grid {out.name}", unit="run",
                disable=not progress)
     left, tracker_errors = set(todo), {}
@@ -309,7 +242,7 @@ def _run_checked(src, combos:list, out_dir, workers:int=1, timeout=None, progres
             from sftkd_edu.grids import _grid_job as job
             # plain values and paths only
             args = {rid: (str(src), str(out / "runs" / rid), run_params(rid), timeout, threads) for rid in todo}
-            for rid, s, where in _finished(executor, job, args, resources, retries):
+            for rid, s, where in finished_runs(executor, job, args, resources, retries):
                 # the engine gave up (e.g. a worker lost too often): what the folder holds says the rest
                 if isinstance(s, BaseException):
                     warnings.warn(f"run {rid}: {engine} gave up on it ({type(s).__name__}: {s}); run the grid again to "

@@ -6,8 +6,8 @@
 from __future__ import annotations
 import torch
 import torch.nn.functional as F
-from .data import DataBundle, make_batches
-from .models import eval_mode
+from .batches import DataBundle, make_batches
+from .stagednet import eval_mode
 from .distill.functional import softened_entropy
 from .objective import History
 

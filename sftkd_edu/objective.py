@@ -8,8 +8,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 import torch.nn.functional as F
-from .data import DataBundle, TensorImageDataset, make_batches
-from .models import StagedNet, eval_mode
+from .batches import DataBundle, TensorImageDataset, make_batches
+from .stagednet import StagedNet, eval_mode
 from .runtime import resolve_device, resolve_precision, precision_autocast
 
 # %% auto #0

@@ -12,7 +12,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 import torch
 from tqdm.auto import tqdm
-from .data import DataBundle
+from .batches import DataBundle
 from .models import create_model, list_models
 from .objective import Supervised, History
 from .callbacks import Callback, PROGRESS_ENV

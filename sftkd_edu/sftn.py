@@ -8,7 +8,8 @@ import copy
 import torch
 from torch import nn
 import torch.nn.functional as F
-from .models import StagedNet, create_model, stage_shapes, check_input_size, in_chans_of, init_conv_bn
+from .models import create_model
+from .stagednet import StagedNet, stage_shapes, check_input_size, in_chans_of, init_conv_bn
 
 # %% auto #0
 __all__ = ['PAPER_SFTN_LOSS', 'Bridge', 'StudentBranch', 'match_stages', 'SFTNTeacher', 'sftn_loss', 'gradient_reach']

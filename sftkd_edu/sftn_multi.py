@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 from torch import nn
-from .models import StagedNet
+from .stagednet import StagedNet
 from .sftn import SFTNTeacher, sftn_loss
 from .sftn_objective import SFTNObjective
 

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
-from .data import DataBundle, make_batches
+from .batches import DataBundle, make_batches
 from .models import create_model
 from .sftn import PAPER_SFTN_LOSS, SFTNTeacher
 from .sftn_objective import SFTNObjective

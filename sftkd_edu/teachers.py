@@ -11,25 +11,29 @@ from dataclasses import dataclass, field
 from typing import Callable
 from pathlib import Path
 from .files import atomic_write
-from .data import DataBundle, make_batches
-from .models import StagedNet, create_model, eval_mode
+from .batches import DataBundle, make_batches
+from .models import create_model
+from .stagednet import StagedNet, eval_mode
 from .sftn import PAPER_SFTN_LOSS, SFTNTeacher
 from .objective import Objective, Supervised, evaluate
 from .callbacks import Callback
 import torch
-import torch.nn.functional as F
 from .sftn_objective import SFTNObjective
 from .sftn_multi import MultiSFTNTeacher, MultiSFTNObjective
-from .runtime import set_seed, dist_world, all_gather_cat
+from .runtime import set_seed
 from .train import fit
 from .records import load_record, save_record
+# the objectives of the kinds without branches live in `teacher_losses`; importable from here too
+from .teacher_losses import (LabelSmoothingCE, LogitMSE, lipschitz_bound, SoTeacherLoss, class_centroids,
+                                      MCMIFineTune)
+_all_ = ["LabelSmoothingCE", "LogitMSE", "lipschitz_bound", "SoTeacherLoss", "class_centroids", "MCMIFineTune"]
 
 # %% auto #0
 __all__ = ['ASSISTANT_KD', 'SFTN_OPTIONS', 'TEACHER_REGISTRY', 'TEACHER_KINDS', 'SFTN_KINDS', 'FINETUNE_KINDS', 'ASSISTANT_KINDS',
-           'BASE_KINDS', 'KIND_OPTIONS', 'DEMO_SETTINGS', 'DEMO_KINDS', 'TeacherKind', 'LabelSmoothingCE', 'LogitMSE',
-           'lipschitz_bound', 'SoTeacherLoss', 'class_centroids', 'MCMIFineTune', 'check_kind_options',
+           'BASE_KINDS', 'KIND_OPTIONS', 'DEMO_SETTINGS', 'DEMO_KINDS', 'TeacherKind', 'check_kind_options',
            'teacher_objective', 'train_teacher', 'student_friendliness', 'demo_model', 'teacher_key', 'data_options_of',
-           'teacher_config', 'get_teacher']
+           'teacher_config', 'get_teacher', 'LabelSmoothingCE', 'LogitMSE', 'lipschitz_bound', 'SoTeacherLoss',
+           'class_centroids', 'MCMIFineTune']
 
 # %% ../nbs/08a_teachers.ipynb #t001
 # TAKD's assistant learns by the benchmark's KD (T = 4, CE and KD weighted 1:1, the authors' λ = 0.5 up to scale)
@@ -58,98 +62,6 @@ class TeacherKind:
 
 def _check_kind(kind):
     if kind not in TEACHER_KINDS: raise ValueError(f"unknown teacher_kind {kind!r}; valid kinds: {list(TEACHER_KINDS)}")
-
-def _check_weight(name, v, hi=None):
-    if not (isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 and (hi is None or v < hi)):
-        raise ValueError(f"{name} must be a number in [0, {hi if hi is not None else '∞'}), got {v!r}")
-    return float(v)
-
-# probabilities in 8 significant bits: no
-def _f32(z): return z.float() if z.dtype in (torch.float16, torch.bfloat16) else z
-
-# %% ../nbs/08a_teachers.ipynb #t001s0c
-class LabelSmoothingCE(Supervised):
-    "Cross-entropy against smoothed labels, (1 − ε)·one-hot + ε/K: the `label_smoothing` teacher."
-    def __init__(self, model:StagedNet, smoothing:float=0.1):
-        super().__init__(model); self.smoothing = _check_weight("smoothing", smoothing, 1)
-    def forward(self, x, y): return {"ce_smoothed": F.cross_entropy(self.model(x), y, label_smoothing=self.smoothing)}
-
-class LogitMSE(Supervised):
-    "Mean squared error between the logits and the one-hot label, averaged over batch and classes: the `mse_teacher`."
-    def forward(self, x, y):
-        z = _f32(self.model(x))
-        return {"mse": F.mse_loss(z, F.one_hot(y, z.shape[1]).to(z.dtype))}
-
-def lipschitz_bound(model:torch.nn.Module) -> torch.Tensor:
-    """SoTeacher's Lipschitz penalty: Σ over convolutions of Σ|w|, over batch norms of max |γ|/√(var + ε), over linear
-    layers of the largest column Σ|w|."""
-    terms = []
-    for m in model.modules():
-        if isinstance(m, torch.nn.Conv2d): terms.append(m.weight.abs().sum())
-        elif isinstance(m, torch.nn.BatchNorm2d) and m.affine:
-            terms.append((m.weight.abs() / (m.running_var + m.eps).sqrt()).max())
-        elif isinstance(m, torch.nn.Linear): terms.append(m.weight.abs().sum(0).max())
-    return torch.stack(terms).sum()
-
-class SoTeacherLoss(Supervised):
-    """Cross-entropy + λ_lip · `lipschitz_bound` + λ_c(epoch) · Σ_k (p_k(x) − p̄_k(x))², p̄(x): the mean of this image's
-    past epochs' predictions."""
-    needs_index = True   # p̄ is kept per training image
-    def __init__(self, model:StagedNet, lip_weight:float=1e-5, consistency_weight:float=1.0):
-        super().__init__(model)
-        self.lip_weight, self.consistency_weight = (_check_weight("lip_weight", lip_weight),
-                                                    _check_weight("consistency_weight", consistency_weight))
-        self.register_buffer("mean_pred", torch.zeros(0, 0)); self.epoch, self.ramp = 1, 0.0
-    def on_fit_start(self, data, epochs):
-        shape = (len(data.train), data.num_classes)
-        if tuple(self.mean_pred.shape) != shape: self.mean_pred = torch.zeros(shape, device=self.model.fc.weight.device)
-    # linear ramp to λ_c
-    def on_epoch_start(self, epoch, epochs): self.epoch, self.ramp = epoch, self.consistency_weight * epoch / epochs
-    def forward(self, x, y, idx):
-        z = self.model(x); p = F.softmax(_f32(z), 1)
-        out = {"ce": F.cross_entropy(z, y)}
-        if self.lip_weight: out["lipschitz"] = self.lip_weight * lipschitz_bound(self.model)
-        if self.epoch > 1 and self.consistency_weight:   # from the second epoch: a past mean exists
-            out["consistency"] = self.ramp * (p - self.mean_pred[idx]).pow(2).sum(1).mean()
-        with torch.no_grad():   # p̄ ← p̄ + (p − p̄)/e: the running mean over epochs 1..e
-            # under DDP every process updates p̄ for the whole global batch: it sees other images next epoch
-            ws = dist_world()
-            if ws: idx, p = all_gather_cat(idx, ws[1]), all_gather_cat(p, ws[1])
-            self.mean_pred[idx] += (p.detach() - self.mean_pred[idx]) / self.epoch
-        return out
-
-# %% ../nbs/08a_teachers.ipynb #t001s0cb
-@torch.no_grad()
-def class_centroids(model:torch.nn.Module, ds, num_classes:int, batch_size:int=500) -> torch.Tensor:
-    "K×K: row c is the mean of softmax(model(x)) over the images of class c in `ds` (eval mode, no augmentation)."
-    dev = next(model.parameters()).device
-    tot, cnt = torch.zeros(num_classes, num_classes, dtype=torch.float64,
-                           device=dev), torch.zeros(num_classes, dtype=torch.float64, device=dev)
-    with eval_mode(model):
-        for x, y in make_batches(ds, batch_size, device=dev):
-            tot.index_add_(0, y, F.softmax(_f32(model(x)), 1).double())
-            cnt.index_add_(0, y, torch.ones_like(y, dtype=torch.float64))
-    if (cnt == 0).any():
-        raise ValueError(f"class(es) {(cnt == 0).nonzero().flatten().tolist()} have no images: no centroid")
-    return (tot / cnt[:, None]).float()
-
-class MCMIFineTune(Supervised):
-    """Cross-entropy − λ · CMI, CMI = mean over the batch of KL(p(x) ‖ Q_y), Q_y: the class centroid of the model's own
-    predictions."""
-    def __init__(self, model:StagedNet, cmi_weight:float=0.25):
-        super().__init__(model); self.cmi_weight = _check_weight("cmi_weight", cmi_weight)
-        self.register_buffer("centroids", torch.zeros(0, 0)); self.register_buffer("centroid_epoch", torch.tensor(0))
-    def on_fit_start(self, data, epochs):
-        self._train_ds, self._k = data.train, data.num_classes
-        if tuple(self.centroids.shape) != (self._k, self._k):
-            self.centroids = torch.zeros(self._k, self._k, device=self.model.fc.weight.device)
-    def on_epoch_start(self, epoch, epochs):
-        if int(self.centroid_epoch) != epoch:   # a resumed epoch keeps the centroids it started with
-            self.centroids = class_centroids(self.model, self._train_ds, self._k); self.centroid_epoch.fill_(epoch)
-    def forward(self, x, y):
-        z = self.model(x); logp = F.log_softmax(_f32(z), 1)
-        cmi = (logp.exp() * (logp - self.centroids[y].clamp_min(1e-12).log())).sum(1).mean()
-        return {"ce": F.cross_entropy(z, y), "cmi": -self.cmi_weight * cmi}
 
 # %% ../nbs/08a_teachers.ipynb #t001r1
 TEACHER_REGISTRY = {k.name: k for k in (

@@ -7,8 +7,8 @@ different objective."""
 from __future__ import annotations
 import math, time, uuid, warnings
 import torch
-from .data import DataBundle, make_batches, TensorImageDataset
-from .models import StagedNet, check_input_size
+from .batches import DataBundle, make_batches, TensorImageDataset
+from .stagednet import StagedNet, check_input_size
 from .distributed import setup_distributed, ShardedBatches, all_reduce_mean, broadcast_object, sync_batchnorm
 from .runtime import (resolve_device, device_name, resolve_precision, PerformanceWarning, precision_autocast,
                                make_optimizer, compiled_model, is_compile_error, check_speed_args, to_channels_last)
@@ -133,6 +133,28 @@ class _Forward:
             return self.model(x, y, *idx)
 
 # %% ../nbs/04_train.ipynb #t006
+def _loop_parts(s:FitState, max_shift, flip, seed, compile, callbacks:list, checkpoint_every_steps, keep_checkpoints):
+    """Give the run `s` its training batches, the model the loop steps (under DDP: wrapped), the forward pass and the
+    callbacks (the checkpointer last)."""
+    di, data, objective, world = s.dist, s.data, s.objective, s.dist.world_size
+    # in memory: every process augments the global batch, keeps its rows;
+    in_memory = isinstance(data.train, TensorImageDataset)
+    # from files: each reads only its rows
+    shard = dict(rank=di.rank, world_size=world) if di.enabled and not in_memory else {}
+    s.batches = make_batches(data.train, s.global_batch, shuffle=True, max_shift=max_shift, flip=flip,
+                             drop_last=len(data.train) > s.global_batch, seed=seed, device=s.device,
+                             with_index=objective.needs_index, **shard)
+    if di.enabled and in_memory: s.batches = ShardedBatches(s.batches, di.rank, world)
+    s.model = objective
+    if di.enabled:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+        s.model = DDP(objective, device_ids=[s.device.index] if s.device.type == "cuda" else None,
+                      find_unused_parameters=objective.ddp_find_unused_parameters)
+    s.forward = _Forward(s.model, compile, s.device, s.precision)
+    s.callbacks = callbacks
+    if s.checkpoint_dir is not None:
+        s.callbacks.append(Checkpointer(s.checkpoint_dir, checkpoint_every_steps, keep_checkpoints))
+
 def _prepare(objective, data, epochs, lr, batch_size, momentum, weight_decay, schedule, milestones, lr_decay, max_shift,
              flip, seed,
              device, precision, channels_last, compile, optim_impl, callbacks, progress, name, eval_batch_size,
@@ -185,23 +207,8 @@ def _prepare(objective, data, epochs, lr, batch_size, momentum, weight_decay, sc
         if resume:   # before any training: a checkpoint for another objective is refused here
             ck, path = resume_checkpoint(objective, checkpoint_dir, resume, di)
             if ck is not None: restore_run(s, ck, path)
-        # in memory: every process augments the global batch, keeps its rows;
-        in_memory = isinstance(data.train, TensorImageDataset)
-        # from files: each reads only its rows
-        shard = dict(rank=di.rank, world_size=world) if di.enabled and not in_memory else {}
-        s.batches = make_batches(data.train, s.global_batch, shuffle=True, max_shift=max_shift, flip=flip,
-                                 drop_last=len(data.train) > s.global_batch, seed=seed, device=device,
-                                 with_index=objective.needs_index, **shard)
-        if di.enabled and in_memory: s.batches = ShardedBatches(s.batches, di.rank, world)
-        s.model = objective
-        if di.enabled:
-            from torch.nn.parallel import DistributedDataParallel as DDP
-            s.model = DDP(objective, device_ids=[device.index] if device.type == "cuda" else None,
-                          find_unused_parameters=objective.ddp_find_unused_parameters)
-        s.forward = _Forward(s.model, compile, device, precision)
-        s.callbacks = [ProgressBar(progress), policy, *callbacks]
-        if checkpoint_dir is not None:
-            s.callbacks.append(Checkpointer(checkpoint_dir, checkpoint_every_steps, keep_checkpoints))
+        _loop_parts(s, max_shift, flip, seed, compile,
+                    [ProgressBar(progress), policy, *callbacks], checkpoint_every_steps, keep_checkpoints)
     except BaseException:
         release_checkpoint_dir(s.checkpoint_lock); raise   # the folder is free again for the next fit
     return s

@@ -161,7 +161,7 @@ def plot_softened_outputs(models:dict, # {name: model} (eval mode is used and re
                           images:torch.Tensor, labels, # a few images B×C×H×W and their labels
                           T:float=4.0, top:int=6) -> go.Figure:
     "One panel per image: each model's softmax(z / T) over the first model's `top` classes for that image."
-    from sftkd_edu.models import eval_mode
+    from sftkd_edu.stagednet import eval_mode
     with eval_mode(*models.values()):
         probs = {n: F.softmax(m(images.to(next(m.parameters()).device)).float().cpu() / T, 1)
                  for n, m in models.items()}

@@ -14,7 +14,7 @@ from IPython.display import display
 from .sftn import PAPER_SFTN_LOSS
 from .stepper import SFTNStepper, STAGES
 from .callbacks import Callback
-from .models import eval_mode
+from .stagednet import eval_mode
 from .distill.functional import softened_entropy
 from .viz import html_table
 

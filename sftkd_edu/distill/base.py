@@ -10,7 +10,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 import sftkd_edu.distill.functional as functional
-from ..models import stage_shapes, in_chans_of, eval_mode
+from ..stagednet import stage_shapes, in_chans_of, eval_mode
 from ..sftn import SFTNTeacher
 from ..objective import Objective
 
