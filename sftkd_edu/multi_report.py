@@ -79,7 +79,8 @@ def _cost_rows(groups:dict, students:list) -> list:
         runs = [r for s in students for r in groups[s].get(rc, {}).values()]
         if not runs: continue
         times = {r["teacher"]["key"]: r["teacher"]["train_time_s"] for r in runs}
-        seeds = [sd for sd in sorted({r["params"]["seed"] for r in runs}) if all(sd in groups[s].get(rc, {}) for s in students)]
+        seeds = [sd for sd in sorted({r["params"]["seed"] for r in runs})
+                 if all(sd in groups[s].get(rc, {}) for s in students)]
         per_seed = [sum({groups[s][rc][sd]["teacher"]["key"]: groups[s][rc][sd]["teacher"]["train_time_s"]
                          for s in students}.values()) for sd in seeds]
         rows.append({"teacher": lab, "teachers trained": len(times),
