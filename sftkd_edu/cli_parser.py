@@ -29,8 +29,8 @@ class _ParamsHelp(argparse.ArgumentParser):
 
 def _add_quickstart(sub):
     "`sftkd quickstart`: its options, and the notebook's parameters in its help."
-    q = sub.add_parser("quickstart", help="standard vs SFTN teacher → KD student on digits100; writes notebook, JSON "
-                                          "and HTML report",
+    q = sub.add_parser("quickstart",
+                       help="standard vs SFTN teacher → KD student on digits100; writes notebook, JSON and HTML report",
                        description="Run tutorials/01_quickstart.ipynb through papermill.",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     q.__class__, q.notebook = _ParamsHelp, "01_quickstart"   # its --help lists the notebook's parameters
@@ -38,8 +38,8 @@ def _add_quickstart(sub):
     q.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                    help="notebook parameter, repeatable (e.g. --param seed=1 --param teacher_epochs=20)")
     q.add_argument("--quiet", action="store_true", help="no progress lines")
-    q.add_argument("--jobs", type=int, metavar="N", help="trainings run at once, each in its own process (default: the "
-                                                         "notebook's, 2; "
+    q.add_argument("--jobs", type=int, metavar="N",
+                   help="trainings run at once, each in its own process (default: the notebook's, 2; "
                    "1: one after another); with the same --param threads=T the numbers are the same bit for bit")
     q.add_argument("--static-images", action="store_true", help="store a PNG of every figure in the executed notebook "
                    "(GitHub and nbconvert show them; needs pip install 'sftkd_edu[static]' and Chrome/Chromium)")
@@ -57,8 +57,8 @@ def _add_sweep(sub):
                                    f"{', '.join(PRESETS)}")
     sw.add_argument("--out", help="grid folder (default: the config's 'out')")
     sw.add_argument("--workers", type=int, help="runs in parallel (default: the config's, else 1)")
-    sw.add_argument("--threads", type=int, help="torch threads per run (default: this machine's cores divided between "
-                                                "the workers, "
+    sw.add_argument("--threads", type=int,
+                    help="torch threads per run (default: this machine's cores divided between the workers, "
                     "or OMP_NUM_THREADS when set; on a cluster engine, the engine's)")
     sw.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                     help="override a shared ('base') parameter, repeatable")
@@ -68,25 +68,25 @@ def _add_sweep(sub):
     sw.add_argument("--quiet", action="store_true", help="no progress bar")
     cl = sw.add_argument_group("where the runs go (default: this machine's process pool; needs pip install "
                                "'sftkd_edu[cluster]')")
-    cl.add_argument("--scheduler", metavar="ADDRESS", help="a Dask scheduler, e.g. tcp://host:8786 (OUT must be shared "
-                                                           "storage)")
-    cl.add_argument("--dask-local", type=int, metavar="N", help="a Dask LocalCluster of N worker processes on this "
-                                                                "machine")
-    cl.add_argument("--slurm", action="store_true", help="one Slurm job per run through submitit (OUT must be shared "
-                                                         "storage)")
+    cl.add_argument("--scheduler", metavar="ADDRESS",
+                    help="a Dask scheduler, e.g. tcp://host:8786 (OUT must be shared storage)")
+    cl.add_argument("--dask-local", type=int, metavar="N",
+                    help="a Dask LocalCluster of N worker processes on this machine")
+    cl.add_argument("--slurm", action="store_true",
+                    help="one Slurm job per run through submitit (OUT must be shared storage)")
     cl.add_argument("--partition", help="--slurm: the partition")
     cl.add_argument("--time-min", type=int, default=60, help="--slurm: minutes per job (default: %(default)s)")
-    cl.add_argument("--gpus", type=int, default=0, help="--slurm: GPUs per job; Dask: each run needs this many 'GPU' "
-                                                        "resources (default: %(default)s)")
-    cl.add_argument("--retries", type=int, default=0, help="Dask: times a run that raised is retried (default: "
-                                                           "%(default)s)")
-    cl.add_argument("--mlflow", nargs="?", const="", metavar="URI", help="log each finished run to MLflow (default "
-                                                                         "URI: a file store in OUT/mlruns)")
+    cl.add_argument("--gpus", type=int, default=0,
+                    help="--slurm: GPUs per job; Dask: each run needs this many 'GPU' resources (default: %(default)s)")
+    cl.add_argument("--retries", type=int, default=0,
+                    help="Dask: times a run that raised is retried (default: %(default)s)")
+    cl.add_argument("--mlflow", nargs="?", const="", metavar="URI",
+                    help="log each finished run to MLflow (default URI: a file store in OUT/mlruns)")
 
 def build_parser() -> argparse.ArgumentParser:
     "The `sftkd` argument parser: one sub-command parser per command, each added by its own function."
-    p = argparse.ArgumentParser(prog="sftkd", description="Knowledge distillation with student-friendly teachers "
-                                                          "(SFTN).")
+    p = argparse.ArgumentParser(prog="sftkd",
+                                description="Knowledge distillation with student-friendly teachers (SFTN).")
     p.add_argument("--version", action="version", version=f"sftkd_edu {sftkd_edu.__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     for add in (_add_quickstart, _add_sweep, _add_tools, _add_bench): add(sub)
@@ -113,12 +113,12 @@ def _add_tools(sub):
                                   "installed package)")
     d.add_argument("--no-execute", action="store_true", help="render the notebooks as stored, without running them")
     d.add_argument("--all", action="store_true", help="also run the library notebooks (their tests): minutes more")
-    d.add_argument("--full", action="store_true", help="run the tutorials at their own, full-size parameters instead "
-                                                       "of the quick ones: hours")
-    d.add_argument("--execute", action="append", metavar="NAME", help="run only this notebook (repeatable), render the "
-                                                                      "rest as stored")
-    d.add_argument("--params-file", metavar="FILE", help="JSON or YAML mapping tutorial name → parameters, e.g. tiny "
-                                                         "ones")
+    d.add_argument("--full", action="store_true",
+                   help="run the tutorials at their own, full-size parameters instead of the quick ones: hours")
+    d.add_argument("--execute", action="append", metavar="NAME",
+                   help="run only this notebook (repeatable), render the rest as stored")
+    d.add_argument("--params-file", metavar="FILE",
+                   help="JSON or YAML mapping tutorial name → parameters, e.g. tiny ones")
     d.add_argument("--timeout", type=int, default=600, help="seconds per cell (default: %(default)s)")
     r = sub.add_parser("readme", help="write README.md from nbs/index.ipynb (--check: fail if README.md is stale)",
                        description="README.md is generated from nbs/index.ipynb; edit the notebook, then run this.")
@@ -141,24 +141,24 @@ def _add_bench(sub):
     b.add_argument("--in-chans", type=int, default=3, help="(default: %(default)s)")
     b.add_argument("--num-classes", type=int, default=100, help="(default: %(default)s)")
     b.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default: %(default)s)")
-    b.add_argument("--steps", default="standard,sftn,sftn_detach,kd", help="comma-separated steps (default: "
-                                                                           "%(default)s)")
+    b.add_argument("--steps", default="standard,sftn,sftn_detach,kd",
+                   help="comma-separated steps (default: %(default)s)")
     b.add_argument("--impls", default="sftkd,reference", help="comma-separated implementations (default: %(default)s)")
-    b.add_argument("--timed-steps", type=int, default=5, help="timed steps per measurement; the median counts "
-                                                              "(default: %(default)s)")
+    b.add_argument("--timed-steps", type=int, default=5,
+                   help="timed steps per measurement; the median counts (default: %(default)s)")
     b.add_argument("--warmup", type=int, default=2, help="untimed steps first (default: %(default)s)")
-    b.add_argument("--precision", default="fp32,auto", help="sftkd side, comma-separated: fp32, auto (the fastest this "
-                                                            "machine supports), bf16, fp16 "
+    b.add_argument("--precision", default="fp32,auto",
+                   help="sftkd side, comma-separated: fp32, auto (the fastest this machine supports), bf16, fp16 "
                    "(default: %(default)s — fp32 and the fast path side by side)")
     b.add_argument("--channels-last", default="auto", choices=["auto", "on", "off"],
                    help="sftkd side (default: %(default)s)")
     b.add_argument("--compile", nargs="?", const="inductor", default=None, metavar="BACKEND",
                    help="sftkd side: torch.compile the step (default backend: inductor)")
-    b.add_argument("--optim-impl", default="auto", help="sftkd side: auto, fused, foreach or loop (default: "
-                                                        "%(default)s)")
+    b.add_argument("--optim-impl", default="auto",
+                   help="sftkd side: auto, fused, foreach or loop (default: %(default)s)")
     b.add_argument("--ref-workers", type=int, default=0, help="reference DataLoader workers (default: %(default)s)")
     b.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
-    b.add_argument("--no-isolate", action="store_true", help="measure in this process (faster start; no CPU peak "
-                                                             "memory)")
+    b.add_argument("--no-isolate", action="store_true",
+                   help="measure in this process (faster start; no CPU peak memory)")
     b.add_argument("--json", metavar="PATH", help="also write the records as a JSON list")
     b.add_argument("--quiet", action="store_true", help="no progress bar")
