@@ -8,12 +8,17 @@ One JSON per candidate (written atomically), holding every arm's per-epoch accur
 training images (`sftkd_edu.data.validation_split`, 10 %): a choice made here never looks at the test split, which is
 kept for the final tables. The candidates B, C, G, H and I in studies/calibration were measured before the validation
 split existed, on the test split; their JSON says so ("split": absent = "test")."""
-import json, os, sys, time
+import json
+import os
+import sys
+import time
 from pathlib import Path
+
 import torch
+
 from sftkd_edu.data import load_dataset, validation_split
 from sftkd_edu.models import create_model
-from sftkd_edu.train import fit, Supervised, Distillation, set_seed, device_name
+from sftkd_edu.train import Distillation, Supervised, device_name, fit, set_seed
 
 CANDIDATES = {   # key: (teacher, student, digits100 options, epochs)
     "G": ("resnet20", "resnet8", {"n_train": 5000, "distort": 1.0}, 30),

@@ -4,10 +4,13 @@ image-export package needed).
 
     python scripts/bench_figures.py studies/digits100-bench docs      # → docs/bench_gains.png, docs/bench_length.png
 """
-import subprocess, sys, tempfile
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
+
 from sftkd_edu.experiments import bench_gains, bench_gains_at
-from sftkd_edu.viz import plot_paired_gains, plot_gain_by_length
+from sftkd_edu.viz import plot_gain_by_length, plot_paired_gains
 
 
 def png(fig, path:Path, width:int=1000, height:int=None):

@@ -12,16 +12,20 @@ accuracy, the command and the versions. `sftkd_edu.teachers.demo_model` loads th
 
     OMP_NUM_THREADS=1 python scripts/build_demo_teachers.py          # about 10 minutes on one core of a 2-core CPU
 """
-import json, sys, time
+import json
+import sys
+import time
 from pathlib import Path
+
 import torch
 from safetensors.torch import save_file
+
 from sftkd_edu.data import load_dataset
-from sftkd_edu.models import create_model
 from sftkd_edu.files import atomic_write
+from sftkd_edu.models import create_model
 from sftkd_edu.runner import versions
-from sftkd_edu.teachers import teacher_objective, DEMO_SETTINGS
-from sftkd_edu.train import fit, set_seed, Distillation
+from sftkd_edu.teachers import DEMO_SETTINGS, teacher_objective
+from sftkd_edu.train import Distillation, fit, set_seed
 
 OUT = Path(__file__).resolve().parents[1] / "sftkd_edu" / "assets"
 

@@ -1,12 +1,15 @@
 """Device check: the quickstart pipeline with device="auto" on a CUDA machine (run: PYTHONPATH=. python scripts/gpu_check.py).
 
 Prints one JSON line per arm with accuracy and wall time, and throughput of fp32 vs bf16 teacher steps."""
-import json, time
+import json
+import time
+
 import torch
+
 from sftkd_edu.data import load_dataset
 from sftkd_edu.models import create_model
-from sftkd_edu.train import fit, set_seed, resolve_device, Supervised, Distillation
-from sftkd_edu.teachers import train_teacher, teacher_objective
+from sftkd_edu.teachers import teacher_objective, train_teacher
+from sftkd_edu.train import Distillation, Supervised, fit, resolve_device, set_seed
 
 dev = resolve_device("auto")
 print(json.dumps({"device": str(dev), "name": torch.cuda.get_device_name(0) if dev.type == "cuda" else "cpu",
@@ -15,6 +18,7 @@ data = load_dataset("digits100", n_train=5000, n_test=2000, seed=0)
 kw = dict(progress=False, device="auto")
 res, t0 = {}, time.perf_counter()
 from sftkd_edu.objective import History
+
 t_std, i_std = train_teacher("standard", data, "resnet20", epochs=10, **kw)
 res["standard teacher"] = History.from_dict(i_std["history"])
 sftn, i_sftn = train_teacher("sftn", data, "resnet20", "resnet8", epochs=10, **kw)

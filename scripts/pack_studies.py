@@ -4,6 +4,7 @@ Tutorial 06's learner mode and `sftkd_edu.reports.shipped_study` read these file
 study grid under `studies/` changed:  python scripts/pack_studies.py
 """
 from pathlib import Path
+
 from sftkd_edu.records import load_runs
 from sftkd_edu.studies import pack_study
 

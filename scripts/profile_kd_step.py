@@ -9,12 +9,18 @@ teacher forward (no grad) + student forward/backward + SGD; this times each part
 warm-up steps, synthetic CIFAR-sized data, the zoo's networks, one process) and prints a torch.profiler table of the
 whole step's top operators per precision. Run it on an idle machine: it is a measurement, not a test.
 """
-import argparse, json, platform, statistics, time
+import argparse
+import json
+import platform
+import statistics
+import time
+
 import torch
 import torch.nn.functional as F
+
+from sftkd_edu.distill import functional
 from sftkd_edu.models import create_model
 from sftkd_edu.runtime import cpu_bf16_supported
-from sftkd_edu.distill import functional
 
 p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 p.add_argument("--teacher", default="resnet32x4"); p.add_argument("--student", default="resnet8x4")
@@ -65,7 +71,7 @@ for prec in precs:
     rows[prec] = {"teacher forward (no grad)": timed(teacher_fwd), "student forward + backward": timed(student_fwd_bwd),
                   "SGD step (student)": timed(sgd), "KD step (all of it)": timed(kd_step),
                   "standard teacher step (forward + backward + SGD)": timed(teacher_step)}
-    from torch.profiler import profile, ProfilerActivity
+    from torch.profiler import ProfilerActivity, profile
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         for _ in range(2): kd_step()
     tables[prec] = prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=12)

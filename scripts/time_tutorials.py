@@ -6,9 +6,13 @@ Each tutorial runs once through papermill (`sftkd_edu.runner.run_notebook`, prog
 folder; the wall time includes the kernel's start. `--full` also times the defaults of the tutorials that have a learner
 mode (tutorial 06's defaults train for hours: it is left out). Prints a markdown table and writes the figures as JSON.
 """
-import argparse, json, tempfile, time
+import argparse
+import json
+import tempfile
+import time
 from pathlib import Path
-from sftkd_edu.runner import list_tutorials, notebook_params, tutorial_path, run_notebook, versions
+
+from sftkd_edu.runner import list_tutorials, notebook_params, run_notebook, tutorial_path, versions
 
 p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 p.add_argument("--full", action="store_true", help="also time the defaults of tutorials with a learner mode (not 06)")

@@ -1,6 +1,9 @@
-import json, subprocess, sys
+import json
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
+
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,6 +29,7 @@ def quickstart_run(tmp_path_factory):
     """`sftkd quickstart` once with tiny parameters: `.out` (its folder), `.stdout`, `.stderr`, `.record`
     (quickstart.json), `.notebook`."""
     import os
+
     from sftkd_edu.runner import find_browser
     cwd = tmp_path_factory.mktemp("quickstart")
     args = [a for k, v in QUICKSTART_TINY.items() for a in ("--param", f"{k}={v}")]

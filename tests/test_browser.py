@@ -6,8 +6,17 @@ The test starts its own JupyterLab server on 127.0.0.1 (token, temporary setting
 its kernels. Without Chromium it is skipped with the reason (install it with `apt-get install chromium`); CI sets
 SFTKD_REQUIRE_BROWSER=1, so there a missing Chromium fails. SFTKD_NO_BROWSER=1 skips it anyway.
 """
-import json, os, re, secrets, signal, socket, subprocess, sys, time
+import json
+import os
+import re
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
+
 import nbformat
 import pytest
 
@@ -89,7 +98,7 @@ def lab(tmp_path):
 
 
 def test_stepper_in_jupyterlab(lab):
-    from playwright.sync_api import sync_playwright, expect
+    from playwright.sync_api import expect, sync_playwright
     url, out = lab
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)

@@ -1,6 +1,9 @@
 """The `sftkd` console command as a user runs it (a real subprocess)."""
-import json, subprocess, sys
+import json
+import subprocess
+import sys
 from pathlib import Path
+
 import pytest
 
 
@@ -125,7 +128,8 @@ def test_sweep_values_are_data_never_code(tmp_path, value):
 def test_static_images_without_a_browser_refused_at_once(tmp_path):
     """No browser (BROWSER_PATH pointing at nothing hides any installed one): --static-images is refused in one line,
     exit 2, before anything runs."""
-    import os, time
+    import os
+    import time
     env = {**os.environ, "BROWSER_PATH": str(tmp_path / "no-chromium")}
     t0 = time.perf_counter()
     r = subprocess.run([str(Path(sys.executable).parent / "sftkd"), "quickstart",

@@ -1,9 +1,15 @@
 """Grids on distributed engines: a Dask LocalCluster that loses a worker mid-run, submitit's local executor — each
 against the same grid run in the local process pool (the engines are the `cluster` extra: skipped without it)."""
-import json, os, signal, threading, time
+import json
+import os
+import signal
+import threading
+import time
 from pathlib import Path
+
 import pytest
-from sftkd_edu.experiments import run_grid, load_runs, grid_report, summarize
+
+from sftkd_edu.experiments import grid_report, load_runs, run_grid, summarize
 from sftkd_edu.records import RECORD
 
 TINY = dict(n_train=200, n_test=100, teacher="resnet8", teacher_epochs=3, student_epochs=2, progress=False)

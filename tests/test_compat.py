@@ -7,6 +7,7 @@ from pathlib import Path
 
 from sftkd_edu.grids import load_sweep, run_id
 from sftkd_edu.recipes import PRESETS
+
 # the step the template (tutorials/07_experiment) takes from its parameters to the teacher config
 from sftkd_edu.teachers import teacher_config, teacher_key
 

@@ -1,6 +1,12 @@
 """`fit` under torchrun: 2 CPU processes (gloo) match 1 process with the same global batch."""
-import json, os, socket, subprocess, sys, textwrap
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
+
 import pytest
 import torch
 

@@ -6,12 +6,19 @@ executes a representative two — the figures notebook and the stepper tutorial 
 parameters of tests/test_tutorials.py — and renders the others as stored. (Not the quickstart: the suite runs it
 once, in conftest's `quickstart_run`.) SFTKD_DOCS_FULL=1 executes all of them
 (tiny parameters for every tutorial)."""
-import html, json, os, re, subprocess, sys
+import html
+import json
+import os
+import re
+import subprocess
+import sys
 from importlib import import_module
 from pathlib import Path
+
 import pytest
-from sftkd_edu.docs import check_docs, signature_text, doc_pages
-from test_tutorials import TINY   # the one place the tiny tutorial parameters live
+from test_tutorials import TINY  # the one place the tiny tutorial parameters live
+
+from sftkd_edu.docs import check_docs, doc_pages, signature_text
 
 ROOT = Path(__file__).resolve().parents[1]
 FULL = os.environ.get("SFTKD_DOCS_FULL") == "1"

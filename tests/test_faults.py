@@ -1,6 +1,13 @@
 """Crash safety: SIGKILL mid-epoch then resume, a damaged newest checkpoint, a killed sweep."""
-import json, os, signal, subprocess, sys, textwrap, time
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
 from pathlib import Path
+
 import pytest
 import torch
 
@@ -93,7 +100,7 @@ def test_truncated_newest_checkpoint_falls_back_to_previous(mod, tmp_path):
 
 
 def test_pickled_callable_is_refused(tmp_path):
-    from sftkd_edu.train import load_checkpoint, CheckpointError
+    from sftkd_edu.train import CheckpointError, load_checkpoint
     p = tmp_path / "ckpt-0001-000000.pt"
     torch.save({"format": "sftkd_edu.checkpoint", "hook": os.system}, p)
     with pytest.raises(CheckpointError, match="refused to load"):
@@ -108,7 +115,7 @@ def sftkd(*args, cwd):
 def test_killed_sweep_leaves_no_process_and_reruns_only_missing_runs(tmp_path):
     """SIGKILL of `sftkd sweep --workers 2`: no worker or kernel survives it, nothing is written after it; the rerun
     does only the rest."""
-    import psutil   # installed with ipykernel
+    import psutil  # installed with ipykernel
     (tmp_path / "s.yaml").write_text(
         "base: {n_train: 200, n_test: 100, teacher: resnet8, teacher_epochs: 1, student_epochs: 1, progress: false}\n"
         "grid: {method: [kd, at, sp]}\nout: g\n")

@@ -10,12 +10,14 @@ Everything runs in float64, so a correct implementation agrees to ~1e-12 and the
 about the formula, never the rounding: a wrong reduction (sum instead of batch mean), a missing τ², gradients
 through the bridges or a missing weight-decay term each move these numbers by far more than 1e-5."""
 import copy
+
 import pytest
 import torch
+
 from sftkd_edu.data import load_dataset
 from sftkd_edu.models import create_model
 from sftkd_edu.sftn import SFTNTeacher
-from sftkd_edu.train import fit, set_seed, SFTNObjective
+from sftkd_edu.train import SFTNObjective, fit, set_seed
 
 LR, MOMENTUM, WD, LAM_T, LAM_KL, LAM_CE = 0.05, 0.9, 5e-4, 1.0, 3.0, 1.0
 

@@ -3,12 +3,20 @@ and options end in one clear line and exit status 2 — never a traceback, never
 
 The command line is driven in-process (`sftkd_edu.cli.main(argv)`, what the console script calls), so that hundreds of
 probes take seconds; one probe per entry point also runs the real console command."""
-import contextlib, io, json, os, random, subprocess, sys
+import contextlib
+import io
+import json
+import os
+import random
+import subprocess
+import sys
 from pathlib import Path
+
 import pytest
+
 from sftkd_edu.cli import main
-from sftkd_edu.runner import check_params, notebook_params, tutorial_path
 from sftkd_edu.grids import load_sweep
+from sftkd_edu.runner import check_params, notebook_params, tutorial_path
 
 # a string literal that ends early becomes code in papermill's cell
 EVIL = '"+str(__import__("os").system("touch PWNED"))+"'
@@ -77,6 +85,7 @@ def test_a_string_with_quotes_reaches_the_notebook_as_data(work):
     """What does reach papermill — a plain string, here the payload itself — arrives as the same string, escaped: never
     code."""
     import nbformat
+
     from sftkd_edu.runner import run_notebook
     nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3",
                                                            "display_name": "python3", "language": "python"}})

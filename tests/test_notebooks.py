@@ -3,6 +3,7 @@
 Cells flagged `#| slow` are skipped unless SFTKD_SLOW=1."""
 import os
 from pathlib import Path
+
 import pytest
 from nbdev.test import test_nb as run_nb  # renamed: pytest would collect a `test_*` name as a test
 

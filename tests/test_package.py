@@ -5,9 +5,18 @@ To stay fast the fresh environment borrows the already-installed dependencies (t
 appends this interpreter's site-packages to its path, and the wheel is installed with `--no-deps`; that its
 declared requirements are then satisfied is checked from inside the new environment. The wheel's own
 `sftkd_edu` (in the new site-packages, which comes first) is the one imported — asserted, not assumed."""
-import email, json, os, subprocess, sys, sysconfig, tarfile, zipfile
+import email
+import json
+import os
+import subprocess
+import sys
+import sysconfig
+import tarfile
+import zipfile
 from pathlib import Path
+
 import pytest
+
 import sftkd_edu
 
 ROOT = Path(__file__).resolve().parents[1]
