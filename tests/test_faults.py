@@ -174,9 +174,12 @@ def test_ctrl_c_stops_a_sweep_marks_running_runs_interrupted_and_rerun_finishes(
     import psutil
     (tmp_path / "s.yaml").write_text(TINY_SWEEP)
     # a terminal's Ctrl-C goes to its whole foreground process group: here the sweep leads a group of its own
+    # and Ctrl-C acts there: a shell starting a background job without job control (`nohup bash .ci/run &`) makes its
+    # children ignore SIGINT, and an ignored SIGINT is inherited, so the sweep gets the terminal's default back
     p = subprocess.Popen([str(Path(sys.executable).parent / "sftkd"), "sweep", "s.yaml", "--quiet", "--workers", "2"],
                          cwd=tmp_path,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     wait_for(lambda: len(kernels_of(p)) >= 2, p)
     children = psutil.Process(p.pid).children(recursive=True)
     os.killpg(p.pid, signal.SIGINT)
