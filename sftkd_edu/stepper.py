@@ -49,8 +49,8 @@ class SFTNStepper:
                  lr:float=0.05, momentum:float=0.9, weight_decay:float=5e-4,
                  family:int|str=0): # a `MultiSFTNTeacher`: the student whose branches it shows (its sampled-mode step)
         # one student's family of a multi-student teacher: an `SFTNTeacher` over the same modules
-        self.family = sftn.family(family).student_name if isinstance(sftn, MultiSFTNTeacher) else None
-        if self.family is not None: sftn = sftn.family(family)
+        self.family = None
+        if isinstance(sftn, MultiSFTNTeacher): sftn = sftn.family(family); self.family = sftn.student_name
         if not isinstance(sftn, SFTNTeacher):
             raise TypeError(f"SFTNStepper needs an SFTNTeacher or a MultiSFTNTeacher, got {type(sftn).__name__}")
         if x.dim() != 4 or len(x) != len(y):
